@@ -1,0 +1,458 @@
+// Package hosttest runs compiled proxy-wasm filters inside go test, on a
+// host that behaves as Envoy does: one VM per worker plus the main thread,
+// Envoy's host calls and WASI, the HTTP filter chain with pauses, local
+// replies and body buffering, shared data with Envoy's CAS rules, queues,
+// metrics, tick timers and HTTP callouts, all on a clock the test controls.
+//
+//	h := hosttest.New(t, hosttest.Plugin("plugins/rate-limit"), hosttest.Config(`{...}`))
+//	resp := h.Do(hosttest.GET("/api/users/1").Header("x-user", "a"))
+//	if resp.Status != 429 { ... }
+//
+// The semantics and their sources are in ENVOY-SEMANTICS.md and RATIONALE.md
+// at the repository root.
+package hosttest
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
+	"github.com/concierge-wasm/concierge/hosttest/internal/build"
+	"github.com/concierge-wasm/concierge/hosttest/internal/engine"
+)
+
+// Pair is one header or trailer; order and duplicates are kept.
+type Pair = abi.Pair
+
+// Profile chooses which Envoy's WASI the host reproduces.
+type Profile = engine.Profile
+
+const (
+	// Envoy133 (the default) is Envoy 1.33 until cpp-host's April 2026
+	// change: poll_oneoff fails, so a plugin that sleeps crashes.
+	Envoy133 = engine.Envoy133
+	// EnvoyLatest reports no events from poll_oneoff without sleeping.
+	EnvoyLatest = engine.EnvoyLatest
+)
+
+// FailurePolicy is Envoy's failure_policy for a filter whose VM trapped.
+type FailurePolicy = engine.FailurePolicy
+
+const (
+	FailClosed = engine.FailClosed
+	FailOpen   = engine.FailOpen
+	FailReload = engine.FailReload
+)
+
+// Filter is one filter of a chain.
+type Filter struct {
+	Name          string // defaults to the plugin folder or file name
+	Plugin        string // a plugin folder (built and cached) or a .wasm file
+	Wasm          []byte // the module itself, instead of Plugin
+	Config        string // plugin configuration (JSON for concierge filters)
+	VMConfig      string
+	RootID        string
+	VMID          string
+	Env           map[string]string // vm_config.environment_variables
+	FailurePolicy FailurePolicy
+}
+
+type settings struct {
+	filters     []Filter
+	single      Filter
+	opts        engine.Options
+	allowTraps  bool
+	verbose     bool
+	genReqID    bool
+	doTimeout   time.Duration
+	upstream    http.Handler
+	clusters    map[string]engine.Cluster
+	errs        []error
+	seed        uint64
+	realRandom  bool
+}
+
+// Option configures a Host.
+type Option func(*settings)
+
+// Plugin sets the plugin of a one-filter host: a folder with a Go plugin
+// (built with the standard toolchain and cached by content) or a .wasm.
+func Plugin(path string) Option { return func(s *settings) { s.single.Plugin = path } }
+
+// Wasm sets the module of a one-filter host from bytes.
+func Wasm(module []byte) Option { return func(s *settings) { s.single.Wasm = module } }
+
+// Config sets the plugin configuration of a one-filter host.
+func Config(json string) Option { return func(s *settings) { s.single.Config = json } }
+
+// VMConfig sets the VM configuration of a one-filter host.
+func VMConfig(c string) Option { return func(s *settings) { s.single.VMConfig = c } }
+
+// Env sets a vm_config environment variable of a one-filter host.
+func Env(key, value string) Option {
+	return func(s *settings) {
+		if s.single.Env == nil {
+			s.single.Env = map[string]string{}
+		}
+		s.single.Env[key] = value
+	}
+}
+
+// Name names the filter of a one-filter host (plugin_name).
+func Name(name string) Option { return func(s *settings) { s.single.Name = name } }
+
+// RootID sets the root_id of a one-filter host.
+func RootID(id string) Option { return func(s *settings) { s.single.RootID = id } }
+
+// VMID sets the vm_id of a one-filter host (the shared-data namespace).
+func VMID(id string) Option { return func(s *settings) { s.single.VMID = id } }
+
+// Failure sets the failure policy of a one-filter host.
+func Failure(p FailurePolicy) Option { return func(s *settings) { s.single.FailurePolicy = p } }
+
+// Chain runs several filters in order, as Envoy's http_filters list.
+func Chain(filters ...Filter) Option {
+	return func(s *settings) { s.filters = append(s.filters, filters...) }
+}
+
+// Workers sets the number of worker threads (default 2); each has its own
+// VM of every filter, as does the main thread.
+func Workers(n int) Option { return func(s *settings) { s.opts.Workers = n } }
+
+// WithProfile picks the Envoy WASI profile (default Envoy133).
+func WithProfile(p Profile) Option { return func(s *settings) { s.opts.Profile = p } }
+
+// Seed makes random_get reproducible (the default seed is 1).
+func Seed(seed uint64) Option { return func(s *settings) { s.seed = seed } }
+
+// RealRandom uses crypto/rand for random_get.
+func RealRandom() Option { return func(s *settings) { s.realRandom = true } }
+
+// Upstream answers the requests the filters let through. The default
+// upstream answers 200 with body "ok".
+func Upstream(h http.Handler) Option { return func(s *settings) { s.upstream = h } }
+
+// UpstreamFunc is Upstream with a function.
+func UpstreamFunc(f func(http.ResponseWriter, *http.Request)) Option {
+	return Upstream(http.HandlerFunc(f))
+}
+
+// Cluster makes a cluster name known to proxy_http_call, answered by h.
+func Cluster(name string, h http.Handler) Option {
+	return func(s *settings) { s.clusters[name] = engine.Cluster{Handler: h} }
+}
+
+// ClusterAddress makes a cluster name known to proxy_http_call, sent to a
+// real server at addr ("127.0.0.1:9000").
+func ClusterAddress(name, addr string) Option {
+	return func(s *settings) { s.clusters[name] = engine.Cluster{Address: addr} }
+}
+
+// RecordCalls keeps every host call for Host.Calls.
+func RecordCalls() Option { return func(s *settings) { s.opts.RecordCalls = true } }
+
+// AllowTraps stops guest traps and blocking calls from failing the test,
+// for tests that provoke them on purpose.
+func AllowTraps() Option { return func(s *settings) { s.allowTraps = true } }
+
+// Verbose echoes every plugin log line to t.Log.
+func Verbose() Option { return func(s *settings) { s.verbose = true } }
+
+// GenerateRequestID adds an x-request-id to requests that lack one, as
+// Envoy's HTTP connection manager does by default (generate_request_id).
+func GenerateRequestID() Option { return func(s *settings) { s.genReqID = true } }
+
+// DoTimeout bounds how long Do waits in real time (default 10s).
+func DoTimeout(d time.Duration) Option { return func(s *settings) { s.doTimeout = d } }
+
+var (
+	builderOnce sync.Once
+	builder     *build.Builder
+)
+
+func sharedBuilder() *build.Builder {
+	builderOnce.Do(func() { builder = build.New(build.DefaultCacheDir()) })
+	return builder
+}
+
+// Build builds a plugin folder into a cached .wasm and returns its path.
+func Build(dir string) (string, error) { return sharedBuilder().Build(dir) }
+
+func loadModule(f Filter) ([]byte, string, error) {
+	if f.Wasm != nil {
+		return f.Wasm, "bytes", nil
+	}
+	if f.Plugin == "" {
+		return nil, "", errors.New("hosttest: a filter needs Plugin (a folder or .wasm) or Wasm")
+	}
+	if strings.HasSuffix(f.Plugin, ".wasm") {
+		b, err := os.ReadFile(f.Plugin)
+		if err != nil {
+			return nil, "", fmt.Errorf("hosttest: %w (build it with: make build, or %s)", err, build.Command)
+		}
+		return b, f.Plugin, nil
+	}
+	path, err := sharedBuilder().Build(f.Plugin)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := os.ReadFile(path)
+	return b, path, err
+}
+
+func (s *settings) engineOptions() (engine.Options, error) {
+	filters := s.filters
+	if s.single.Plugin != "" || s.single.Wasm != nil {
+		filters = append([]Filter{s.single}, filters...)
+	}
+	if len(filters) == 0 {
+		return engine.Options{}, errors.New("hosttest: no plugin given (use Plugin, Wasm or Chain)")
+	}
+	o := s.opts
+	for _, f := range filters {
+		wasm, name, err := loadModule(f)
+		if err != nil {
+			return o, err
+		}
+		fc := engine.FilterConfig{Name: f.Name, RootID: f.RootID, VMID: f.VMID, Configuration: []byte(f.Config),
+			VMConfiguration: []byte(f.VMConfig), FailurePolicy: f.FailurePolicy, Wasm: wasm, WasmName: name}
+		if fc.Name == "" {
+			fc.Name = strings.TrimSuffix(filepath.Base(filepath.Clean(f.Plugin)), ".wasm")
+			if f.Plugin == "" || fc.Name == "." {
+				abs, _ := filepath.Abs(f.Plugin)
+				fc.Name = filepath.Base(abs)
+			}
+		}
+		for k, v := range f.Env {
+			fc.Env = append(fc.Env, engine.EnvVar{Key: k, Value: v})
+		}
+		sortEnv(fc.Env)
+		o.Filters = append(o.Filters, fc)
+	}
+	if !s.realRandom {
+		seed := s.seed
+		o.Seed = &seed
+	}
+	o.Clusters = s.clusters
+	o.Upstream = s.upstream
+	if o.Upstream == nil {
+		o.Upstream = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })
+	}
+	return o, nil
+}
+
+func sortEnv(env []engine.EnvVar) {
+	for i := 1; i < len(env); i++ {
+		for j := i; j > 0 && env[j].Key < env[j-1].Key; j-- {
+			env[j], env[j-1] = env[j-1], env[j]
+		}
+	}
+}
+
+// Host is a running proxy-wasm host with its filters loaded.
+type Host struct {
+	t        testing.TB
+	e        *engine.Host
+	s        *settings
+	clock    *Clock
+	reported int
+}
+
+func newSettings(opts []Option) *settings {
+	s := &settings{clusters: map[string]engine.Cluster{}, seed: 1, doTimeout: 10 * time.Second}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// New starts a host for a test. A plugin that fails to build or refuses
+// its configuration fails the test with the plugin's logs; the host is
+// closed by t.Cleanup, which also fails the test if a guest trapped or
+// tried to sleep (unless AllowTraps).
+func New(t testing.TB, opts ...Option) *Host {
+	t.Helper()
+	s := newSettings(opts)
+	if s.verbose {
+		s.opts.LogSink = func(e engine.LogEntry) { t.Logf("[%s][%s/%d] %s", e.Level, e.Filter, e.Worker, e.Message) }
+	}
+	h, err := start(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.t = t
+	t.Cleanup(func() {
+		h.checkFailures()
+		h.Close()
+	})
+	return h
+}
+
+// Start starts a host outside a test (the local gateway uses it). The
+// caller must Close it.
+func Start(opts ...Option) (*Host, error) { return start(newSettings(opts)) }
+
+func start(s *settings) (*Host, error) {
+	o, err := s.engineOptions()
+	if err != nil {
+		return nil, err
+	}
+	e, err := engine.Start(o)
+	if err != nil {
+		return nil, err
+	}
+	return &Host{e: e, s: s, clock: &Clock{c: e.Clock()}}, nil
+}
+
+func (h *Host) checkFailures() {
+	if h.t == nil || h.s.allowTraps {
+		return
+	}
+	h.t.Helper()
+	for _, tr := range h.e.Traps() {
+		h.t.Errorf("hosttest: %s\n%s", tr, h.logsOf(tr.Filter, tr.Worker))
+	}
+	for _, b := range h.e.Blocking() {
+		h.t.Errorf("hosttest: %s", b)
+	}
+}
+
+func (h *Host) logsOf(filter string, worker int) string {
+	var b strings.Builder
+	for _, l := range h.e.Logs() {
+		if l.Filter == filter && l.Worker == worker {
+			fmt.Fprintf(&b, "  [%s] %s\n", l.Level, l.Message)
+		}
+	}
+	return b.String()
+}
+
+// Close stops the host. New's cleanup calls it.
+func (h *Host) Close() { h.e.Close() }
+
+// Clock is the host clock: real time plus what the test added.
+func (h *Host) Clock() *Clock { return h.clock }
+
+// Do sends a whole request through the filter chain to the upstream and
+// returns what the client received. A stream that does not complete in
+// DoTimeout (real time) is reset and fails the test, naming the filter
+// that holds it.
+func (h *Host) Do(r *Request) *Response {
+	if h.t != nil {
+		h.t.Helper()
+	}
+	s := h.Stream(r)
+	res, ok := s.s.Do(h.s.doTimeout)
+	if !ok && h.t != nil {
+		h.t.Errorf("hosttest: %s %s did not complete within %v: %s", r.method, r.path, h.s.doTimeout, s.s.Stuck())
+	}
+	return newResponse(res)
+}
+
+// Stream starts a stream for step-by-step driving.
+func (h *Host) Stream(r *Request) *Stream {
+	er := r.engineRequest()
+	if h.s.genReqID && headerValue(er.Headers, "x-request-id") == "" {
+		er.Headers = append(er.Headers, Pair{Key: "x-request-id", Value: pseudoUUID(h.e)})
+	}
+	return &Stream{h: h, s: h.e.NewStream(er), r: r}
+}
+
+// Metric returns a counter's or gauge's value, summed over every VM, and
+// whether it is defined.
+func (h *Host) Metric(name string) (int64, bool) {
+	m, ok := h.e.Metric(name)
+	return m.Value, ok
+}
+
+// Histogram returns a histogram's samples.
+func (h *Host) Histogram(name string) ([]uint64, bool) {
+	m, ok := h.e.Metric(name)
+	return m.Samples, ok && m.Type == "histogram"
+}
+
+// Metrics returns every metric, sorted by name.
+func (h *Host) Metrics() []engine.MetricValue { return h.e.Metrics() }
+
+// Log is one line a plugin logged.
+type Log = engine.LogEntry
+
+// Logs returns the log lines so far.
+func (h *Host) Logs() []Log { return h.e.Logs() }
+
+// LogsContaining returns the messages that contain substr.
+func (h *Host) LogsContaining(substr string) []string {
+	var out []string
+	for _, l := range h.e.Logs() {
+		if strings.Contains(l.Message, substr) {
+			out = append(out, l.Message)
+		}
+	}
+	return out
+}
+
+// ClearLogs forgets the log lines so far.
+func (h *Host) ClearLogs() { h.e.ClearLogs() }
+
+// Call is one recorded host call (RecordCalls).
+type Call = engine.HostCall
+
+// Calls returns the recorded host calls.
+func (h *Host) Calls() []Call { return h.e.Calls() }
+
+// ClearCalls forgets the recorded host calls.
+func (h *Host) ClearCalls() { h.e.ClearCalls() }
+
+// Traps lists guest traps so far.
+func (h *Host) Traps() []engine.Trap { return h.e.Traps() }
+
+// Blocking lists the times a plugin tried to sleep.
+func (h *Host) Blocking() []string { return h.e.Blocking() }
+
+// MemoryBytes is the linear memory of each VM of a filter: the main
+// thread's first, then each worker's.
+func (h *Host) MemoryBytes(filter string) []uint64 { return h.e.MemoryBytes(filter) }
+
+// Filters lists the filter names in chain order.
+func (h *Host) Filters() []string { return h.e.Filters() }
+
+// SharedData is the shared-data store of one vm_id.
+func (h *Host) SharedData(vmID string) *SharedData { return &SharedData{h: h.e, vmID: vmID} }
+
+// SharedData reads and writes one vm_id's shared data as a guest would.
+type SharedData struct {
+	h    *engine.Host
+	vmID string
+}
+
+// Get returns a key's value and CAS.
+func (d *SharedData) Get(key string) (value []byte, cas uint32, ok bool) { return d.h.SharedGet(d.vmID, key) }
+
+// Set writes a key with Envoy's CAS rules and reports false on mismatch.
+func (d *SharedData) Set(key string, value []byte, cas uint32) bool {
+	return d.h.SharedSet(d.vmID, key, value, cas)
+}
+
+// Keys lists the keys, sorted.
+func (d *SharedData) Keys() []string { return d.h.SharedKeys(d.vmID) }
+
+// Bytes is the total size of keys and values.
+func (d *SharedData) Bytes() int { return d.h.SharedBytes(d.vmID) }
+
+// Clock is the host clock.
+type Clock struct{ c *engine.Clock }
+
+// Now is the wall clock the plugins see.
+func (c *Clock) Now() time.Time { return c.c.Now() }
+
+// Advance moves time forward by d as if it had passed: tick timers, callout
+// timeouts and route timeouts due in between fire, in order, before it
+// returns.
+func (c *Clock) Advance(d time.Duration) { c.c.Advance(d) }

@@ -1,0 +1,450 @@
+// Package engine is hosttest's proxy-wasm host: wazero VMs per worker,
+// Envoy's host calls and WASI, the HTTP filter chain, shared data, queues,
+// metrics, timers and callouts. The public hosttest package and the local
+// gateway are thin layers over it.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// Profile selects which Envoy's WASI behaviour the host reproduces.
+type Profile int
+
+const (
+	// Envoy133 is Envoy 1.33 up to the proxy-wasm-cpp-host of early 2026:
+	// poll_oneoff answers ENOSYS, so time.Sleep and a GC that polls crash
+	// the VM; only the WASI functions that host registered exist.
+	Envoy133 Profile = iota
+	// EnvoyLatest is cpp-host after PR #533 (April 2026): poll_oneoff
+	// reports 0 events without sleeping and every WASI function exists.
+	EnvoyLatest
+)
+
+func (p Profile) String() string {
+	if p == EnvoyLatest {
+		return "envoy-latest"
+	}
+	return "envoy-1.33"
+}
+
+// FailurePolicy is Envoy's PluginConfig failure_policy.
+type FailurePolicy int
+
+const (
+	FailClosed FailurePolicy = iota // FAIL_CLOSED: every later stream gets 503
+	FailOpen                        // FAIL_IGNORE / fail_open: the filter is skipped
+	FailReload                      // FAIL_RELOAD: the VM is re-created on the next stream
+)
+
+// EnvVar is one vm_config.environment_variables entry.
+type EnvVar struct{ Key, Value string }
+
+// FilterConfig is one wasm filter of the chain: Envoy's PluginConfig and
+// VmConfig as far as a guest can observe them.
+type FilterConfig struct {
+	Name            string // plugin_name; also how tests name the filter
+	RootID          string
+	VMID            string
+	Configuration   []byte
+	VMConfiguration []byte
+	Env             []EnvVar
+	FailurePolicy   FailurePolicy
+	Wasm            []byte
+	WasmName        string // file name, for messages
+}
+
+// Cluster answers proxy_http_call for one cluster name.
+type Cluster struct {
+	Handler http.Handler // called in its own goroutine
+	// Address, instead of Handler, sends the call to a real server
+	// ("127.0.0.1:9000").
+	Address string
+}
+
+// Options configures a Host.
+type Options struct {
+	Filters []FilterConfig
+	Workers int // worker VMs per filter; 0 means 2
+	Profile Profile
+	// Seed makes random_get reproducible; nil means crypto/rand.
+	Seed *uint64
+	// Clusters known to proxy_http_call.
+	Clusters map[string]Cluster
+	// Upstream answers requests that reach the router.
+	Upstream http.Handler
+	// LogSink, if set, receives every log line as it is written.
+	LogSink func(LogEntry)
+	// RecordCalls keeps a record of every host call.
+	RecordCalls bool
+	// MaxLogs bounds the kept log lines (oldest dropped); 0 means 100000.
+	MaxLogs int
+	// CacheDir holds wazero's compilation cache; empty means the default.
+	CacheDir string
+}
+
+// LogEntry is one line a plugin logged (proxy_log, or stdout/stderr).
+type LogEntry struct {
+	Time    time.Time
+	Level   LogLevel
+	Filter  string
+	Worker  int // -1: main thread
+	Message string
+}
+
+// LogLevel is proxy-wasm's log level.
+type LogLevel int
+
+const (
+	LevelTrace LogLevel = iota
+	LevelDebug
+	LevelInfo
+	LevelWarn
+	LevelError
+	LevelCritical
+)
+
+var levelNames = [...]string{"trace", "debug", "info", "warn", "error", "critical"}
+
+func (l LogLevel) String() string {
+	if l >= 0 && int(l) < len(levelNames) {
+		return levelNames[l]
+	}
+	return fmt.Sprintf("level%d", int(l))
+}
+
+// HostCall is one recorded host call.
+type HostCall struct {
+	Filter  string
+	Worker  int
+	Context uint32
+	Name    string
+	Status  uint32
+}
+
+// Trap is a guest failure: the VM that trapped and why.
+type Trap struct {
+	Filter   string
+	Worker   int
+	Callback string
+	Err      error
+}
+
+func (t Trap) String() string {
+	return fmt.Sprintf("filter %q (worker %d) trapped in %s: %v", t.Filter, t.Worker, t.Callback, t.Err)
+}
+
+// Host is a running proxy-wasm host: a main thread and N workers, each with
+// one VM per filter, sharing one store of shared data, queues and metrics.
+type Host struct {
+	opts    Options
+	runtime wazero.Runtime
+	modules []wazero.CompiledModule
+	clock   *Clock
+	main    *worker
+	workers []*worker
+	next    atomic.Uint64
+	streams atomic.Uint64
+
+	randMu sync.Mutex
+	rand   io.Reader
+
+	shared  sharedStore
+	metrics metricStore
+
+	mu       sync.Mutex
+	logs     []LogEntry
+	dropped  int
+	calls    []HostCall
+	traps    []Trap
+	blocking []string
+	callSeq  uint32
+	queueSeq uint32
+	queues   map[queueKey]*queue
+	queueIDs map[uint32]*queue
+	closed   bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+var (
+	cacheOnce sync.Once
+	cache     wazero.CompilationCache
+)
+
+// compilationCache is shared by every Host in the process (and on disk
+// between processes): compiling a Go module costs about a second, a cache
+// hit tens of milliseconds.
+func compilationCache(dir string) wazero.CompilationCache {
+	cacheOnce.Do(func() {
+		if dir == "" {
+			base, err := os.UserCacheDir()
+			if err != nil {
+				base = os.TempDir()
+			}
+			dir = filepath.Join(base, "concierge-hosttest", "wazero")
+		}
+		c, err := wazero.NewCompilationCacheWithDir(dir)
+		if err != nil {
+			c = wazero.NewCompilationCache()
+		}
+		cache = c
+	})
+	return cache
+}
+
+// Envoy caps a wasm VM's memory at 1 GiB (PROXY_WASM_HOST_MAX_WASM_MEMORY_SIZE_BYTES).
+const maxMemoryPages = 1 << 14
+
+// Start compiles the filters, creates the VMs and starts every filter's
+// root context (on_vm_start, on_configure) on the main thread and each
+// worker. A filter that refuses its configuration fails Start with the
+// reason and the plugin's logs, as Envoy refuses to start.
+func Start(opts Options) (*Host, error) {
+	if len(opts.Filters) == 0 {
+		return nil, errors.New("hosttest: no filters given")
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 2
+	}
+	if opts.MaxLogs <= 0 {
+		opts.MaxLogs = 100000
+	}
+	h := &Host{opts: opts, clock: NewClock(), queues: map[queueKey]*queue{}, queueIDs: map[uint32]*queue{}}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.shared.init()
+	h.metrics.init()
+	if opts.Seed != nil {
+		h.rand = mrand.NewChaCha8(seedBytes(*opts.Seed))
+	} else {
+		h.rand = rand.Reader
+	}
+	cfg := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(compilationCache(opts.CacheDir)).
+		WithMemoryLimitPages(maxMemoryPages).
+		WithCloseOnContextDone(true)
+	h.runtime = wazero.NewRuntimeWithConfig(h.ctx, cfg)
+	if err := h.instantiateHostModules(); err != nil {
+		h.runtime.Close(h.ctx)
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for i := range h.opts.Filters {
+		f := &h.opts.Filters[i]
+		if f.Name == "" {
+			f.Name = fmt.Sprintf("filter%d", i)
+		}
+		if seen[f.Name] {
+			h.Close()
+			return nil, fmt.Errorf("hosttest: two filters named %q; give each a distinct name", f.Name)
+		}
+		seen[f.Name] = true
+		m, err := h.runtime.CompileModule(h.ctx, f.Wasm)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("hosttest: compiling %s (%s): %w", f.Name, f.WasmName, err)
+		}
+		if err := checkExports(m); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("hosttest: %s (%s) is not a proxy-wasm module: %w", f.Name, f.WasmName, err)
+		}
+		h.modules = append(h.modules, m)
+	}
+	h.main = newWorker(h, -1)
+	for i := 0; i < opts.Workers; i++ {
+		h.workers = append(h.workers, newWorker(h, i))
+	}
+	// The main thread starts first, as Envoy's canary and main-thread VMs do;
+	// a refusal there stops everything before any worker starts.
+	for _, w := range append([]*worker{h.main}, h.workers...) {
+		var err error
+		w.call(func() { err = h.startWorkerVMs(w) })
+		if err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+func seedBytes(seed uint64) [32]byte {
+	return sha256.Sum256(fmt.Appendf(nil, "hosttest-seed-%d", seed))
+}
+
+func checkExports(m wazero.CompiledModule) error {
+	exports := m.ExportedFunctions()
+	if _, ok := exports["proxy_on_context_create"]; !ok {
+		return errors.New("it exports no proxy_on_context_create")
+	}
+	if _, ok := exports["proxy_abi_version_0_2_0"]; ok {
+		return nil
+	}
+	if _, ok := exports["proxy_abi_version_0_2_1"]; ok {
+		return nil
+	}
+	return errors.New("it exports no proxy_abi_version_0_2_0 or _0_2_1 marker")
+}
+
+func (h *Host) startWorkerVMs(w *worker) error {
+	w.vms = make([]*VM, len(h.opts.Filters))
+	for i := range h.opts.Filters {
+		vm, err := h.newVM(w, i)
+		if err != nil {
+			return err
+		}
+		w.vms[i] = vm
+	}
+	return nil
+}
+
+// Close stops every worker and frees the VMs. In-flight streams are dropped.
+func (h *Host) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	h.mu.Unlock()
+	h.clock.close()
+	for _, w := range append([]*worker{h.main}, h.workers...) {
+		if w != nil {
+			w.close()
+		}
+	}
+	h.cancel()
+	h.runtime.Close(context.Background())
+}
+
+// Clock is the host's clock.
+func (h *Host) Clock() *Clock { return h.clock }
+
+// Workers is the number of worker threads.
+func (h *Host) Workers() int { return len(h.workers) }
+
+// Filters lists the configured filter names in chain order.
+func (h *Host) Filters() []string {
+	names := make([]string, len(h.opts.Filters))
+	for i, f := range h.opts.Filters {
+		names[i] = f.Name
+	}
+	return names
+}
+
+func (h *Host) filterIndex(name string) int {
+	for i, f := range h.opts.Filters {
+		if f.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// ReadRandom reads from the host's random source (seeded in tests).
+func (h *Host) ReadRandom(p []byte) error { return h.readRandom(p) }
+
+func (h *Host) readRandom(p []byte) error {
+	h.randMu.Lock()
+	defer h.randMu.Unlock()
+	_, err := io.ReadFull(h.rand, p)
+	return err
+}
+
+func (h *Host) log(e LogEntry) {
+	if h.opts.LogSink != nil {
+		h.opts.LogSink(e)
+	}
+	h.mu.Lock()
+	if len(h.logs) >= h.opts.MaxLogs {
+		drop := len(h.logs) / 4
+		h.logs = append(h.logs[:0], h.logs[drop:]...)
+		h.dropped += drop
+	}
+	h.logs = append(h.logs, e)
+	h.mu.Unlock()
+}
+
+// Logs returns a copy of the kept log lines.
+func (h *Host) Logs() []LogEntry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]LogEntry(nil), h.logs...)
+}
+
+// ClearLogs forgets the kept log lines.
+func (h *Host) ClearLogs() {
+	h.mu.Lock()
+	h.logs = nil
+	h.mu.Unlock()
+}
+
+// Calls returns the recorded host calls (Options.RecordCalls).
+func (h *Host) Calls() []HostCall {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]HostCall(nil), h.calls...)
+}
+
+// ClearCalls forgets the recorded host calls.
+func (h *Host) ClearCalls() {
+	h.mu.Lock()
+	h.calls = nil
+	h.mu.Unlock()
+}
+
+// Traps returns every guest trap so far.
+func (h *Host) Traps() []Trap {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Trap(nil), h.traps...)
+}
+
+func (h *Host) record(vm *VM, name string, status uint32) {
+	if !h.opts.RecordCalls {
+		return
+	}
+	h.mu.Lock()
+	h.calls = append(h.calls, HostCall{Filter: vm.cfg.Name, Worker: vm.w.index, Context: vm.activeID, Name: name, Status: status})
+	h.mu.Unlock()
+}
+
+// MemoryBytes reports the linear-memory size of every VM of a filter:
+// index 0 is the main thread, then the workers.
+func (h *Host) MemoryBytes(filter string) []uint64 {
+	i := h.filterIndex(filter)
+	if i < 0 {
+		return nil
+	}
+	var out []uint64
+	for _, w := range append([]*worker{h.main}, h.workers...) {
+		var n uint64
+		w.call(func() {
+			if vm := w.vms[i]; vm != nil && vm.mod != nil {
+				n = uint64(vm.mod.Memory().Size())
+			}
+		})
+		out = append(out, n)
+	}
+	return out
+}
+
+// pickWorker spreads streams round-robin, as Envoy's listener balances
+// connections across workers.
+func (h *Host) pickWorker() *worker {
+	n := h.next.Add(1)
+	return h.workers[int(n-1)%len(h.workers)]
+}

@@ -1,0 +1,220 @@
+package engine
+
+import (
+	"encoding/binary"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
+)
+
+// Property values use Envoy's encodings: strings raw, integers 8-byte
+// little-endian, booleans 1 byte, timestamps and durations int64 ns, maps
+// as serialised pairs.
+
+func int64Bytes(v int64) []byte {
+	b := make([]byte, 8)
+	binary.LittleEndian.PutUint64(b, uint64(v))
+	return b
+}
+
+func hcGetProperty(vm *VM, s []uint64) abi.Status {
+	raw, ok := vm.readString(u32(s[0]), u32(s[1]))
+	if !ok {
+		return abi.InvalidMemoryAccess
+	}
+	v, st := vm.property(strings.Split(raw, "\x00"), raw)
+	if st != abi.OK {
+		return st
+	}
+	return okIf(vm.copyOut(v, u32(s[2]), u32(s[3])))
+}
+
+// hcSetProperty stores filter state "wasm.<path>", visible to every later
+// filter of the same stream and to no other stream. Without a stream
+// (root context) there is no stream info: NOT_FOUND.
+func hcSetProperty(vm *VM, s []uint64) abi.Status {
+	path, ok := vm.readString(u32(s[0]), u32(s[1]))
+	val, ok2 := vm.read(u32(s[2]), u32(s[3]))
+	if !ok || !ok2 {
+		return abi.InvalidMemoryAccess
+	}
+	f := vm.active
+	if f == nil {
+		return abi.NotFound
+	}
+	f.s.filterState["wasm."+path] = val
+	return abi.OK
+}
+
+func (vm *VM) property(path []string, raw string) ([]byte, abi.Status) {
+	if len(path) == 0 || path[0] == "" {
+		return nil, abi.NotFound
+	}
+	switch raw {
+	case "plugin_name":
+		return []byte(vm.cfg.Name), abi.OK
+	case "plugin_root_id":
+		return []byte(vm.cfg.RootID), abi.OK
+	case "plugin_vm_id":
+		return []byte(vm.cfg.VMID), abi.OK
+	}
+	f := vm.active
+	if f == nil {
+		return nil, abi.NotFound // a root context has no stream info
+	}
+	s := f.s
+	if v, ok := s.req.Attributes[strings.Join(path, ".")]; ok {
+		return v, abi.OK
+	}
+	if v, ok := s.filterState["wasm."+raw]; ok {
+		return v, abi.OK
+	}
+	if path[0] == "filter_state" && len(path) == 2 {
+		if v, ok := s.filterState[path[1]]; ok {
+			return v, abi.OK
+		}
+		return nil, abi.NotFound
+	}
+	v, ok := s.attribute(path)
+	if !ok {
+		return nil, abi.NotFound
+	}
+	return v, abi.OK
+}
+
+func (s *Stream) reqHeader(key string) (string, bool) {
+	if s.headers[dec] == nil {
+		return "", false
+	}
+	return s.headers[dec].get(key)
+}
+
+// attribute computes the Envoy attributes hosttest knows
+// (https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/advanced/attributes).
+func (s *Stream) attribute(path []string) ([]byte, bool) {
+	str := func(v string, ok bool) ([]byte, bool) {
+		if !ok {
+			return nil, false
+		}
+		return []byte(v), true
+	}
+	if len(path) == 1 {
+		switch path[0] {
+		case "connection_id":
+			return int64Bytes(int64(s.id)), true
+		}
+		return nil, false
+	}
+	key := path[0] + "." + path[1]
+	switch key {
+	case "request.path":
+		return str(s.reqHeader(":path"))
+	case "request.url_path":
+		p, ok := s.reqHeader(":path")
+		if i := strings.IndexByte(p, '?'); i >= 0 {
+			p = p[:i]
+		}
+		return str(p, ok)
+	case "request.query":
+		p, ok := s.reqHeader(":path")
+		q := ""
+		if i := strings.IndexByte(p, '?'); i >= 0 {
+			q = p[i+1:]
+		}
+		return str(q, ok)
+	case "request.host":
+		return str(s.reqHeader(":authority"))
+	case "request.scheme":
+		return str(s.reqHeader(":scheme"))
+	case "request.method":
+		return str(s.reqHeader(":method"))
+	case "request.referer":
+		return str(s.reqHeader("referer"))
+	case "request.useragent":
+		return str(s.reqHeader("user-agent"))
+	case "request.id":
+		return str(s.reqHeader("x-request-id"))
+	case "request.protocol":
+		return []byte("HTTP/1.1"), true
+	case "request.time":
+		return int64Bytes(s.started.UnixNano()), true
+	case "request.duration":
+		if !s.finished && !s.sentHeaders {
+			return nil, false
+		}
+		return int64Bytes(int64(s.host.clock.Now().Sub(s.started))), true
+	case "request.size", "request.total_size":
+		return int64Bytes(int64(len(s.upstreamBody))), true
+	case "request.headers":
+		if len(path) == 3 {
+			return str(s.reqHeader(strings.ToLower(path[2])))
+		}
+		if s.headers[dec] == nil {
+			return nil, false
+		}
+		return abi.EncodePairs(s.headers[dec].pairs), true
+	case "response.code":
+		if !s.encodeStarted || s.headers[enc] == nil {
+			return nil, false
+		}
+		v, _ := s.headers[enc].get(":status")
+		n, _ := strconv.Atoi(v)
+		return int64Bytes(int64(n)), true
+	case "response.code_details":
+		if !s.encodeStarted {
+			return nil, false
+		}
+		d := s.result.Details
+		return []byte(d), true
+	case "response.headers":
+		if !s.encodeStarted || s.headers[enc] == nil {
+			return nil, false
+		}
+		if len(path) == 3 {
+			return str(s.headers[enc].get(strings.ToLower(path[2])))
+		}
+		return abi.EncodePairs(s.headers[enc].pairs), true
+	case "response.trailers":
+		if s.trailers[enc] == nil {
+			return nil, false
+		}
+		return abi.EncodePairs(s.trailers[enc].pairs), true
+	case "response.size", "response.total_size":
+		if !s.encodeStarted {
+			return nil, false
+		}
+		return int64Bytes(int64(len(s.result.Body))), true
+	case "response.flags":
+		if !s.encodeStarted {
+			return nil, false
+		}
+		return int64Bytes(0), true
+	case "source.address":
+		return []byte(s.req.Source), true
+	case "source.port":
+		return portOf(s.req.Source)
+	case "destination.address":
+		return []byte(s.req.Destination), true
+	case "destination.port":
+		return portOf(s.req.Destination)
+	case "connection.mtls":
+		return []byte{0}, true
+	case "connection.id":
+		return int64Bytes(int64(s.id)), true
+	}
+	return nil, false
+}
+
+func portOf(addr string) ([]byte, bool) {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, false
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		return nil, false
+	}
+	return int64Bytes(int64(n)), true
+}

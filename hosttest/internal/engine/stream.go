@@ -1,0 +1,859 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Directions of the filter chain: decode runs the request through the
+// filters in order, encode runs the response through them in reverse.
+const (
+	dec = 0
+	enc = 1
+)
+
+// Where a filter stopped iteration.
+const (
+	stHeaders = iota
+	stBody
+	stTrailers
+)
+
+// Request is what the client sends, pseudo-headers included.
+type Request struct {
+	Headers  []abi.Pair
+	Body     [][]byte // chunks, in arrival order
+	Trailers []abi.Pair
+	// Disabled names filters switched off for this route
+	// (typed_per_filter_config FilterConfig{disabled: true}).
+	Disabled map[string]bool
+	// Attributes are extra Envoy attributes for proxy_get_property, keyed
+	// by dotted path ("xds.route_name"); they override computed ones.
+	Attributes  map[string][]byte
+	Source      string // downstream address, default 127.0.0.1:50000
+	Destination string // listener address, default 127.0.0.1:8080
+	// Timeout is the route timeout on the host clock; 0 means none.
+	Timeout time.Duration
+	// Upstream, if set, replaces the host's upstream for this request.
+	Upstream http.Handler
+}
+
+// UpstreamRequest is what the upstream received.
+type UpstreamRequest struct {
+	Headers  []abi.Pair
+	Body     []byte
+	Trailers []abi.Pair
+}
+
+// Result is what the client received.
+type Result struct {
+	Status   int
+	Headers  []abi.Pair
+	Body     []byte
+	Chunks   int // body frames the client received
+	Trailers []abi.Pair
+	// LocalReplyBy names the filter that answered locally ("router" for
+	// Envoy's own replies such as a route timeout); empty when the
+	// response came from the upstream.
+	LocalReplyBy string
+	// Details is Envoy's response code details (%RESPONSE_CODE_DETAILS%).
+	Details  string
+	Upstream *UpstreamRequest // nil when the request never reached it
+	Reset    bool             // the stream was reset instead of answered
+	Worker   int
+}
+
+// filterStream is one filter's view of one stream: its context id and its
+// iteration state in each direction.
+type filterStream struct {
+	s       *Stream
+	vm      *VM
+	index   int
+	ctxID   uint32
+	created bool
+	skipped bool // disabled for the route, or a fail-open filter whose VM failed
+	dead    bool // its VM failed during this stream: later callbacks are skipped
+
+	dir           [2]dirState
+	mapOpen       [2]bool // headers map of that direction is reachable
+	trailOpen     [2]bool
+	inBody        [2]bool
+	bodyEOS       [2]bool
+	accessLog     bool
+	inCallback    bool
+	addedTrailers [2]bool
+	closeAsked    bool
+	touched       bool
+	local         *localReply
+}
+
+type dirState struct {
+	passedHeaders   bool
+	stopped         bool
+	stopAt          int
+	buffering       bool
+	buf             []byte
+	held            []byte
+	heldData        bool
+	heldEOS         bool
+	heldTrailers    bool
+	pendingContinue bool
+}
+
+type localReply struct {
+	status  int
+	body    []byte
+	headers []abi.Pair
+	details string
+	by      string
+}
+
+// Stream is one HTTP request/response exchange on one worker.
+type Stream struct {
+	host *Host
+	w    *worker
+	id   uint64
+	req  Request
+
+	fs    []*filterStream
+	order [2][]*filterStream
+
+	headers  [2]*headerMap
+	trailers [2]*headerMap
+	hdrEOS   [2]bool
+	aborted  [2]bool
+
+	started       time.Time
+	encodeStarted bool
+	sentHeaders   bool
+	finished      bool
+	upstreamReq   *UpstreamRequest
+	upstreamBody  []byte
+	upstreamAsked bool
+	timeout       *timer
+	cancelUp      context.CancelFunc
+	filterState   map[string][]byte
+	respBytes     int
+
+	result Result
+	done   chan struct{}
+	stuck  string
+}
+
+// NewStream creates a stream on the next worker; nothing runs until the
+// client events are sent.
+func (h *Host) NewStream(req Request) *Stream {
+	w := h.pickWorker()
+	s := &Stream{host: h, w: w, id: h.streams.Add(1), req: req, done: make(chan struct{}), filterState: map[string][]byte{}}
+	s.result.Worker = w.index
+	if s.req.Source == "" {
+		s.req.Source = "127.0.0.1:50000"
+	}
+	if s.req.Destination == "" {
+		s.req.Destination = "127.0.0.1:8080"
+	}
+	return s
+}
+
+// Do sends the whole request and waits for the response, at most wait
+// (real time). A stream still open then is reset, and ok is false.
+func (s *Stream) Do(wait time.Duration) (Result, bool) {
+	s.SendHeaders()
+	for i, c := range s.req.Body {
+		s.SendData(c, i == len(s.req.Body)-1 && len(s.req.Trailers) == 0)
+	}
+	if len(s.req.Trailers) > 0 {
+		s.SendTrailers()
+	}
+	return s.Wait(wait)
+}
+
+// SendHeaders starts the stream with the request headers.
+func (s *Stream) SendHeaders() {
+	eos := len(s.req.Body) == 0 && len(s.req.Trailers) == 0
+	s.w.post(func() { s.start(eos) })
+}
+
+// SendData sends one request body frame.
+func (s *Stream) SendData(chunk []byte, eos bool) {
+	c := append([]byte(nil), chunk...)
+	s.w.post(func() {
+		if !s.finished && !s.aborted[dec] {
+			s.data(dec, 0, c, eos)
+		}
+	})
+}
+
+// SendTrailers ends the request with its trailers.
+func (s *Stream) SendTrailers() {
+	s.w.post(func() {
+		if !s.finished && !s.aborted[dec] {
+			s.trailers[dec] = newHeaderMap(s.req.Trailers)
+			s.runTrailers(dec, 0)
+		}
+	})
+}
+
+// Wait waits for the response; after wait (real time) it resets the
+// stream, as a client giving up would, and reports ok=false.
+func (s *Stream) Wait(wait time.Duration) (Result, bool) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-s.done:
+		return s.result, true
+	case <-t.C:
+	}
+	s.stuck = s.Describe()
+	s.w.call(func() { s.reset("client gave up waiting") })
+	<-s.done
+	return s.result, false
+}
+
+// Stuck says where the stream was held when Wait gave up.
+func (s *Stream) Stuck() string { return s.stuck }
+
+// Done is closed when the stream has finished.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Result is the outcome so far (complete once Done is closed).
+func (s *Stream) Result() Result { return s.result }
+
+// Describe says where each direction is stopped, for "stream stuck"
+// messages.
+func (s *Stream) Describe() string {
+	var out string
+	s.w.call(func() {
+		var parts []string
+		for d, name := range []string{"request", "response"} {
+			for _, f := range s.order[d] {
+				st := f.dir[d]
+				if st.stopped {
+					parts = append(parts, fmt.Sprintf("%s paused by filter %q at %s", name, f.vm.cfg.Name, [...]string{"headers", "body", "trailers"}[st.stopAt]))
+				} else if st.buffering {
+					parts = append(parts, fmt.Sprintf("%s body buffered by filter %q", name, f.vm.cfg.Name))
+				}
+			}
+		}
+		if len(parts) == 0 {
+			switch {
+			case s.upstreamAsked && !s.encodeStarted:
+				parts = append(parts, "waiting for the upstream")
+			default:
+				parts = append(parts, "no filter holds it")
+			}
+		}
+		out = strings.Join(parts, "; ")
+	})
+	return out
+}
+
+func (s *Stream) start(eos bool) {
+	h := s.host
+	s.started = h.clock.Now()
+	s.fs = make([]*filterStream, len(h.opts.Filters))
+	for i := range h.opts.Filters {
+		vm := h.reloadIfNeeded(s.w, i)
+		f := &filterStream{s: s, vm: vm, index: i}
+		if s.req.Disabled[vm.cfg.Name] || (vm.failed && vm.cfg.FailurePolicy == FailOpen) {
+			f.skipped = true
+		}
+		s.fs[i] = f
+	}
+	s.order[dec] = s.fs
+	s.order[enc] = make([]*filterStream, len(s.fs))
+	for i, f := range s.fs {
+		s.order[enc][len(s.fs)-1-i] = f
+	}
+	s.headers[dec] = newHeaderMap(s.req.Headers)
+	s.hdrEOS[dec] = eos
+	if s.req.Timeout > 0 {
+		s.timeout = h.clock.afterFunc(s.req.Timeout, s.w, func() {
+			if !s.finished && !s.encodeStarted {
+				s.sendLocalReply(&localReply{status: 504, body: []byte("upstream request timeout"), details: "upstream_response_timeout", by: "router"})
+			}
+		})
+	}
+	s.runHeaders(dec, 0)
+}
+
+// reloadIfNeeded re-creates a failed VM under FAIL_RELOAD, at most once per
+// backoff (Envoy's reload_config.backoff, 1s base).
+func (h *Host) reloadIfNeeded(w *worker, i int) *VM {
+	vm := w.vms[i]
+	if !vm.failed || vm.cfg.FailurePolicy != FailReload {
+		return vm
+	}
+	if time.Since(vm.failedAt) < reloadBackoff && h.clock.Now().Sub(vm.failedAt) < reloadBackoff {
+		return vm
+	}
+	fresh, err := h.newVM(w, i)
+	if err != nil {
+		vm.failedAt = time.Now()
+		h.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: vm.cfg.Name, Worker: w.index, Message: "reload failed: " + err.Error()})
+		return vm
+	}
+	w.vms[i] = fresh
+	return fresh
+}
+
+const reloadBackoff = time.Second
+
+func (f *filterStream) name() string { return f.vm.cfg.Name }
+
+// enter makes sure the filter's context exists before a callback; false
+// means skip the filter (or the stream has been answered for it).
+func (s *Stream) enter(f *filterStream) bool {
+	if f.skipped || f.dead {
+		return false
+	}
+	vm := f.vm
+	if vm.failed {
+		if vm.cfg.FailurePolicy == FailOpen {
+			f.skipped = true
+			return false
+		}
+		// A failed VM under fail-closed answers every stream with 503
+		// (Envoy: a Context with a null wasm fails the stream).
+		f.dead = true
+		s.sendLocalReply(&localReply{status: 503, details: "wasm_fail_stream", by: f.name()})
+		return false
+	}
+	if f.created {
+		return true
+	}
+	f.ctxID = vm.newContextID()
+	vm.streams[f.ctxID] = f
+	f.created = true
+	vm.active, vm.activeID = f, f.ctxID
+	_, ok := vm.call(vm.fn.contextCreate, "proxy_on_context_create", uint64(f.ctxID), uint64(vm.rootID))
+	vm.active, vm.activeID = nil, vm.rootID
+	if !ok {
+		return s.onTrap(f)
+	}
+	return true
+}
+
+// invoke runs one stream callback of f.
+func (s *Stream) invoke(f *filterStream, fn api.Function, name string, args ...uint64) (abi.Action, bool) {
+	if fn == nil {
+		return abi.Continue, true
+	}
+	vm := f.vm
+	vm.active, vm.activeID = f, f.ctxID
+	f.inCallback = true
+	r, ok := vm.call(fn, name, args...)
+	f.inCallback = false
+	vm.active, vm.activeID = nil, vm.rootID
+	if len(vm.touched) > 0 {
+		// Actions on other streams requested from this callback run once it
+		// has returned, as Envoy defers them.
+		s.w.post(vm.flushTouched)
+	}
+	return abi.Action(uint32(r)), ok
+}
+
+// onTrap handles a guest trap in f's callback: fail-open continues without
+// the filter, anything else answers 503 wasm_fail_stream. It reports
+// whether iteration goes on.
+func (s *Stream) onTrap(f *filterStream) bool {
+	f.dead = true
+	if f.vm.cfg.FailurePolicy == FailOpen {
+		return true
+	}
+	s.sendLocalReply(&localReply{status: 503, details: "wasm_fail_stream", by: f.name()})
+	return false
+}
+
+// afterCallback applies what f asked for during its callback: a local
+// reply stops iteration whatever the callback returned.
+func (s *Stream) afterCallback(f *filterStream, d int) (stop bool) {
+	if f.closeAsked {
+		f.closeAsked = false
+		s.reset("wasm_close_stream")
+		return true
+	}
+	if f.local != nil {
+		lr := f.local
+		f.local = nil
+		f.dir[0].pendingContinue, f.dir[1].pendingContinue = false, false
+		s.sendLocalReply(lr)
+		return true
+	}
+	if other := 1 - d; f.dir[other].pendingContinue {
+		s.w.post(func() { s.runDeferred(f) })
+	}
+	return s.finished || s.aborted[d]
+}
+
+func (s *Stream) runDeferred(f *filterStream) {
+	if s.finished {
+		return
+	}
+	if f.closeAsked {
+		f.closeAsked = false
+		s.reset("wasm_close_stream")
+		return
+	}
+	if f.local != nil {
+		lr := f.local
+		f.local = nil
+		s.sendLocalReply(lr)
+		return
+	}
+	for d := dec; d <= enc; d++ {
+		if f.dir[d].pendingContinue {
+			f.dir[d].pendingContinue = false
+			s.resume(f, d)
+		}
+	}
+}
+
+func (s *Stream) pos(f *filterStream, d int) int {
+	if d == dec {
+		return f.index
+	}
+	return len(s.fs) - 1 - f.index
+}
+
+func (vm *VM) callbacks(d int) (headers, body, trailers api.Function) {
+	if d == dec {
+		return vm.fn.reqHeaders, vm.fn.reqBody, vm.fn.reqTrailers
+	}
+	return vm.fn.respHeaders, vm.fn.respBody, vm.fn.respTrailers
+}
+
+var cbNames = [2][3]string{
+	{"proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers"},
+	{"proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers"},
+}
+
+func boolArg(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (s *Stream) runHeaders(d, from int) {
+	fs := s.order[d]
+	for k := from; k < len(fs); k++ {
+		if s.finished || s.aborted[d] {
+			return
+		}
+		f := fs[k]
+		if !s.enter(f) {
+			if s.finished || s.aborted[d] {
+				return
+			}
+			continue
+		}
+		st := &f.dir[d]
+		f.mapOpen[d] = true
+		fn, _, _ := f.vm.callbacks(d)
+		act, ok := s.invoke(f, fn, cbNames[d][0], uint64(f.ctxID), uint64(len(s.headers[d].pairs)), boolArg(s.hdrEOS[d]))
+		if !ok {
+			f.mapOpen[d] = false
+			if s.onTrap(f) {
+				continue
+			}
+			return
+		}
+		if s.afterCallback(f, d) {
+			return
+		}
+		if act != abi.Continue && !st.pendingContinue {
+			st.stopped, st.stopAt = true, stHeaders
+			return
+		}
+		st.pendingContinue = false
+		f.mapOpen[d] = false
+		st.passedHeaders = true
+	}
+	s.terminalHeaders(d)
+}
+
+func (s *Stream) data(d, from int, data []byte, eos bool) {
+	fs := s.order[d]
+	for k := from; k < len(fs); k++ {
+		if s.finished || s.aborted[d] {
+			return
+		}
+		f := fs[k]
+		if f.skipped || f.dead || !f.created {
+			continue
+		}
+		st := &f.dir[d]
+		if st.stopped {
+			st.held = append(st.held, data...)
+			st.heldData = true
+			st.heldEOS = st.heldEOS || eos
+			return
+		}
+		if st.buffering {
+			st.buf = append(st.buf, data...)
+		} else {
+			st.buf = data
+		}
+		f.inBody[d], f.bodyEOS[d] = true, eos
+		_, fn, _ := f.vm.callbacks(d)
+		act, ok := s.invoke(f, fn, cbNames[d][1], uint64(f.ctxID), uint64(len(st.buf)), boolArg(eos))
+		f.inBody[d] = false
+		if !ok {
+			if s.onTrap(f) {
+				data, st.buf, st.buffering = st.buf, nil, false
+				continue
+			}
+			return
+		}
+		if s.afterCallback(f, d) {
+			return
+		}
+		if act != abi.Continue && !st.pendingContinue {
+			st.buffering = true
+			if eos {
+				st.stopped, st.stopAt = true, stBody
+			}
+			return
+		}
+		st.pendingContinue = false
+		data, st.buf, st.buffering = st.buf, nil, false
+		if f.addedTrailers[d] {
+			// Trailers added at end of stream (Envoy addDecodedTrailers /
+			// addEncodedTrailers) follow the data to the later filters.
+			f.addedTrailers[d] = false
+			s.data(d, k+1, data, false)
+			s.runTrailers(d, k+1)
+			return
+		}
+	}
+	s.terminalData(d, data, eos)
+}
+
+func (s *Stream) runTrailers(d, from int) {
+	fs := s.order[d]
+	for k := from; k < len(fs); k++ {
+		if s.finished || s.aborted[d] {
+			return
+		}
+		f := fs[k]
+		if f.skipped || f.dead || !f.created {
+			continue
+		}
+		st := &f.dir[d]
+		if st.stopped {
+			st.heldTrailers = true
+			return
+		}
+		f.trailOpen[d] = true
+		_, _, fn := f.vm.callbacks(d)
+		act, ok := s.invoke(f, fn, cbNames[d][2], uint64(f.ctxID), uint64(len(s.trailers[d].pairs)))
+		if !ok {
+			f.trailOpen[d] = false
+			if s.onTrap(f) {
+				continue
+			}
+			return
+		}
+		if s.afterCallback(f, d) {
+			return
+		}
+		if act != abi.Continue && !st.pendingContinue {
+			st.stopped, st.stopAt = true, stTrailers
+			return
+		}
+		st.pendingContinue = false
+		f.trailOpen[d] = false
+		if !s.flushBuffered(f, d, k) {
+			return
+		}
+	}
+	s.terminalTrailers(d)
+}
+
+// flushBuffered passes on what f buffered before trailers follow it.
+func (s *Stream) flushBuffered(f *filterStream, d, k int) bool {
+	st := &f.dir[d]
+	if !st.buffering {
+		return true
+	}
+	buf := st.buf
+	st.buf, st.buffering = nil, false
+	if len(buf) > 0 {
+		s.data(d, k+1, buf, false)
+	}
+	return !s.finished && !s.aborted[d]
+}
+
+// resume is proxy_continue_stream taking effect for f in direction d.
+func (s *Stream) resume(f *filterStream, d int) {
+	if s.finished || s.aborted[d] {
+		return
+	}
+	st := &f.dir[d]
+	k := s.pos(f, d)
+	switch {
+	case st.stopped && st.stopAt == stHeaders:
+		st.stopped = false
+		f.mapOpen[d] = false
+		st.passedHeaders = true
+		s.runHeaders(d, k+1)
+		if st.heldData {
+			held, eos := st.held, st.heldEOS
+			st.held, st.heldData, st.heldEOS = nil, false, false
+			s.data(d, k, held, eos)
+		}
+		if st.heldTrailers {
+			st.heldTrailers = false
+			s.runTrailers(d, k)
+		}
+	case st.stopped && st.stopAt == stBody:
+		st.stopped = false
+		buf := st.buf
+		st.buf, st.buffering = nil, false
+		s.data(d, k+1, buf, true)
+	case st.stopped && st.stopAt == stTrailers:
+		st.stopped = false
+		f.trailOpen[d] = false
+		if s.flushBuffered(f, d, k) {
+			s.runTrailers(d, k+1)
+		}
+	case st.buffering:
+		buf := st.buf
+		st.buf, st.buffering = nil, false
+		s.data(d, k+1, buf, false)
+	}
+}
+
+// Terminals: the router (decode) and the client (encode).
+
+func (s *Stream) terminalHeaders(d int) {
+	if d == dec {
+		s.upstreamReq = &UpstreamRequest{Headers: s.headers[dec].clone()}
+		if s.hdrEOS[dec] {
+			s.callUpstream()
+		}
+		return
+	}
+	s.sentHeaders = true
+	s.result.Headers = s.headers[enc].clone()
+	s.result.Status, _ = strconv.Atoi(headerValue(s.result.Headers, ":status"))
+	if s.hdrEOS[enc] {
+		s.finish()
+	}
+}
+
+func (s *Stream) terminalData(d int, data []byte, eos bool) {
+	if d == dec {
+		s.upstreamBody = append(s.upstreamBody, data...)
+		if eos {
+			s.callUpstream()
+		}
+		return
+	}
+	if len(data) > 0 {
+		s.result.Body = append(s.result.Body, data...)
+		s.result.Chunks++
+	}
+	if eos {
+		s.finish()
+	}
+}
+
+func (s *Stream) terminalTrailers(d int) {
+	if d == dec {
+		s.upstreamReq.Trailers = s.trailers[dec].clone()
+		s.callUpstream()
+		return
+	}
+	s.result.Trailers = s.trailers[enc].clone()
+	s.finish()
+}
+
+func headerValue(pairs []abi.Pair, key string) string {
+	for _, p := range pairs {
+		if p.Key == key {
+			return p.Value
+		}
+	}
+	return ""
+}
+
+// callUpstream runs the upstream handler off the worker once the whole
+// request has passed the filters.
+func (s *Stream) callUpstream() {
+	if s.upstreamAsked {
+		return
+	}
+	s.upstreamAsked = true
+	s.upstreamReq.Body = s.upstreamBody
+	up := s.req.Upstream
+	if up == nil {
+		up = s.host.opts.Upstream
+	}
+	if up == nil {
+		s.sendLocalReply(&localReply{status: 503, body: []byte("no healthy upstream"), details: "no_healthy_upstream", by: "router"})
+		return
+	}
+	hs := s.upstreamReq.Headers
+	x := &exchange{method: headerValue(hs, ":method"), path: headerValue(hs, ":path"), authority: headerValue(hs, ":authority"),
+		headers: hs, body: s.upstreamReq.Body, trailers: s.upstreamReq.Trailers}
+	ctx, cancel := context.WithCancel(s.host.ctx)
+	s.cancelUp = cancel
+	go func() {
+		rec := newRecorder()
+		reset := false
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					reset = true
+				}
+			}()
+			req, err := x.httpRequest(ctx)
+			if err != nil {
+				reset = true
+				return
+			}
+			up.ServeHTTP(rec, req)
+		}()
+		s.w.post(func() { s.upstreamResponse(rec, reset) })
+	}()
+}
+
+func (s *Stream) upstreamResponse(rec *recorder, reset bool) {
+	if s.finished || s.encodeStarted {
+		return
+	}
+	if reset {
+		s.sendLocalReply(&localReply{status: 503, body: []byte("upstream connect error or disconnect/reset before headers. reset reason: connection termination"),
+			details: "upstream_reset_before_response_started{connection_termination}", by: "router"})
+		return
+	}
+	s.encodeStarted = true
+	s.result.Details = "via_upstream"
+	trailers := rec.trailers()
+	s.headers[enc] = newHeaderMap(rec.statusAndHeaders())
+	s.hdrEOS[enc] = len(rec.chunks) == 0 && len(trailers) == 0
+	s.runHeaders(enc, 0)
+	for i, c := range rec.chunks {
+		if s.finished || s.aborted[enc] {
+			return
+		}
+		s.data(enc, 0, c, i == len(rec.chunks)-1 && len(trailers) == 0)
+	}
+	if len(trailers) > 0 && !s.finished && !s.aborted[enc] {
+		s.trailers[enc] = newHeaderMap(trailers)
+		s.runTrailers(enc, 0)
+	}
+}
+
+// sendLocalReply is Envoy's sendLocalReply: before any response exists it
+// runs through every encoder filter (the sender included); once the
+// upstream response is being encoded it goes straight to the client
+// (sendDirectLocalReply); once headers reached the client, the stream is
+// reset.
+func (s *Stream) sendLocalReply(lr *localReply) {
+	if s.finished {
+		return
+	}
+	if s.sentHeaders {
+		s.reset("local reply after the response headers were sent")
+		return
+	}
+	s.aborted[dec] = true
+	if s.cancelUp != nil {
+		s.cancelUp()
+	}
+	hs := []abi.Pair{{Key: ":status", Value: strconv.Itoa(lr.status)}}
+	hasType := false
+	for _, p := range lr.headers {
+		k := strings.ToLower(p.Key)
+		if k == "content-type" {
+			hasType = true
+		}
+		hs = append(hs, abi.Pair{Key: k, Value: p.Value})
+	}
+	if len(lr.body) > 0 {
+		if !hasType {
+			hs = append(hs, abi.Pair{Key: "content-type", Value: "text/plain"})
+		}
+		hs = append(hs, abi.Pair{Key: "content-length", Value: strconv.Itoa(len(lr.body))})
+	}
+	s.result.LocalReplyBy, s.result.Details = lr.by, lr.details
+	if s.encodeStarted {
+		s.aborted[enc] = true
+		s.result.Headers = hs
+		s.result.Status = lr.status
+		s.result.Body = append([]byte(nil), lr.body...)
+		s.result.Chunks = 1
+		s.sentHeaders = true
+		s.finish()
+		return
+	}
+	s.encodeStarted = true
+	s.headers[enc] = newHeaderMap(hs)
+	s.hdrEOS[enc] = len(lr.body) == 0
+	s.runHeaders(enc, 0)
+	if len(lr.body) > 0 {
+		s.data(enc, 0, append([]byte(nil), lr.body...), true)
+	}
+}
+
+func (s *Stream) reset(reason string) {
+	if s.finished {
+		return
+	}
+	s.result.Reset = true
+	if s.result.Details == "" || s.result.Details == "via_upstream" {
+		s.result.Details = reason
+	}
+	s.finish()
+}
+
+// finish ends the stream: Envoy's HCM runs the access-log phase
+// (proxy_on_log) for every filter, then destroys them (proxy_on_done,
+// proxy_on_delete).
+func (s *Stream) finish() {
+	if s.finished {
+		return
+	}
+	s.finished = true
+	s.aborted = [2]bool{true, true}
+	s.host.clock.cancel(s.timeout)
+	if s.cancelUp != nil {
+		s.cancelUp()
+	}
+	s.result.Upstream = s.upstreamReq
+	if !s.upstreamAsked {
+		s.result.Upstream = nil
+	}
+	for _, f := range s.fs {
+		if f.created && !f.vm.failed && f.vm.fn.log != nil {
+			f.accessLog = true
+			if _, ok := s.invoke(f, f.vm.fn.log, "proxy_on_log", uint64(f.ctxID)); !ok {
+				f.dead = true
+			}
+			f.accessLog = false
+		}
+	}
+	for _, f := range s.fs {
+		if !f.created {
+			continue
+		}
+		if !f.vm.failed && f.vm.fn.done != nil {
+			s.invoke(f, f.vm.fn.done, "proxy_on_done", uint64(f.ctxID))
+		}
+		if !f.vm.failed && f.vm.fn.delete != nil {
+			s.invoke(f, f.vm.fn.delete, "proxy_on_delete", uint64(f.ctxID))
+		}
+		delete(f.vm.streams, f.ctxID)
+	}
+	close(s.done)
+}

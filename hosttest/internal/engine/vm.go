@@ -1,0 +1,323 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// phase is what the VM is doing, for Envoy's restricted-capability windows.
+type phase int
+
+const (
+	phaseInit   phase = iota // _initialize: Go runtime init and init() functions
+	phaseMalloc              // proxy_on_memory_allocate
+	phaseNormal
+)
+
+type vmKey struct{}
+
+// VM is one instance of one filter's module on one thread.
+type VM struct {
+	host   *Host
+	w      *worker
+	filter int
+	cfg    *FilterConfig
+	mod    api.Module
+	mem    api.Memory
+	ctx    context.Context
+	stack  []uint64
+
+	fn struct {
+		malloc, contextCreate, vmStart, configure, tick, queueReady,
+		reqHeaders, reqBody, reqTrailers, respHeaders, respBody, respTrailers,
+		callResponse, log, done, delete api.Function
+	}
+
+	phase    phase
+	depth    int
+	callback string // the export being run, for trap messages
+	nextID   uint32
+	rootID   uint32
+	activeID uint32
+	active   *filterStream // stream context the host calls act on, if any
+	streams  map[uint32]*filterStream
+	touched  []*filterStream // streams with deferred actions from a root callback
+
+	failed      bool
+	failedAt    time.Time
+	configOpen  bool
+	tickPeriod  time.Duration
+	tickTimer   *timer
+	calls       map[uint32]*callout
+	callResp    *calloutResult
+	metricIDs   map[uint32]*metric
+	metricNames map[string]uint32
+	nextMetric  uint32
+	sleeps      int // poll_oneoff calls that asked to wait
+}
+
+// newVM instantiates the filter's module on w, runs _initialize and starts
+// the root context: on_context_create, on_vm_start, on_configure.
+func (h *Host) newVM(w *worker, filter int) (*VM, error) {
+	cfg := &h.opts.Filters[filter]
+	vm := &VM{host: h, w: w, filter: filter, cfg: cfg, stack: make([]uint64, 8),
+		streams: map[uint32]*filterStream{}, calls: map[uint32]*callout{},
+		metricIDs: map[uint32]*metric{}, metricNames: map[string]uint32{}}
+	vm.ctx = context.WithValue(h.ctx, vmKey{}, vm)
+	// No WASI config of wazero's own: our wasi_snapshot_preview1 module
+	// answers instead, as Envoy's does. _initialize is called by hand so
+	// the restricted window can be enforced around it.
+	mod, err := h.runtime.InstantiateModule(vm.ctx, h.modules[filter],
+		wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	if err != nil {
+		return nil, fmt.Errorf("hosttest: instantiating %s: %w", cfg.Name, err)
+	}
+	vm.mod, vm.mem = mod, mod.Memory()
+	f := mod.ExportedFunction
+	vm.fn.malloc = f("proxy_on_memory_allocate")
+	if vm.fn.malloc == nil {
+		vm.fn.malloc = f("malloc")
+	}
+	vm.fn.contextCreate = f("proxy_on_context_create")
+	vm.fn.vmStart = f("proxy_on_vm_start")
+	vm.fn.configure = f("proxy_on_configure")
+	vm.fn.tick = f("proxy_on_tick")
+	vm.fn.queueReady = f("proxy_on_queue_ready")
+	vm.fn.reqHeaders = f("proxy_on_request_headers")
+	vm.fn.reqBody = f("proxy_on_request_body")
+	vm.fn.reqTrailers = f("proxy_on_request_trailers")
+	vm.fn.respHeaders = f("proxy_on_response_headers")
+	vm.fn.respBody = f("proxy_on_response_body")
+	vm.fn.respTrailers = f("proxy_on_response_trailers")
+	vm.fn.callResponse = f("proxy_on_http_call_response")
+	vm.fn.log = f("proxy_on_log")
+	vm.fn.done = f("proxy_on_done")
+	vm.fn.delete = f("proxy_on_delete")
+	if vm.fn.malloc == nil {
+		return nil, fmt.Errorf("hosttest: %s exports no proxy_on_memory_allocate", cfg.Name)
+	}
+
+	vm.phase = phaseInit
+	for _, name := range []string{"_initialize", "_start"} {
+		if init := f(name); init != nil {
+			if _, ok := vm.call(init, name); !ok {
+				return nil, h.refusal(vm, "_initialize (Go runtime init and init() functions) trapped")
+			}
+			break
+		}
+	}
+	vm.phase = phaseNormal
+
+	vm.rootID = vm.newContextID()
+	if _, ok := vm.call(vm.fn.contextCreate, "proxy_on_context_create", uint64(vm.rootID), 0); !ok {
+		return nil, h.refusal(vm, "proxy_on_context_create for the root context trapped")
+	}
+	vm.activeID = vm.rootID
+	if vm.fn.vmStart != nil {
+		r, ok := vm.call(vm.fn.vmStart, "proxy_on_vm_start", uint64(vm.rootID), uint64(len(cfg.VMConfiguration)))
+		if !ok {
+			return nil, h.refusal(vm, "proxy_on_vm_start trapped")
+		}
+		if uint32(r) == 0 {
+			return nil, h.refusal(vm, "proxy_on_vm_start returned false: the VM configuration was refused")
+		}
+	}
+	if vm.fn.configure != nil {
+		vm.configOpen = true
+		r, ok := vm.call(vm.fn.configure, "proxy_on_configure", uint64(vm.rootID), uint64(len(cfg.Configuration)))
+		vm.configOpen = false
+		if !ok {
+			return nil, h.refusal(vm, "proxy_on_configure trapped")
+		}
+		if uint32(r) == 0 {
+			return nil, h.refusal(vm, "proxy_on_configure returned false: the plugin configuration was refused")
+		}
+	}
+	vm.flushTouched()
+	return vm, nil
+}
+
+// ConfigError is a filter refusing to start; it carries the plugin's logs,
+// which is where a plugin says why.
+type ConfigError struct {
+	Filter string
+	Reason string
+	Logs   []LogEntry
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "hosttest: filter %q refused to start: %s", e.Filter, e.Reason)
+	if len(e.Logs) == 0 {
+		b.WriteString(" (the plugin logged nothing)")
+	}
+	for _, l := range e.Logs {
+		fmt.Fprintf(&b, "\n  [%s] %s", l.Level, l.Message)
+	}
+	return b.String()
+}
+
+func (h *Host) refusal(vm *VM, reason string) error {
+	var logs []LogEntry
+	for _, l := range h.Logs() {
+		if l.Filter == vm.cfg.Name && l.Worker == vm.w.index {
+			logs = append(logs, l)
+		}
+	}
+	return &ConfigError{Filter: vm.cfg.Name, Reason: reason, Logs: logs}
+}
+
+func (vm *VM) newContextID() uint32 {
+	vm.nextID++
+	return vm.nextID
+}
+
+// call runs a guest export. ok is false when the guest trapped; the VM is
+// then failed for good, as Envoy marks it FailState::RuntimeError.
+func (vm *VM) call(fn api.Function, name string, args ...uint64) (uint64, bool) {
+	if vm.failed {
+		return 0, false
+	}
+	prev := vm.callback
+	vm.callback = name
+	defer func() { vm.callback = prev }()
+	// Host calls re-enter the guest (malloc) while an outer call is running,
+	// so only the outermost call reuses the VM's stack buffer.
+	var stack []uint64
+	if vm.depth == 0 {
+		stack = vm.stack[:cap(vm.stack)]
+	} else {
+		stack = make([]uint64, 8)
+	}
+	vm.depth++
+	defer func() { vm.depth-- }()
+	copy(stack, args)
+	err := fn.CallWithStack(vm.ctx, stack)
+	if err != nil {
+		vm.fail(name, err)
+		return 0, false
+	}
+	return stack[0], true
+}
+
+func (vm *VM) fail(callback string, err error) {
+	vm.failed = true
+	vm.failedAt = time.Now()
+	var exit interface{ ExitCode() uint32 }
+	if errors.As(err, &exit) {
+		err = fmt.Errorf("proc_exit(%d): %w", exit.ExitCode(), err)
+	}
+	vm.host.mu.Lock()
+	vm.host.traps = append(vm.host.traps, Trap{Filter: vm.cfg.Name, Worker: vm.w.index, Callback: callback, Err: err})
+	vm.host.mu.Unlock()
+	vm.host.log(LogEntry{Time: time.Now(), Level: LevelCritical, Filter: vm.cfg.Name, Worker: vm.w.index,
+		Message: fmt.Sprintf("Function: %s failed: %v", callback, err)})
+	vm.host.clock.cancel(vm.tickTimer)
+}
+
+// malloc asks the guest for size bytes. Size 0 is never requested: the Go
+// SDK's allocator panics on it, and Envoy returns (0, 0) for empty data.
+func (vm *VM) malloc(size uint32) (uint32, bool) {
+	prev := vm.phase
+	vm.phase = phaseMalloc
+	r, ok := vm.call(vm.fn.malloc, "proxy_on_memory_allocate", uint64(size))
+	vm.phase = prev
+	return uint32(r), ok
+}
+
+// copyOut returns data to the guest through (ptrPtr, sizePtr).
+func (vm *VM) copyOut(data []byte, ptrPtr, sizePtr uint32) bool {
+	if len(data) == 0 {
+		return vm.mem.WriteUint32Le(ptrPtr, 0) && vm.mem.WriteUint32Le(sizePtr, 0)
+	}
+	p, ok := vm.malloc(uint32(len(data)))
+	if !ok || p == 0 {
+		return false
+	}
+	// The allocation may have grown memory; Write goes through the current
+	// memory, never a stale view.
+	return vm.mem.Write(p, data) && vm.mem.WriteUint32Le(ptrPtr, p) && vm.mem.WriteUint32Le(sizePtr, uint32(len(data)))
+}
+
+// read copies guest memory; a copy, because a later malloc may grow memory
+// and detach any view.
+func (vm *VM) read(ptr, size uint32) ([]byte, bool) {
+	if size == 0 {
+		return nil, true
+	}
+	b, ok := vm.mem.Read(ptr, size)
+	if !ok {
+		return nil, false
+	}
+	return append([]byte(nil), b...), true
+}
+
+func (vm *VM) readString(ptr, size uint32) (string, bool) {
+	if size == 0 {
+		return "", true
+	}
+	b, ok := vm.mem.Read(ptr, size)
+	if !ok {
+		return "", false
+	}
+	return string(b), true
+}
+
+// Root-context callbacks, always on the VM's worker goroutine.
+
+func (vm *VM) setTick(period time.Duration) {
+	vm.host.clock.cancel(vm.tickTimer)
+	vm.tickTimer = nil
+	vm.tickPeriod = period
+	if period > 0 {
+		vm.armTick()
+	}
+}
+
+// armTick schedules the next tick one period after now: Envoy re-arms the
+// timer after on_tick returns, so periods are measured end to start.
+func (vm *VM) armTick() {
+	period := vm.tickPeriod
+	var t *timer
+	t = vm.host.clock.afterFunc(period, vm.w, func() {
+		if vm.failed || vm.tickTimer != t {
+			return
+		}
+		vm.activeID, vm.active = vm.rootID, nil
+		if vm.fn.tick != nil {
+			vm.call(vm.fn.tick, "proxy_on_tick", uint64(vm.rootID))
+		}
+		vm.flushTouched()
+		if vm.tickTimer == t && !vm.failed {
+			vm.armTick()
+		}
+	})
+	vm.tickTimer = t
+}
+
+func (vm *VM) onQueueReady(id uint32) {
+	if vm.failed || vm.fn.queueReady == nil {
+		return
+	}
+	vm.activeID, vm.active = vm.rootID, nil
+	vm.call(vm.fn.queueReady, "proxy_on_queue_ready", uint64(vm.rootID), uint64(id))
+	vm.flushTouched()
+}
+
+// flushTouched runs the deferred stream actions (continue, local reply)
+// that a root callback requested after switching to a stream context.
+func (vm *VM) flushTouched() {
+	for len(vm.touched) > 0 {
+		f := vm.touched[0]
+		vm.touched = vm.touched[1:]
+		f.touched = false
+		f.s.runDeferred(f)
+	}
+	vm.active, vm.activeID = nil, vm.rootID
+}
