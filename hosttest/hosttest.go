@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -65,18 +66,18 @@ type Filter struct {
 }
 
 type settings struct {
-	filters     []Filter
-	single      Filter
-	opts        engine.Options
-	allowTraps  bool
-	verbose     bool
-	genReqID    bool
-	doTimeout   time.Duration
-	upstream    http.Handler
-	clusters    map[string]engine.Cluster
-	errs        []error
-	seed        uint64
-	realRandom  bool
+	filters    []Filter
+	single     Filter
+	opts       engine.Options
+	allowTraps bool
+	verbose    bool
+	genReqID   bool
+	doTimeout  time.Duration
+	upstream   http.Handler
+	clusters   map[string]engine.Cluster
+	errs       []error
+	seed       uint64
+	realRandom bool
 }
 
 // Option configures a Host.
@@ -211,6 +212,8 @@ func (s *settings) engineOptions() (engine.Options, error) {
 	filters := s.filters
 	if s.single.Plugin != "" || s.single.Wasm != nil {
 		filters = append([]Filter{s.single}, filters...)
+	} else if !reflect.DeepEqual(s.single, Filter{}) {
+		return engine.Options{}, errors.New("hosttest: Config, VMConfig, Env, Name, RootID, VMID and Failure configure the filter given by Plugin or Wasm; with Chain, set them on each Filter")
 	}
 	if len(filters) == 0 {
 		return engine.Options{}, errors.New("hosttest: no plugin given (use Plugin, Wasm or Chain)")
@@ -324,14 +327,20 @@ func (h *Host) checkFailures() {
 	}
 }
 
+// logsOf renders the last lines one VM logged: enough to see a panic,
+// not the whole history of a long test.
 func (h *Host) logsOf(filter string, worker int) string {
-	var b strings.Builder
+	const tail = 60
+	var lines []string
 	for _, l := range h.e.Logs() {
 		if l.Filter == filter && l.Worker == worker {
-			fmt.Fprintf(&b, "  [%s] %s\n", l.Level, l.Message)
+			lines = append(lines, fmt.Sprintf("  [%s] %s", l.Level, l.Message))
 		}
 	}
-	return b.String()
+	if len(lines) > tail {
+		lines = append([]string{fmt.Sprintf("  … %d earlier lines", len(lines)-tail)}, lines[len(lines)-tail:]...)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // Close stops the host. New's cleanup calls it.
@@ -433,7 +442,9 @@ type SharedData struct {
 }
 
 // Get returns a key's value and CAS.
-func (d *SharedData) Get(key string) (value []byte, cas uint32, ok bool) { return d.h.SharedGet(d.vmID, key) }
+func (d *SharedData) Get(key string) (value []byte, cas uint32, ok bool) {
+	return d.h.SharedGet(d.vmID, key)
+}
 
 // Set writes a key with Envoy's CAS rules and reports false on mismatch.
 func (d *SharedData) Set(key string, value []byte, cas uint32) bool {

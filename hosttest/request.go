@@ -171,7 +171,9 @@ type UpstreamRequest struct {
 }
 
 // Header returns the first value of a header the upstream received.
-func (u *UpstreamRequest) Header(key string) string { return headerValue(u.Headers, strings.ToLower(key)) }
+func (u *UpstreamRequest) Header(key string) string {
+	return headerValue(u.Headers, strings.ToLower(key))
+}
 
 // HeaderValues returns every value of a header the upstream received.
 func (u *UpstreamRequest) HeaderValues(key string) []string { return headerValues(u.Headers, key) }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -28,6 +29,7 @@ type Builder struct {
 	cacheDir string
 	mu       sync.Mutex
 	inflight map[string]*result
+	keys     map[string]string
 }
 
 type result struct {
@@ -38,7 +40,7 @@ type result struct {
 
 // New returns a Builder caching into dir (created if missing).
 func New(dir string) *Builder {
-	return &Builder{cacheDir: dir, inflight: map[string]*result{}}
+	return &Builder{cacheDir: dir, inflight: map[string]*result{}, keys: map[string]string{}}
 }
 
 // DefaultCacheDir is where built modules are kept between test runs: under
@@ -60,9 +62,19 @@ func (b *Builder) Build(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key, err := contentKey(abs)
-	if err != nil {
-		return "", fmt.Errorf("build %s: %w", dir, err)
+	// The key is computed once per directory per process: sources do not
+	// change under a running test binary, and go list costs a few hundred ms.
+	b.mu.Lock()
+	key, ok := b.keys[abs]
+	b.mu.Unlock()
+	if !ok {
+		var err error
+		if key, err = contentKey(abs); err != nil {
+			return "", fmt.Errorf("build %s: %w", dir, err)
+		}
+		b.mu.Lock()
+		b.keys[abs] = key
+		b.mu.Unlock()
 	}
 	b.mu.Lock()
 	r, ok := b.inflight[key]
@@ -106,43 +118,45 @@ func (b *Builder) build(dir, key string) (string, error) {
 	return out, nil
 }
 
-// contentKey hashes the Go toolchain version, the module's go.mod/go.sum and
-// every non-test .go file of the module the plugin lives in. Hashing the
-// whole module is coarse (any change rebuilds every plugin) but cheap, and it
-// can never miss a change in a shared package the plugin imports.
+// contentKey hashes the Go toolchain version, go.mod/go.sum and the
+// non-test .go files of every package of the plugin's module that the
+// plugin imports (go list -deps), so editing one plugin does not rebuild
+// the others. Dependencies outside the module are pinned by go.sum.
 func contentKey(dir string) (string, error) {
 	root := moduleRoot(dir)
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}}{{end}}", ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go list in %s: %v\n%s", dir, err, stderr.String())
+	}
 	h := sha256.New()
 	io.WriteString(h, runtime.Version()+"\x00"+dir+"\x00")
-	var files []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	files := []string{filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum")}
+	for _, d := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if d == "" || !isWithin(d, root) {
+			continue
+		}
+		entries, err := os.ReadDir(d)
 		if err != nil {
-			return err
+			return "", err
 		}
-		name := d.Name()
-		if d.IsDir() {
-			if p != root && (strings.HasPrefix(name, ".") || name == "build" || name == "node_modules") {
-				return filepath.SkipDir
+		for _, e := range entries {
+			n := e.Name()
+			if !e.IsDir() && strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go") {
+				files = append(files, filepath.Join(d, n))
 			}
-			// A nested module is not part of this one.
-			if p != root {
-				if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil && !isWithin(dir, p) {
-					return filepath.SkipDir
-				}
-			}
-			return nil
 		}
-		if (strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) || name == "go.mod" || name == "go.sum" {
-			files = append(files, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return "", err
 	}
 	sort.Strings(files)
 	for _, f := range files {
 		data, err := os.ReadFile(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return "", err
 		}

@@ -175,16 +175,18 @@ func (s *Stream) Do(wait time.Duration) (Result, bool) {
 	return s.Wait(wait)
 }
 
-// SendHeaders starts the stream with the request headers.
+// SendHeaders starts the stream with the request headers. Like every
+// Send, it returns once the worker has processed the event, so a test
+// that then advances the clock knows the filters have run.
 func (s *Stream) SendHeaders() {
 	eos := len(s.req.Body) == 0 && len(s.req.Trailers) == 0
-	s.w.post(func() { s.start(eos) })
+	s.w.call(func() { s.start(eos) })
 }
 
 // SendData sends one request body frame.
 func (s *Stream) SendData(chunk []byte, eos bool) {
 	c := append([]byte(nil), chunk...)
-	s.w.post(func() {
+	s.w.call(func() {
 		if !s.finished && !s.aborted[dec] {
 			s.data(dec, 0, c, eos)
 		}
@@ -193,7 +195,7 @@ func (s *Stream) SendData(chunk []byte, eos bool) {
 
 // SendTrailers ends the request with its trailers.
 func (s *Stream) SendTrailers() {
-	s.w.post(func() {
+	s.w.call(func() {
 		if !s.finished && !s.aborted[dec] {
 			s.trailers[dec] = newHeaderMap(s.req.Trailers)
 			s.runTrailers(dec, 0)

@@ -59,7 +59,7 @@ type VM struct {
 	metricIDs   map[uint32]*metric
 	metricNames map[string]uint32
 	nextMetric  uint32
-	sleeps      int // poll_oneoff calls that asked to wait
+	asleep      time.Duration // first wait a poll_oneoff asked for in this callback
 }
 
 // newVM instantiates the filter's module on w, runs _initialize and starts
@@ -195,13 +195,20 @@ func (vm *VM) call(fn api.Function, name string, args ...uint64) (uint64, bool) 
 	} else {
 		stack = make([]uint64, 8)
 	}
+	if vm.depth == 0 {
+		vm.asleep = 0
+	}
 	vm.depth++
-	defer func() { vm.depth-- }()
 	copy(stack, args)
 	err := fn.CallWithStack(vm.ctx, stack)
+	vm.depth--
 	if err != nil {
 		vm.fail(name, err)
 		return 0, false
+	}
+	if vm.depth == 0 && vm.asleep > 0 {
+		vm.host.noteBlocking(vm, name, vm.asleep)
+		vm.asleep = 0
 	}
 	return stack[0], true
 }

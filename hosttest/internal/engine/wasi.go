@@ -275,11 +275,10 @@ func (h *Host) wasiPollOneoff(vm *VM, s []uint64) uint32 {
 			continue
 		}
 		timeout, _ := vm.mem.ReadUint64Le(base + 24)
-		if timeout > 0 {
-			vm.sleeps++
-			if vm.sleeps == 1 {
-				h.noteBlocking(vm, time.Duration(timeout))
-			}
+		if timeout > 0 && vm.asleep == 0 {
+			// Reported only if the callback then returns normally: the Go
+			// runtime also sleeps on its way to crashing after a panic.
+			vm.asleep = time.Duration(timeout)
 		}
 	}
 	if h.opts.Profile == Envoy133 {
@@ -289,8 +288,8 @@ func (h *Host) wasiPollOneoff(vm *VM, s []uint64) uint32 {
 	return errnoSuccess
 }
 
-func (h *Host) noteBlocking(vm *VM, d time.Duration) {
-	msg := fmt.Sprintf("plugin asked to sleep %v in %s (time.Sleep or a blocking call): Envoy never sleeps a worker; use on_tick or an http callout", d, vm.callback)
+func (h *Host) noteBlocking(vm *VM, callback string, d time.Duration) {
+	msg := fmt.Sprintf("plugin asked to sleep %v in %s (time.Sleep or a blocking call): Envoy never sleeps a worker; use on_tick or an http callout", d, callback)
 	h.log(LogEntry{Time: time.Now(), Level: LevelCritical, Filter: vm.cfg.Name, Worker: vm.w.index, Message: msg})
 	h.mu.Lock()
 	h.blocking = append(h.blocking, fmt.Sprintf("filter %q: %s", vm.cfg.Name, msg))
