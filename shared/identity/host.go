@@ -1,0 +1,69 @@
+package identity
+
+import (
+	"errors"
+
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// propertyPath is a single segment: Envoy reads a set_property value back
+// through get_property only under a one-segment path.
+var propertyPath = []string{Property}
+
+// Set stores id in the current stream for the filters after this one. It
+// fails for an incomplete identity, and outside a stream (Envoy answers
+// NOT_FOUND without stream info, e.g. in OnPluginStart).
+func Set(id *Identity) error {
+	if err := id.Validate(); err != nil {
+		return err
+	}
+	return proxywasm.SetProperty(propertyPath, Encode(id))
+}
+
+// Get reads the identity an auth filter earlier in the chain stored. ok is
+// false, with a nil error, when there is none: no auth filter ran, or it let
+// the request through unauthenticated. An error means the property exists
+// but cannot be trusted; treat the request as unauthenticated and log it.
+func Get() (id Identity, ok bool, err error) {
+	b, err := proxywasm.GetProperty(propertyPath)
+	if errors.Is(err, types.ErrorStatusNotFound) {
+		return Identity{}, false, nil
+	}
+	if err != nil {
+		return Identity{}, false, err
+	}
+	if len(b) == 0 {
+		return Identity{}, false, nil
+	}
+	id, err = Decode(b)
+	if err != nil {
+		return Identity{}, false, err
+	}
+	return id, true, nil
+}
+
+// Strip removes the named headers (see StripList) from the current request,
+// every value of each. It tries them all and returns the first error.
+func Strip(names []string) error {
+	var first error
+	for _, n := range names {
+		if err := proxywasm.RemoveHttpRequestHeader(n); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// SetHeaders replaces the identity headers of the current request with
+// id.Headers(). Call Strip first: a header id leaves out (an empty
+// Consumer, say) must not keep the client's value.
+func SetHeaders(id *Identity) error {
+	var first error
+	for _, h := range id.Headers() {
+		if err := proxywasm.ReplaceHttpRequestHeader(h[0], h[1]); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
