@@ -146,7 +146,10 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 		}
 		return int64Bytes(int64(s.host.clock.Now().Sub(s.started))), true
 	case "request.size", "request.total_size":
-		return int64Bytes(int64(len(s.upstreamBody))), true
+		if s.upstreamReq == nil {
+			return int64Bytes(0), true
+		}
+		return int64Bytes(int64(len(s.upstreamReq.Body))), true
 	case "request.headers":
 		if len(path) == 3 {
 			return str(s.reqHeader(strings.ToLower(path[2])))

@@ -43,6 +43,9 @@ type Request struct {
 	Timeout time.Duration
 	// Upstream, if set, replaces the host's upstream for this request.
 	Upstream http.Handler
+	// Sink, if set, receives the response as it is encoded; the Result
+	// then keeps no body.
+	Sink Sink
 }
 
 // UpstreamRequest is what the upstream received.
@@ -135,10 +138,11 @@ type Stream struct {
 	sentHeaders   bool
 	finished      bool
 	upstreamReq   *UpstreamRequest
-	upstreamBody  []byte
 	upstreamAsked bool
 	timeout       *timer
 	cancelUp      context.CancelFunc
+	pipe          *bodyPipe
+	fromUpstream  bool
 	filterState   map[string][]byte
 	respBytes     int
 
@@ -179,8 +183,13 @@ func (s *Stream) Do(wait time.Duration) (Result, bool) {
 // Send, it returns once the worker has processed the event, so a test
 // that then advances the clock knows the filters have run.
 func (s *Stream) SendHeaders() {
-	eos := len(s.req.Body) == 0 && len(s.req.Trailers) == 0
-	s.w.call(func() { s.start(eos) })
+	s.Start(len(s.req.Body) == 0 && len(s.req.Trailers) == 0)
+}
+
+// Start sends the request headers, saying whether the request ends with
+// them; body frames and trailers follow through SendData and SendTrailers.
+func (s *Stream) Start(endOfStream bool) {
+	s.w.call(func() { s.start(endOfStream) })
 }
 
 // SendData sends one request body frame.
@@ -276,13 +285,6 @@ func (s *Stream) start(eos bool) {
 	}
 	s.headers[dec] = newHeaderMap(s.req.Headers)
 	s.hdrEOS[dec] = eos
-	if s.req.Timeout > 0 {
-		s.timeout = h.clock.afterFunc(s.req.Timeout, s.w, func() {
-			if !s.finished && !s.encodeStarted {
-				s.sendLocalReply(&localReply{status: 504, body: []byte("upstream request timeout"), details: "upstream_response_timeout", by: "router"})
-			}
-		})
-	}
 	s.runHeaders(dec, 0)
 }
 
@@ -639,14 +641,13 @@ func (s *Stream) resume(f *filterStream, d int) {
 func (s *Stream) terminalHeaders(d int) {
 	if d == dec {
 		s.upstreamReq = &UpstreamRequest{Headers: s.headers[dec].clone()}
+		s.callUpstream()
 		if s.hdrEOS[dec] {
-			s.callUpstream()
+			s.requestEnded()
 		}
 		return
 	}
-	s.sentHeaders = true
-	s.result.Headers = s.headers[enc].clone()
-	s.result.Status, _ = strconv.Atoi(headerValue(s.result.Headers, ":status"))
+	s.emitHeaders(s.headers[enc].clone(), s.hdrEOS[enc])
 	if s.hdrEOS[enc] {
 		s.finish()
 	}
@@ -654,16 +655,18 @@ func (s *Stream) terminalHeaders(d int) {
 
 func (s *Stream) terminalData(d int, data []byte, eos bool) {
 	if d == dec {
-		s.upstreamBody = append(s.upstreamBody, data...)
+		if s.req.Sink == nil {
+			s.upstreamReq.Body = append(s.upstreamReq.Body, data...)
+		}
+		if s.pipe != nil {
+			s.pipe.write(data)
+		}
 		if eos {
-			s.callUpstream()
+			s.requestEnded()
 		}
 		return
 	}
-	if len(data) > 0 {
-		s.result.Body = append(s.result.Body, data...)
-		s.result.Chunks++
-	}
+	s.emitData(data, eos)
 	if eos {
 		s.finish()
 	}
@@ -672,10 +675,10 @@ func (s *Stream) terminalData(d int, data []byte, eos bool) {
 func (s *Stream) terminalTrailers(d int) {
 	if d == dec {
 		s.upstreamReq.Trailers = s.trailers[dec].clone()
-		s.callUpstream()
+		s.requestEnded()
 		return
 	}
-	s.result.Trailers = s.trailers[enc].clone()
+	s.emitTrailers(s.trailers[enc].clone())
 	s.finish()
 }
 
@@ -686,74 +689,6 @@ func headerValue(pairs []abi.Pair, key string) string {
 		}
 	}
 	return ""
-}
-
-// callUpstream runs the upstream handler off the worker once the whole
-// request has passed the filters.
-func (s *Stream) callUpstream() {
-	if s.upstreamAsked {
-		return
-	}
-	s.upstreamAsked = true
-	s.upstreamReq.Body = s.upstreamBody
-	up := s.req.Upstream
-	if up == nil {
-		up = s.host.opts.Upstream
-	}
-	if up == nil {
-		s.sendLocalReply(&localReply{status: 503, body: []byte("no healthy upstream"), details: "no_healthy_upstream", by: "router"})
-		return
-	}
-	hs := s.upstreamReq.Headers
-	x := &exchange{method: headerValue(hs, ":method"), path: headerValue(hs, ":path"), authority: headerValue(hs, ":authority"),
-		headers: hs, body: s.upstreamReq.Body, trailers: s.upstreamReq.Trailers}
-	ctx, cancel := context.WithCancel(s.host.ctx)
-	s.cancelUp = cancel
-	go func() {
-		rec := newRecorder()
-		reset := false
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					reset = true
-				}
-			}()
-			req, err := x.httpRequest(ctx)
-			if err != nil {
-				reset = true
-				return
-			}
-			up.ServeHTTP(rec, req)
-		}()
-		s.w.post(func() { s.upstreamResponse(rec, reset) })
-	}()
-}
-
-func (s *Stream) upstreamResponse(rec *recorder, reset bool) {
-	if s.finished || s.encodeStarted {
-		return
-	}
-	if reset {
-		s.sendLocalReply(&localReply{status: 503, body: []byte("upstream connect error or disconnect/reset before headers. reset reason: connection termination"),
-			details: "upstream_reset_before_response_started{connection_termination}", by: "router"})
-		return
-	}
-	s.encodeStarted = true
-	s.result.Details = "via_upstream"
-	trailers := rec.trailers()
-	s.headers[enc] = newHeaderMap(rec.statusAndHeaders())
-	s.hdrEOS[enc] = len(rec.chunks) == 0 && len(trailers) == 0
-	s.runHeaders(enc, 0)
-	for i, c := range rec.chunks {
-		if s.finished || s.aborted[enc] {
-			return
-		}
-		s.data(enc, 0, c, i == len(rec.chunks)-1 && len(trailers) == 0)
-	}
-	if len(trailers) > 0 && !s.finished && !s.aborted[enc] {
-		s.trailers[enc] = newHeaderMap(trailers)
-		s.runTrailers(enc, 0)
-	}
 }
 
 // sendLocalReply is Envoy's sendLocalReply: before any response exists it
@@ -770,6 +705,9 @@ func (s *Stream) sendLocalReply(lr *localReply) {
 		return
 	}
 	s.aborted[dec] = true
+	if s.pipe != nil {
+		s.pipe.close(nil, true)
+	}
 	if s.cancelUp != nil {
 		s.cancelUp()
 	}
@@ -791,11 +729,10 @@ func (s *Stream) sendLocalReply(lr *localReply) {
 	s.result.LocalReplyBy, s.result.Details = lr.by, lr.details
 	if s.encodeStarted {
 		s.aborted[enc] = true
-		s.result.Headers = hs
-		s.result.Status = lr.status
-		s.result.Body = append([]byte(nil), lr.body...)
-		s.result.Chunks = 1
-		s.sentHeaders = true
+		s.emitHeaders(hs, len(lr.body) == 0)
+		if len(lr.body) > 0 {
+			s.emitData(append([]byte(nil), lr.body...), true)
+		}
 		s.finish()
 		return
 	}
@@ -811,6 +748,9 @@ func (s *Stream) sendLocalReply(lr *localReply) {
 func (s *Stream) reset(reason string) {
 	if s.finished {
 		return
+	}
+	if s.req.Sink != nil {
+		s.req.Sink.Reset(reason)
 	}
 	s.result.Reset = true
 	if s.result.Details == "" || s.result.Details == "via_upstream" {
@@ -829,6 +769,9 @@ func (s *Stream) finish() {
 	s.finished = true
 	s.aborted = [2]bool{true, true}
 	s.host.clock.cancel(s.timeout)
+	if s.pipe != nil {
+		s.pipe.close(nil, true)
+	}
 	if s.cancelUp != nil {
 		s.cancelUp()
 	}

@@ -1,0 +1,327 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
+)
+
+// Sink receives the response as the filter chain encodes it, for callers
+// that stream it to a real client (the local gateway). Its methods run on
+// the worker goroutine and must not block.
+type Sink interface {
+	Headers(headers []abi.Pair, endOfStream bool)
+	Data(chunk []byte, endOfStream bool)
+	Trailers(trailers []abi.Pair)
+	Reset(reason string)
+}
+
+// bodyPipe carries request body frames from the worker to the upstream
+// handler. Writes never block: the worker must not wait on a handler.
+type bodyPipe struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	chunks  [][]byte
+	closed  bool // the request ended (or was aborted)
+	aborted bool
+	trailer http.Header
+}
+
+func newBodyPipe() *bodyPipe {
+	p := &bodyPipe{}
+	p.cond = sync.NewCond(&p.mu)
+	return p
+}
+
+func (p *bodyPipe) write(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	p.mu.Lock()
+	if !p.closed {
+		p.chunks = append(p.chunks, append([]byte(nil), b...))
+	}
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+func (p *bodyPipe) close(trailers []abi.Pair, aborted bool) {
+	p.mu.Lock()
+	if !p.closed {
+		for _, t := range trailers {
+			p.trailer.Add(t.Key, t.Value)
+		}
+		p.closed, p.aborted = true, aborted
+	}
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+func (p *bodyPipe) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.chunks) == 0 && !p.closed {
+		p.cond.Wait()
+	}
+	if len(p.chunks) == 0 {
+		if p.aborted {
+			return 0, io.ErrUnexpectedEOF
+		}
+		return 0, io.EOF
+	}
+	n := copy(b, p.chunks[0])
+	if n == len(p.chunks[0]) {
+		p.chunks[0] = nil
+		p.chunks = p.chunks[1:]
+	} else {
+		p.chunks[0] = p.chunks[0][n:]
+	}
+	return n, nil
+}
+
+func (p *bodyPipe) Close() error { return nil }
+
+// upstreamWriter is the http.ResponseWriter the upstream handler writes
+// to. Each Write becomes one body frame on the encode path; one frame is
+// held back so that the last one can carry end of stream, as a codec
+// would. Flush pushes everything written so far.
+type upstreamWriter struct {
+	s           *Stream
+	header      http.Header
+	snapshot    http.Header
+	status      int
+	wroteHeader bool
+	headersSent bool
+	pending     []byte
+	hasPending  bool
+}
+
+func (w *upstreamWriter) Header() http.Header { return w.header }
+
+func (w *upstreamWriter) WriteHeader(code int) {
+	if w.wroteHeader || code < 200 {
+		return
+	}
+	w.wroteHeader, w.status = true, code
+	w.snapshot = w.header.Clone()
+}
+
+func (w *upstreamWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if w.hasPending {
+		w.postData(w.pending, false)
+	}
+	w.pending, w.hasPending = append([]byte(nil), p...), true
+	return len(p), nil
+}
+
+func (w *upstreamWriter) Flush() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.headersSent {
+		w.postHeaders(false)
+	}
+	if w.hasPending {
+		w.postData(w.pending, false)
+		w.pending, w.hasPending = nil, false
+	}
+}
+
+func (w *upstreamWriter) statusAndHeaders() []abi.Pair {
+	out := []abi.Pair{{Key: ":status", Value: strconv.Itoa(w.status)}}
+	return appendSorted(out, w.snapshot, func(k string) bool {
+		return k != "Trailer" && !strings.HasPrefix(k, http.TrailerPrefix)
+	})
+}
+
+func (w *upstreamWriter) postHeaders(eos bool) {
+	w.headersSent = true
+	hs, s := w.statusAndHeaders(), w.s
+	s.w.post(func() { s.upstreamHeaders(hs, eos) })
+}
+
+func (w *upstreamWriter) postData(b []byte, eos bool) {
+	if !w.headersSent {
+		w.postHeaders(false)
+	}
+	s := w.s
+	s.w.post(func() { s.upstreamData(b, eos) })
+}
+
+// finish runs when the handler returns: the last frame carries end of
+// stream unless trailers follow.
+func (w *upstreamWriter) finish() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	rec := &recorder{header: w.header, snapshot: w.snapshot}
+	trailers := rec.trailers()
+	switch {
+	case !w.headersSent && !w.hasPending && len(trailers) == 0:
+		w.postHeaders(true)
+		return
+	case w.hasPending:
+		w.postData(w.pending, len(trailers) == 0)
+	case len(trailers) == 0:
+		w.postData(nil, true)
+	}
+	if len(trailers) > 0 {
+		if !w.headersSent {
+			w.postHeaders(false)
+		}
+		s := w.s
+		s.w.post(func() { s.upstreamTrailers(trailers) })
+	}
+}
+
+// callUpstream starts the upstream request as soon as the request headers
+// have passed every filter, as Envoy's router does; the body follows
+// through a pipe as frames leave the filter chain.
+func (s *Stream) callUpstream() {
+	if s.upstreamAsked {
+		return
+	}
+	s.upstreamAsked = true
+	up := s.req.Upstream
+	if up == nil {
+		up = s.host.opts.Upstream
+	}
+	if up == nil {
+		s.sendLocalReply(&localReply{status: 503, body: []byte("no healthy upstream"), details: "no_healthy_upstream", by: "router"})
+		return
+	}
+	hs := s.upstreamReq.Headers
+	x := &exchange{method: headerValue(hs, ":method"), path: headerValue(hs, ":path"), authority: headerValue(hs, ":authority"), headers: hs}
+	ctx, cancel := context.WithCancel(s.host.ctx)
+	s.cancelUp = cancel
+	req, err := x.httpRequest(ctx)
+	if err != nil {
+		s.sendLocalReply(&localReply{status: 400, body: []byte("bad request"), details: "invalid_request", by: "router"})
+		return
+	}
+	if s.hdrEOS[dec] {
+		req.Body, req.ContentLength = http.NoBody, 0
+	} else {
+		s.pipe = newBodyPipe()
+		s.pipe.trailer = http.Header{}
+		req.Body, req.Trailer = s.pipe, s.pipe.trailer
+		req.ContentLength = -1
+		if cl, err := strconv.ParseInt(headerValue(hs, "content-length"), 10, 64); err == nil {
+			req.ContentLength = cl
+		}
+	}
+	w := &upstreamWriter{s: s, header: http.Header{}}
+	go func() {
+		reset := false
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					reset = true
+				}
+			}()
+			up.ServeHTTP(w, req)
+		}()
+		if reset {
+			s.w.post(s.upstreamReset)
+			return
+		}
+		w.finish()
+	}()
+}
+
+// requestEnded is the router seeing end of stream: the body pipe closes
+// and the route timeout starts (Envoy measures it from the end of the
+// request).
+func (s *Stream) requestEnded() {
+	if s.pipe != nil {
+		s.pipe.close(s.upstreamReq.Trailers, false)
+	}
+	if s.req.Timeout > 0 && s.timeout == nil {
+		s.timeout = s.host.clock.afterFunc(s.req.Timeout, s.w, func() {
+			if !s.finished && !s.encodeStarted {
+				s.sendLocalReply(&localReply{status: 504, body: []byte("upstream request timeout"), details: "upstream_response_timeout", by: "router"})
+			}
+		})
+	}
+}
+
+func (s *Stream) upstreamHeaders(hs []abi.Pair, eos bool) {
+	if s.finished || s.encodeStarted {
+		return
+	}
+	s.encodeStarted, s.fromUpstream = true, true
+	s.result.Details = "via_upstream"
+	s.headers[enc] = newHeaderMap(hs)
+	s.hdrEOS[enc] = eos
+	s.runHeaders(enc, 0)
+}
+
+func (s *Stream) upstreamData(b []byte, eos bool) {
+	if s.finished || !s.fromUpstream || s.aborted[enc] {
+		return
+	}
+	s.data(enc, 0, b, eos)
+}
+
+func (s *Stream) upstreamTrailers(t []abi.Pair) {
+	if s.finished || !s.fromUpstream || s.aborted[enc] {
+		return
+	}
+	s.trailers[enc] = newHeaderMap(t)
+	s.runTrailers(enc, 0)
+}
+
+func (s *Stream) upstreamReset() {
+	if s.finished {
+		return
+	}
+	if !s.encodeStarted {
+		s.sendLocalReply(&localReply{status: 503, body: []byte("upstream connect error or disconnect/reset before headers. reset reason: connection termination"),
+			details: "upstream_reset_before_response_started{connection_termination}", by: "router"})
+		return
+	}
+	if s.fromUpstream {
+		s.reset("upstream_reset_after_response_started{connection_termination}")
+	}
+}
+
+// Client side: the encode terminal, the Result and the optional Sink.
+
+func (s *Stream) emitHeaders(hs []abi.Pair, eos bool) {
+	s.sentHeaders = true
+	s.result.Headers = hs
+	s.result.Status, _ = strconv.Atoi(headerValue(hs, ":status"))
+	if s.req.Sink != nil {
+		s.req.Sink.Headers(hs, eos)
+	}
+}
+
+func (s *Stream) emitData(b []byte, eos bool) {
+	if len(b) > 0 {
+		s.result.Chunks++
+		if s.req.Sink == nil {
+			s.result.Body = append(s.result.Body, b...)
+		}
+	}
+	if s.req.Sink != nil && (len(b) > 0 || eos) {
+		s.req.Sink.Data(b, eos)
+	}
+}
+
+func (s *Stream) emitTrailers(t []abi.Pair) {
+	s.result.Trailers = t
+	if s.req.Sink != nil {
+		s.req.Sink.Trailers(t)
+	}
+}
