@@ -15,6 +15,7 @@ package hosttest
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -136,8 +137,10 @@ func Seed(seed uint64) Option { return func(s *settings) { s.seed = seed } }
 // RealRandom uses crypto/rand for random_get.
 func RealRandom() Option { return func(s *settings) { s.realRandom = true } }
 
-// Upstream answers the requests the filters let through. The default
-// upstream answers 200 with body "ok".
+// Upstream answers the requests the filters let through. It is called as
+// soon as the request headers have passed the filters and reads the body as
+// it arrives. The default upstream reads the whole request, then answers
+// 200 with body "ok".
 func Upstream(h http.Handler) Option { return func(s *settings) { s.upstream = h } }
 
 // UpstreamFunc is Upstream with a function.
@@ -246,7 +249,12 @@ func (s *settings) engineOptions() (engine.Options, error) {
 	o.Clusters = s.clusters
 	o.Upstream = s.upstream
 	if o.Upstream == nil {
-		o.Upstream = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })
+		// Like most servers, the default upstream reads the whole request
+		// before answering, so the request's trailers and body always reach it.
+		o.Upstream = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Write([]byte("ok"))
+		})
 	}
 	return o, nil
 }
