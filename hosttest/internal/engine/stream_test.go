@@ -11,7 +11,7 @@ import (
 	"github.com/concierge-wasm/concierge/hosttest/internal/build"
 )
 
-func startNoop(t *testing.T, up http.Handler) *Host {
+func startNoop(t testing.TB, up http.Handler) *Host {
 	t.Helper()
 	path, err := build.New(build.DefaultCacheDir()).Build("../../testdata/noop")
 	if err != nil {
