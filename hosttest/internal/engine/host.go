@@ -215,9 +215,6 @@ const maxMemoryPages = 1 << 14
 // worker. A filter that refuses its configuration fails Start with the
 // reason and the plugin's logs, as Envoy refuses to start.
 func Start(opts Options) (*Host, error) {
-	if len(opts.Filters) == 0 {
-		return nil, errors.New("hosttest: no filters given")
-	}
 	if opts.Workers <= 0 {
 		opts.Workers = 2
 	}
@@ -311,7 +308,8 @@ func (h *Host) startWorkerVMs(w *worker) error {
 	return nil
 }
 
-// Close stops every worker and frees the VMs. In-flight streams are dropped.
+// Close stops every worker and frees the VMs. In-flight streams are
+// dropped; their Wait returns.
 func (h *Host) Close() {
 	h.mu.Lock()
 	if h.closed {
@@ -320,6 +318,7 @@ func (h *Host) Close() {
 	}
 	h.closed = true
 	h.mu.Unlock()
+	h.cancel()
 	h.clock.close()
 	for _, w := range append([]*worker{h.main}, h.workers...) {
 		if w != nil {

@@ -202,14 +202,23 @@ func (s *Stream) SendData(chunk []byte, eos bool) {
 	})
 }
 
-// SendTrailers ends the request with its trailers.
-func (s *Stream) SendTrailers() {
+// SendTrailers ends the request with the trailers given in the Request.
+func (s *Stream) SendTrailers() { s.SendTrailerPairs(s.req.Trailers) }
+
+// SendTrailerPairs ends the request with trailers learnt as it streamed.
+func (s *Stream) SendTrailerPairs(trailers []abi.Pair) {
 	s.w.call(func() {
 		if !s.finished && !s.aborted[dec] {
-			s.trailers[dec] = newHeaderMap(s.req.Trailers)
+			s.trailers[dec] = newHeaderMap(trailers)
 			s.runTrailers(dec, 0)
 		}
 	})
+}
+
+// Reset resets the stream, as a client hanging up does: the filters get
+// their access-log and teardown callbacks.
+func (s *Stream) Reset(reason string) {
+	s.w.call(func() { s.reset(reason) })
 }
 
 // Wait waits for the response; after wait (real time) it resets the
@@ -220,11 +229,16 @@ func (s *Stream) Wait(wait time.Duration) (Result, bool) {
 	select {
 	case <-s.done:
 		return s.result, true
+	case <-s.host.ctx.Done():
+		return s.result, false
 	case <-t.C:
 	}
 	s.stuck = s.Describe()
 	s.w.call(func() { s.reset("client gave up waiting") })
-	<-s.done
+	select {
+	case <-s.done:
+	case <-s.host.ctx.Done():
+	}
 	return s.result, false
 }
 

@@ -34,7 +34,9 @@ type chanSink struct {
 	events chan string
 }
 
-func (c *chanSink) Headers(h []abi.Pair, eos bool) { c.events <- "headers " + headerValue(h, ":status") }
+func (c *chanSink) Headers(h []abi.Pair, eos bool) {
+	c.events <- "headers " + headerValue(h, ":status")
+}
 func (c *chanSink) Data(b []byte, eos bool) {
 	if eos {
 		c.events <- "data " + string(b) + " eos"
