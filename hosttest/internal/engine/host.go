@@ -232,8 +232,7 @@ func Start(opts Options) (*Host, error) {
 	}
 	cfg := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(compilationCache(opts.CacheDir)).
-		WithMemoryLimitPages(maxMemoryPages).
-		WithCloseOnContextDone(true)
+		WithMemoryLimitPages(maxMemoryPages)
 	h.runtime = wazero.NewRuntimeWithConfig(h.ctx, cfg)
 	if err := h.instantiateHostModules(); err != nil {
 		h.runtime.Close(h.ctx)

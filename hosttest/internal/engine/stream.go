@@ -233,11 +233,17 @@ func (s *Stream) Wait(wait time.Duration) (Result, bool) {
 		return s.result, false
 	case <-t.C:
 	}
-	s.stuck = s.Describe()
-	s.w.call(func() { s.reset("client gave up waiting") })
+	// A callback that never returns holds its worker, as it would an Envoy
+	// worker thread; then the stream cannot even be reset.
+	if !s.w.callWithin(func() { s.stuck = s.describe() }, stuckWait) {
+		s.stuck = fmt.Sprintf("worker %d is stuck inside a callback (%s): a filter callback that never returns blocks an Envoy worker", s.w.index, s.w.running())
+		return s.result, false
+	}
+	s.w.callWithin(func() { s.reset("client gave up waiting") }, stuckWait)
 	select {
 	case <-s.done:
 	case <-s.host.ctx.Done():
+	case <-time.After(stuckWait):
 	}
 	return s.result, false
 }
@@ -255,7 +261,15 @@ func (s *Stream) Result() Result { return s.result }
 // messages.
 func (s *Stream) Describe() string {
 	var out string
-	s.w.call(func() {
+	if !s.w.callWithin(func() { out = s.describe() }, stuckWait) {
+		return fmt.Sprintf("worker %d is stuck inside a callback (%s)", s.w.index, s.w.running())
+	}
+	return out
+}
+
+func (s *Stream) describe() string {
+	var out string
+	func() {
 		var parts []string
 		for d, name := range []string{"request", "response"} {
 			for _, f := range s.order[d] {
@@ -276,7 +290,7 @@ func (s *Stream) Describe() string {
 			}
 		}
 		out = strings.Join(parts, "; ")
-	})
+	}()
 	return out
 }
 
@@ -743,6 +757,10 @@ func (s *Stream) sendLocalReply(lr *localReply) {
 	s.result.LocalReplyBy, s.result.Details = lr.by, lr.details
 	if s.encodeStarted {
 		s.aborted[enc] = true
+		// The direct reply replaces the response: response.code and the
+		// access-log phase see it, not the upstream's.
+		s.headers[enc] = newHeaderMap(hs)
+		s.trailers[enc] = nil
 		s.emitHeaders(hs, len(lr.body) == 0)
 		if len(lr.body) > 0 {
 			s.emitData(append([]byte(nil), lr.body...), true)

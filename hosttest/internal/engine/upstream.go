@@ -140,9 +140,8 @@ func (w *upstreamWriter) Flush() {
 
 func (w *upstreamWriter) statusAndHeaders() []abi.Pair {
 	out := []abi.Pair{{Key: ":status", Value: strconv.Itoa(w.status)}}
-	return appendSorted(out, w.snapshot, func(k string) bool {
-		return k != "Trailer" && !strings.HasPrefix(k, http.TrailerPrefix)
-	})
+	// The Trailer announcement is an ordinary header Envoy passes on.
+	return appendSorted(out, w.snapshot, func(k string) bool { return !strings.HasPrefix(k, http.TrailerPrefix) })
 }
 
 func (w *upstreamWriter) postHeaders(eos bool) {

@@ -60,6 +60,7 @@ type VM struct {
 	metricNames map[string]uint32
 	nextMetric  uint32
 	asleep      time.Duration // first wait a poll_oneoff asked for in this callback
+	labels      map[string]*string
 }
 
 // newVM instantiates the filter's module on w, runs _initialize and starts
@@ -68,7 +69,7 @@ func (h *Host) newVM(w *worker, filter int) (*VM, error) {
 	cfg := &h.opts.Filters[filter]
 	vm := &VM{host: h, w: w, filter: filter, cfg: cfg, stack: make([]uint64, 8),
 		streams: map[uint32]*filterStream{}, calls: map[uint32]*callout{},
-		metricIDs: map[uint32]*metric{}, metricNames: map[string]uint32{}}
+		metricIDs: map[uint32]*metric{}, metricNames: map[string]uint32{}, labels: map[string]*string{}}
 	vm.ctx = context.WithValue(h.ctx, vmKey{}, vm)
 	// No WASI config of wazero's own: our wasi_snapshot_preview1 module
 	// answers instead, as Envoy's does. _initialize is called by hand so
@@ -173,6 +174,17 @@ func (h *Host) refusal(vm *VM, reason string) error {
 	return &ConfigError{Filter: vm.cfg.Name, Reason: reason, Logs: logs}
 }
 
+// label names a running callback for "worker is stuck" messages; labels
+// are cached so that the hot path does not allocate.
+func (vm *VM) label(export string) *string {
+	if l, ok := vm.labels[export]; ok {
+		return l
+	}
+	l := vm.cfg.Name + ": " + export
+	vm.labels[export] = &l
+	return &l
+}
+
 func (vm *VM) newContextID() uint32 {
 	vm.nextID++
 	return vm.nextID
@@ -197,6 +209,8 @@ func (vm *VM) call(fn api.Function, name string, args ...uint64) (uint64, bool) 
 	}
 	if vm.depth == 0 {
 		vm.asleep = 0
+		vm.w.current.Store(vm.label(name))
+		defer vm.w.current.Store(nil)
 	}
 	vm.depth++
 	copy(stack, args)

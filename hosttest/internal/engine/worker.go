@@ -1,6 +1,14 @@
 package engine
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// stuckWait is how long a caller waits for a worker that may be stuck in
+// a guest callback before saying so.
+const stuckWait = 2 * time.Second
 
 // worker is one Envoy thread: a dispatcher goroutine that runs every
 // callback for the VMs it owns, so a VM is never entered by two goroutines
@@ -9,6 +17,8 @@ type worker struct {
 	index int // -1 for the main thread
 	host  *Host
 	vms   []*VM // one per filter in the chain
+
+	current atomic.Pointer[string] // the guest export running, if any
 
 	mu     sync.Mutex
 	tasks  []func()
@@ -49,6 +59,30 @@ func (w *worker) call(fn func()) {
 	}
 }
 
+// callWithin runs fn on the worker and reports false if it did not run
+// within d (the worker is busy in a callback that does not return).
+func (w *worker) callWithin(fn func(), d time.Duration) bool {
+	ch := make(chan struct{})
+	w.post(func() { defer close(ch); fn() })
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-w.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (w *worker) running() string {
+	if p := w.current.Load(); p != nil {
+		return *p
+	}
+	return "no callback"
+}
+
 func (w *worker) run() {
 	defer close(w.done)
 	for {
@@ -78,5 +112,9 @@ func (w *worker) close() {
 	case w.wake <- struct{}{}:
 	default:
 	}
-	<-w.done
+	select {
+	case <-w.done:
+	case <-time.After(stuckWait):
+		// A guest looping forever keeps the goroutine; the host goes on.
+	}
 }

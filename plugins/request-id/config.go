@@ -1,0 +1,307 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+
+	jsonconfig "github.com/concierge-wasm/concierge/shared/config"
+	"github.com/concierge-wasm/concierge/shared/reply"
+	"github.com/concierge-wasm/concierge/shared/rules"
+)
+
+// config is the parsed plugin configuration; defaultConfig gives the
+// defaults of the configuration table in README.md. It is immutable once
+// parseConfig returns.
+type config struct {
+	header         string        // "header": the request ID header, lowercase
+	trustIncoming  bool          // "trust_incoming": keep a valid incoming ID
+	generator      generatorKind // "generator"
+	responseHeader bool          // "response_header": echo the ID to the client
+	traceparent    bool          // "traceparent": keep or create a W3C traceparent
+	accessLog      bool          // "access_log": one info line per stream
+	envelope       envelopeConfig
+	// rules are the per-route "rules"; rules.Shadow is the top-level
+	// "shadow". A rule may override "enabled", "shadow" and "envelope".
+	rules rules.Set[ruleOverride]
+	// errorFormat is the shared "error_format" option. request-id sends no
+	// responses of its own, so it is validated and otherwise unused: it is
+	// accepted so that one option block fits every concierge filter.
+	errorFormat reply.Format
+}
+
+// ruleOverride is what a rule may set besides match, enabled and shadow.
+type ruleOverride struct {
+	// envelope is complete: the top-level envelope with the rule's own
+	// "envelope" fields applied over it.
+	envelope envelopeConfig
+}
+
+// Defaults and bounds.
+const (
+	defaultHeader = reply.DefaultRequestIDHeader
+	// maxMaxBodyBytes bounds envelope.max_body_bytes: a held body lives in
+	// the VM's linear memory, which never shrinks.
+	maxMaxBodyBytes = 16 << 20
+)
+
+// defaultConfig returns the configuration of an empty configuration.
+func defaultConfig() config {
+	return config{
+		header:         defaultHeader,
+		trustIncoming:  true,
+		generator:      generatorUUIDv7,
+		responseHeader: true,
+		accessLog:      true,
+		envelope:       defaultEnvelopeConfig(),
+		errorFormat:    reply.JSON,
+	}
+}
+
+// parseConfig decodes, defaults and validates the plugin configuration with
+// shared/config: an empty configuration gives the defaults; errors start
+// with the field path and name the bad value; unknown and repeated fields
+// are errors. The caller adds the "request-id: " prefix.
+func parseConfig(data []byte) (config, error) {
+	o, err := jsonconfig.Parse(data)
+	if err != nil {
+		return config{}, err
+	}
+	c := defaultConfig()
+	c.header = parseHeaderName(o, "header", c.header)
+	c.trustIncoming = o.Bool("trust_incoming", c.trustIncoming)
+	if o.Enum("generator", "uuidv7", "uuidv4", "uuidv7") == "uuidv4" {
+		c.generator = generatorUUIDv4
+	}
+	c.responseHeader = o.Bool("response_header", c.responseHeader)
+	c.traceparent = o.Bool("traceparent", c.traceparent)
+	c.accessLog = o.Bool("access_log", c.accessLog)
+	c.envelope = parseEnvelope(o, c.envelope)
+	top := c.envelope
+	c.rules = rules.Parse(o, func(r *jsonconfig.Object) ruleOverride {
+		return ruleOverride{envelope: parseEnvelope(r, top)}
+	})
+	c.errorFormat = reply.ParseFormat(o)
+	if err := o.Err(); err != nil {
+		return config{}, err
+	}
+	return c, nil
+}
+
+// reservedHeaders are header names the filter refuses to own: writing a
+// request ID into them would break HTTP framing, routing or tracing.
+var reservedHeaders = []string{
+	"connection", "content-encoding", "content-length", "content-type", "host", "keep-alive",
+	"proxy-connection", "te", "trailer", "traceparent", "tracestate", "transfer-encoding", "upgrade",
+}
+
+// parseHeaderName reads a lowercase HTTP field name (RFC 9110 §5.1 token)
+// that is not one of reservedHeaders.
+func parseHeaderName(o *jsonconfig.Object, key, def string) string {
+	if !o.Has(key) {
+		return def
+	}
+	s := o.String(key, def)
+	if o.Raw(key).Type != gjson.String {
+		return def // the type error is recorded
+	}
+	if !isLowercaseToken(s) {
+		o.Errorf(key, "must be a valid lowercase HTTP header name, got %s", showString(s))
+		return def
+	}
+	for _, r := range reservedHeaders {
+		if s == r {
+			o.Errorf(key, "must not be %s: the proxy, HTTP framing or tracing owns it", showString(s))
+			return def
+		}
+	}
+	return s
+}
+
+// parseEnvelope reads the "envelope" object of o over base: fields present
+// replace those of base, so a rule's envelope can override only some fields
+// of the top-level one. Without an "envelope" object it returns base.
+func parseEnvelope(o *jsonconfig.Object, base envelopeConfig) envelopeConfig {
+	eo, ok := o.Object("envelope")
+	if !ok {
+		return base
+	}
+	e := base
+	e.enabled = eo.Bool("enabled", e.enabled)
+	e.contentTypes = parseContentTypes(eo, e.contentTypes)
+	if eo.Has("max_body_bytes") {
+		switch n := eo.Int("max_body_bytes", e.maxBodyBytes); {
+		case n <= 0:
+			eo.Errorf("max_body_bytes", "must be > 0, got %d", n)
+		case n > maxMaxBodyBytes:
+			eo.Errorf("max_body_bytes", "must be <= %d, got %d", maxMaxBodyBytes, n)
+		default:
+			e.maxBodyBytes = n
+		}
+	}
+	e.statuses = parseStatuses(eo, e.statuses)
+	if fo, ok := eo.Object("fields"); ok {
+		e.fields = parseEnvelopeFields(fo, e.fields)
+	}
+	e.compile()
+	return e
+}
+
+// parseEnvelopeFields reads "envelope.fields" over base.
+func parseEnvelopeFields(o *jsonconfig.Object, base envelopeFields) envelopeFields {
+	f := base
+	for _, fld := range []struct {
+		key string
+		dst *string
+	}{{"request_id", &f.requestID}, {"timestamp", &f.timestamp}, {"data", &f.data}} {
+		if !o.Has(fld.key) {
+			continue
+		}
+		s := o.String(fld.key, *fld.dst)
+		if s == "" {
+			o.Errorf(fld.key, `must not be empty, got ""`)
+			continue
+		}
+		*fld.dst = s
+	}
+	switch {
+	case f.requestID == f.timestamp:
+		o.Errorf("", "request_id and timestamp must differ, both %s", showString(f.requestID))
+	case f.requestID == f.data:
+		o.Errorf("", "request_id and data must differ, both %s", showString(f.requestID))
+	case f.timestamp == f.data:
+		o.Errorf("", "timestamp and data must differ, both %s", showString(f.timestamp))
+	}
+	return f
+}
+
+// parseContentTypes reads "content_types": a non-empty array of media types
+// without parameters or wildcards, kept lowercase.
+func parseContentTypes(o *jsonconfig.Object, def []string) []string {
+	list := o.Strings("content_types", nil)
+	if list == nil {
+		return def // absent, or the type error is recorded
+	}
+	if len(list) == 0 {
+		o.Errorf("content_types", "must not be empty, got []")
+		return def
+	}
+	out := make([]string, len(list))
+	for i, s := range list {
+		lower := strings.ToLower(s)
+		typ, sub, ok := strings.Cut(lower, "/")
+		if !ok || !isLowercaseToken(typ) || !isLowercaseToken(sub) || strings.Contains(lower, "*") {
+			o.Errorf("content_types["+strconv.Itoa(i)+"]",
+				`must be a media type like "application/json" (no parameters, no wildcards), got %s`, showString(s))
+			return def
+		}
+		out[i] = lower
+	}
+	return out
+}
+
+// parseStatuses reads "statuses": a non-empty array of HTTP status codes
+// that can carry a body (200–599 except 204, 205 and 304). shared/config has
+// no integer-array getter, so the array is read raw.
+func parseStatuses(o *jsonconfig.Object, def []int) []int {
+	if !o.Has("statuses") {
+		return def
+	}
+	v := o.Raw("statuses")
+	if !v.IsArray() {
+		o.Errorf("statuses", "must be an array of status codes, got %s", describe(v))
+		return def
+	}
+	items := v.Array()
+	if len(items) == 0 {
+		o.Errorf("statuses", "must not be empty (leave it out to wrap every status), got []")
+		return def
+	}
+	out := make([]int, len(items))
+	for i, item := range items {
+		key := "statuses[" + strconv.Itoa(i) + "]"
+		n, err := strconv.Atoi(item.Raw)
+		switch {
+		case item.Type != gjson.Number || err != nil:
+			o.Errorf(key, "must be an integer, got %s", describe(item))
+			return def
+		case n < 200 || n > 599:
+			o.Errorf(key, "must be an HTTP status code from 200 to 599, got %d", n)
+			return def
+		case n == 204 || n == 205 || n == 304:
+			o.Errorf(key, "a %d response has no body to wrap, got %d", n, n)
+			return def
+		}
+		out[i] = n
+	}
+	return out
+}
+
+// maxShown keeps a message about a large value to one readable line.
+const maxShown = 64
+
+// describe renders a JSON value for an error message as shared/config does
+// for its own messages: its JSON text without insignificant whitespace, cut
+// at maxShown bytes.
+func describe(v gjson.Result) string {
+	raw := v.Raw
+	b := make([]byte, 0, min(len(raw), maxShown+8))
+	inString, escaped := false, false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			continue
+		}
+		if len(b) == maxShown {
+			// Drop a multi-byte character cut in half.
+			for j := len(b) - 1; j >= 0 && j >= len(b)-utf8.UTFMax; j-- {
+				if utf8.RuneStart(b[j]) {
+					if !utf8.FullRune(b[j:]) {
+						b = b[:j]
+					}
+					break
+				}
+			}
+			return string(b) + "..."
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}
+
+// showString renders a string value for an error message the same way.
+func showString(s string) string {
+	return describe(gjson.Result{Type: gjson.String, Raw: string(appendJSONString(nil, s))})
+}
+
+// isLowercaseToken reports whether s is a non-empty RFC 9110 token with no
+// uppercase letters.
+func isLowercaseToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
