@@ -1,0 +1,160 @@
+package gateway
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/engine"
+)
+
+// adminMux serves the admin endpoints the gateway emulates.
+func (g *Gateway) adminMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-type", "text/plain; charset=UTF-8")
+		if !g.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "DRAINING\n")
+			return
+		}
+		io.WriteString(w, "LIVE\n")
+	})
+	mux.HandleFunc("/stats/prometheus", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-type", "text/plain; version=0.0.4; charset=utf-8")
+		io.WriteString(w, g.Prometheus())
+	})
+	mux.HandleFunc("/clusters", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("content-type", "text/plain; charset=UTF-8")
+		for _, n := range g.order {
+			c := g.clusters[n]
+			for _, h := range c.snapshot() {
+				flags := "healthy"
+				if !h.healthy.Load() {
+					flags = "/failed_active_hc"
+				}
+				fmt.Fprintf(w, "%s::%s::health_flags::%s\n", n, h.addr, flags)
+				fmt.Fprintf(w, "%s::%s::rq_total::%d\n", n, h.addr, h.rq.Load())
+				fmt.Fprintf(w, "%s::%s::rq_active::%d\n", n, h.addr, h.active.Load())
+			}
+		}
+	})
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "concierge-gateway admin\n  /ready\n  /stats/prometheus\n  /clusters\n")
+	})
+	return mux
+}
+
+// Envoy's default histogram buckets (ms).
+var buckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
+
+// Prometheus renders the filter metrics (summed over every worker VM and
+// listener, under the names the filters defined, as Envoy's wasmcustom
+// namespace does) and the gateway's own Envoy-named stats, in the
+// Prometheus text format.
+func (g *Gateway) Prometheus() string {
+	merged := map[string]*engine.MetricValue{}
+	for _, l := range g.listeners {
+		if l.host == nil {
+			continue
+		}
+		for _, m := range l.host.Metrics() {
+			x, ok := merged[m.Name]
+			if !ok {
+				m := m
+				merged[m.Name] = &m
+				continue
+			}
+			x.Value += m.Value
+			x.Count += m.Count
+			x.Sum += m.Sum
+			x.Samples = append(x.Samples, m.Samples...)
+		}
+	}
+	names := make([]string, 0, len(merged))
+	for n := range merged {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		m := merged[n]
+		name := promName(n)
+		fmt.Fprintf(&b, "# TYPE %s %s\n", name, m.Type)
+		switch m.Type {
+		case "histogram":
+			for _, le := range buckets {
+				var c uint64
+				for _, s := range m.Samples {
+					if float64(s) <= le {
+						c++
+					}
+				}
+				fmt.Fprintf(&b, "%s_bucket{le=\"%s\"} %d\n", name, promFloat(le), c)
+			}
+			fmt.Fprintf(&b, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %d\n%s_count %d\n", name, m.Count, name, m.Sum, name, m.Count)
+		default:
+			fmt.Fprintf(&b, "%s %d\n", name, m.Value)
+		}
+	}
+	// The gateway's own stats, named as Envoy's Prometheus output names them.
+	b.WriteString("# TYPE envoy_http_downstream_rq_total counter\n")
+	for _, l := range g.listeners {
+		fmt.Fprintf(&b, "envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix=%q} %d\n", l.hcm.StatPrefix, l.rqTotal.Load())
+	}
+	b.WriteString("# TYPE envoy_http_downstream_rq_xx counter\n")
+	for _, l := range g.listeners {
+		for c := 1; c <= 5; c++ {
+			fmt.Fprintf(&b, "envoy_http_downstream_rq_xx{envoy_response_code_class=\"%d\",envoy_http_conn_manager_prefix=%q} %d\n", c, l.hcm.StatPrefix, l.rqXX[c].Load())
+		}
+	}
+	b.WriteString("# TYPE envoy_http_downstream_rq_active gauge\n")
+	for _, l := range g.listeners {
+		fmt.Fprintf(&b, "envoy_http_downstream_rq_active{envoy_http_conn_manager_prefix=%q} %d\n", l.hcm.StatPrefix, l.active.Load())
+	}
+	type stat struct {
+		name, typ string
+		get       func(c *cluster) uint64
+	}
+	for _, s := range []stat{
+		{"envoy_cluster_upstream_rq_total", "counter", func(c *cluster) uint64 { return c.rqTotal[0].Load() }},
+		{"envoy_cluster_upstream_cx_connect_fail", "counter", func(c *cluster) uint64 { return c.cxFail.Load() }},
+		{"envoy_cluster_upstream_cx_none_healthy", "counter", func(c *cluster) uint64 { return c.noHealthy.Load() }},
+		{"envoy_cluster_membership_healthy", "gauge", func(c *cluster) uint64 { h, _ := c.healthyCount(); return uint64(h) }},
+		{"envoy_cluster_membership_total", "gauge", func(c *cluster) uint64 { _, t := c.healthyCount(); return uint64(t) }},
+	} {
+		fmt.Fprintf(&b, "# TYPE %s %s\n", s.name, s.typ)
+		for _, n := range g.order {
+			fmt.Fprintf(&b, "%s{envoy_cluster_name=%q} %d\n", s.name, n, s.get(g.clusters[n]))
+		}
+	}
+	b.WriteString("# TYPE envoy_cluster_upstream_rq_xx counter\n")
+	for _, n := range g.order {
+		for c := 1; c <= 5; c++ {
+			fmt.Fprintf(&b, "envoy_cluster_upstream_rq_xx{envoy_response_code_class=\"%d\",envoy_cluster_name=%q} %d\n", c, n, g.clusters[n].rqXX[c].Load())
+		}
+	}
+	return b.String()
+}
+
+// promName makes a metric name valid for Prometheus ([a-zA-Z_:][a-zA-Z0-9_:]*).
+func promName(n string) string {
+	b := []byte(n)
+	for i, c := range b {
+		ok := c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || (i > 0 && c >= '0' && c <= '9')
+		if !ok {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func promFloat(f float64) string {
+	if f == math.Trunc(f) {
+		return fmt.Sprintf("%.0f", f)
+	}
+	return fmt.Sprintf("%g", f)
+}

@@ -1,0 +1,104 @@
+package gateway
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/engine"
+)
+
+// Main is concierge-gateway's command line, shaped after Envoy's so that
+// scripts carry over:
+//
+//	concierge-gateway -c envoy/local.yaml [--concurrency N] [--log-level info] [--mode serve|validate]
+//
+// In serve mode it runs until stop delivers (SIGINT or SIGTERM), then
+// stops accepting connections and finishes the requests in flight (at
+// most --drain-time-s). It returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
+	fs := flag.NewFlagSet("concierge-gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var path string
+	fs.StringVar(&path, "c", "", "Envoy bootstrap YAML to serve")
+	fs.StringVar(&path, "config-path", "", "same as -c")
+	concurrency := fs.Int("concurrency", 2, "worker threads: worker VMs per filter")
+	logLevel := fs.String("log-level", "info", "trace, debug, info, warning, error, critical or off")
+	fs.StringVar(logLevel, "l", "info", "same as --log-level")
+	mode := fs.String("mode", "serve", "serve, or validate: check the configuration and start every filter with it, then exit 0 or 1")
+	profile := fs.String("wasm-profile", "envoy-1.33", "the Envoy whose WASI the VMs reproduce: envoy-1.33 or envoy-latest")
+	wasmDir := fs.String("wasm-dir", "", "read every wasm module from DIR/<file name> instead of its filename (check envoy.yaml's production paths against build/)")
+	drain := fs.Int("drain-time-s", 30, "seconds to finish in-flight requests on shutdown")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if path == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: concierge-gateway -c FILE [--concurrency N] [--log-level LEVEL] [--mode serve|validate]")
+		return 2
+	}
+	level, err := ParseLevel(*logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	var prof engine.Profile
+	switch *profile {
+	case "envoy-1.33":
+		prof = engine.Envoy133
+	case "envoy-latest":
+		prof = engine.EnvoyLatest
+	default:
+		fmt.Fprintf(stderr, "unknown --wasm-profile %q (envoy-1.33 or envoy-latest)\n", *profile)
+		return 2
+	}
+	if *mode != "serve" && *mode != "validate" {
+		fmt.Fprintf(stderr, "unknown --mode %q (serve or validate)\n", *mode)
+		return 2
+	}
+	log := NewLogger(stderr, level)
+	bs, err := LoadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "error initializing configuration '%s': %v\n", path, err)
+		return 1
+	}
+	cfg, err := Compile(bs, Options{WasmDir: *wasmDir})
+	if err != nil {
+		for _, w := range cfg.Warnings {
+			log.Warnf("config", "%s", w)
+		}
+		fmt.Fprintf(stderr, "error initializing configuration '%s': %v\n", path, err)
+		return 1
+	}
+	ro := RunOptions{Workers: *concurrency, Profile: prof, Log: log, ValidateOnly: *mode == "validate"}
+	if *mode == "validate" {
+		ro.Log = NewLogger(stderr, max(level, LevelError)) // warnings are in the summary
+		g, err := Start(cfg, ro)
+		if err != nil {
+			fmt.Fprintf(stderr, "error initializing configuration '%s': %v\n", path, err)
+			return 1
+		}
+		defer g.Close()
+		fmt.Fprint(stdout, g.Describe())
+		fmt.Fprintf(stdout, "configuration '%s' OK\n", path)
+		return 0
+	}
+	g, err := Start(cfg, ro)
+	if err != nil {
+		fmt.Fprintf(stderr, "error initializing configuration '%s': %v\n", path, err)
+		return 1
+	}
+	log.Infof("main", "all clusters initialized; serving %s", path)
+	sig := <-stop
+	log.Infof("main", "caught %v: draining (at most %ds)", sig, *drain)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*drain)*time.Second)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		log.Warnf("main", "shutdown: %v", err)
+		return 1
+	}
+	log.Infof("main", "exiting")
+	return 0
+}

@@ -1,0 +1,416 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+)
+
+// cluster is a running cluster: its hosts (resolved, health-checked), the
+// load balancer and the connection pool.
+type cluster struct {
+	cfg       *ClusterConfig
+	log       *Logger
+	transport *http.Transport
+	scheme    string
+
+	mu    sync.RWMutex
+	hosts []*host
+
+	rr   atomic.Uint64
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	rqTotal, rqXX [6]atomic.Uint64 // [0] total; [n] n xx
+	cxFail        atomic.Uint64
+	noHealthy     atomic.Uint64
+}
+
+// host is one upstream endpoint.
+type host struct {
+	addr    string // dial address, host:port
+	hcAddr  string
+	name    string // the endpoint's hostname, for auto_host_rewrite
+	healthy atomic.Bool
+	active  atomic.Int64
+	rq      atomic.Uint64
+
+	fails, passes uint32 // owned by the health checker
+}
+
+func newCluster(cfg *ClusterConfig, log *Logger) *cluster {
+	d := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	c := &cluster{cfg: cfg, log: log, scheme: "http", stop: make(chan struct{})}
+	c.transport = &http.Transport{
+		DialContext:         d.DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     60 * time.Second,
+		// The gateway forwards bytes as they are: no transparent gzip.
+		DisableCompression: true,
+	}
+	if cfg.TLS != nil {
+		c.transport.TLSClientConfig = cfg.TLS.Clone()
+		c.scheme = "https"
+	}
+	return c
+}
+
+// start resolves the endpoints and runs the first round of health checks
+// before returning, as Envoy warms a cluster before serving; then DNS
+// refreshes and health checks go on in the background.
+func (c *cluster) start() {
+	c.resolve()
+	if hc := c.cfg.HealthCheck; hc != nil {
+		c.checkAll(true)
+		c.every(hc.Interval, func() { c.checkAll(false) })
+	}
+	if c.cfg.Type == clusterv3.Cluster_STRICT_DNS {
+		c.every(c.cfg.DNSRefresh, c.resolve)
+	}
+}
+
+// staticHosts makes the hosts without resolving anything (validate mode).
+func (c *cluster) staticHosts() {
+	var hs []*host
+	for _, ep := range c.cfg.Endpoints {
+		hs = append(hs, c.newHost(ep.Host, ep))
+	}
+	c.setHosts(hs)
+}
+
+func (c *cluster) every(d time.Duration, fn func()) {
+	if d <= 0 {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-t.C:
+				fn()
+			}
+		}
+	}()
+}
+
+func (c *cluster) close() {
+	close(c.stop)
+	c.wg.Wait()
+	c.transport.CloseIdleConnections()
+}
+
+func (c *cluster) newHost(ip string, ep EndpointAddr) *host {
+	port := strconv.Itoa(int(ep.Port))
+	hcPort := port
+	if ep.HCPort != 0 {
+		hcPort = strconv.Itoa(int(ep.HCPort))
+	}
+	h := &host{addr: net.JoinHostPort(ip, port), hcAddr: net.JoinHostPort(ip, hcPort), name: ep.Host}
+	h.healthy.Store(c.cfg.HealthCheck == nil)
+	return h
+}
+
+// resolve computes the host set: STATIC and LOGICAL_DNS endpoints as
+// given (a LOGICAL_DNS name is resolved per connection by the dialer),
+// STRICT_DNS names to every address they have. Hosts that stay keep their
+// health.
+func (c *cluster) resolve() {
+	var hs []*host
+	for _, ep := range c.cfg.Endpoints {
+		if c.cfg.Type != clusterv3.Cluster_STRICT_DNS || net.ParseIP(ep.Host) != nil {
+			hs = append(hs, c.newHost(ep.Host, ep))
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		network := "ip"
+		switch c.cfg.DNSFamily {
+		case clusterv3.Cluster_V4_ONLY:
+			network = "ip4"
+		case clusterv3.Cluster_V6_ONLY:
+			network = "ip6"
+		}
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, network, ep.Host)
+		cancel()
+		if err != nil {
+			c.log.Warnf("upstream", "cluster %s: resolving %s: %v", c.cfg.Name, ep.Host, err)
+			// Envoy keeps the last good answer when a refresh fails.
+			c.mu.RLock()
+			for _, h := range c.hosts {
+				if h.name == ep.Host {
+					hs = append(hs, h)
+				}
+			}
+			c.mu.RUnlock()
+			continue
+		}
+		for _, ip := range ips {
+			hs = append(hs, c.newHost(ip.Unmap().String(), ep))
+		}
+	}
+	c.mu.RLock()
+	old := c.hosts
+	c.mu.RUnlock()
+	for i, h := range hs {
+		for _, o := range old {
+			if o.addr == h.addr && o.name == h.name {
+				hs[i] = o
+			}
+		}
+	}
+	c.setHosts(hs)
+}
+
+func (c *cluster) setHosts(hs []*host) {
+	c.mu.Lock()
+	c.hosts = hs
+	c.mu.Unlock()
+}
+
+func (c *cluster) snapshot() []*host {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.hosts
+}
+
+// pick chooses a host: the healthy ones, unless fewer than the panic
+// threshold are healthy, in which case Envoy balances over all of them.
+func (c *cluster) pick() *host {
+	all := c.snapshot()
+	if len(all) == 0 {
+		return nil
+	}
+	avail := all
+	if c.cfg.HealthCheck != nil {
+		avail = make([]*host, 0, len(all))
+		for _, h := range all {
+			if h.healthy.Load() {
+				avail = append(avail, h)
+			}
+		}
+		if float64(len(avail))*100 < c.cfg.PanicThreshold*float64(len(all)) {
+			avail = all // panic mode
+		}
+	}
+	if len(avail) == 0 {
+		return nil
+	}
+	switch c.cfg.LB {
+	case clusterv3.Cluster_RANDOM:
+		return avail[rand.IntN(len(avail))]
+	case clusterv3.Cluster_LEAST_REQUEST:
+		a, b := avail[rand.IntN(len(avail))], avail[rand.IntN(len(avail))]
+		if b.active.Load() < a.active.Load() {
+			return b
+		}
+		return a
+	}
+	return avail[int((c.rr.Add(1)-1)%uint64(len(avail)))]
+}
+
+// checkAll runs one round of health checks, in parallel, and waits.
+func (c *cluster) checkAll(first bool) {
+	var wg sync.WaitGroup
+	for _, h := range c.snapshot() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok := c.checkOne(h)
+			c.record(h, ok, first)
+		}()
+	}
+	wg.Wait()
+}
+
+func (c *cluster) checkOne(h *host) bool {
+	hc := c.cfg.HealthCheck
+	ctx, cancel := context.WithTimeout(context.Background(), hc.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, hc.Method, c.scheme+"://"+h.hcAddr+hc.Path, nil)
+	if err != nil {
+		return false
+	}
+	req.Host = hc.Host
+	req.Header.Set("User-Agent", "Envoy/HC")
+	applyHeaderOptions(req.Header, hc.mutations.reqRemove, hc.mutations.reqAdd)
+	resp, err := c.transport.RoundTrip(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	for _, r := range hc.Expected {
+		if int64(resp.StatusCode) >= r[0] && int64(resp.StatusCode) < r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *cluster) record(h *host, ok, first bool) {
+	hc := c.cfg.HealthCheck
+	was := h.healthy.Load()
+	if ok {
+		h.passes++
+		h.fails = 0
+		if !was && (first || h.passes >= hc.Healthy) {
+			h.healthy.Store(true)
+			if !first {
+				c.log.Infof("upstream", "cluster %s: host %s passed its health check: back in rotation", c.cfg.Name, h.addr)
+			}
+		}
+		return
+	}
+	h.fails++
+	h.passes = 0
+	if first || (was && h.fails >= hc.Unhealthy) {
+		h.healthy.Store(false)
+		c.log.Warnf("upstream", "cluster %s: host %s failed its health check: out of rotation", c.cfg.Name, h.addr)
+	}
+}
+
+func (c *cluster) healthyCount() (healthy, total int) {
+	for _, h := range c.snapshot() {
+		total++
+		if h.healthy.Load() {
+			healthy++
+		}
+	}
+	return
+}
+
+// upstreamCall is one request leaving for a host.
+type upstreamCall struct {
+	path      string // new request target
+	authority string
+	// edit changes the outgoing headers (after hop-by-hop removal).
+	edit     func(h http.Header)
+	response func(resp *http.Response)
+}
+
+// forward sends r to h and streams the answer to w. A transport failure
+// before the response started panics with http.ErrAbortHandler: the engine
+// turns it into Envoy's 503 "upstream connect error or disconnect/reset
+// before headers" (or a failed callout), and a failure after it resets the
+// stream.
+func (c *cluster) forward(w http.ResponseWriter, r *http.Request, h *host, call upstreamCall) {
+	h.active.Add(1)
+	defer h.active.Add(-1)
+	h.rq.Add(1)
+	c.rqTotal[0].Add(1)
+	u, err := url.ParseRequestURI(call.path)
+	if err != nil {
+		http.Error(w, "bad request path", http.StatusBadRequest)
+		return
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			out := pr.Out
+			out.URL.Scheme, out.URL.Host = c.scheme, h.addr
+			out.URL.Path, out.URL.RawPath, out.URL.RawQuery = u.Path, u.RawPath, u.RawQuery
+			out.Host = call.authority
+			// Rewrite starts without X-Forwarded-*: keep what the
+			// connection manager and the filters left.
+			for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
+				if v := pr.In.Header.Values(k); len(v) > 0 {
+					out.Header[k] = v
+				}
+			}
+			if call.edit != nil {
+				call.edit(out.Header)
+			}
+		},
+		Transport:     c.transport,
+		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			if class := resp.StatusCode / 100; class >= 1 && class <= 5 {
+				c.rqXX[class].Add(1)
+			}
+			if call.response != nil {
+				call.response(resp)
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if isDialError(err) {
+				c.cxFail.Add(1)
+			}
+			c.log.Debugf("upstream", "cluster %s: host %s: %v", c.cfg.Name, h.addr, err)
+			panic(http.ErrAbortHandler)
+		},
+	}
+	rp.ServeHTTP(w, r)
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	for e := err; e != nil; {
+		if o, ok := e.(*net.OpError); ok {
+			op = o
+			break
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			break
+		}
+		e = u.Unwrap()
+	}
+	return op != nil && op.Op == "dial"
+}
+
+// calloutHandler answers proxy_http_call for this cluster: the request as
+// the plugin built it (:authority, :path) sent to a host of the cluster.
+func (c *cluster) calloutHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := c.pick()
+		if h == nil {
+			c.noHealthy.Add(1)
+			w.Header().Set("content-type", "text/plain")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "no healthy upstream")
+			return
+		}
+		c.forward(w, r, h, upstreamCall{path: r.RequestURI, authority: r.Host})
+	})
+}
+
+// describe lists the cluster for --mode validate and /clusters.
+func (c *cluster) describe(checked bool) []string {
+	var out []string
+	hs := c.snapshot()
+	addrs := make([]string, 0, len(hs))
+	for _, h := range hs {
+		state := ""
+		switch {
+		case !checked:
+		case h.healthy.Load():
+			state = " (healthy)"
+		default:
+			state = " (unhealthy)"
+		}
+		addrs = append(addrs, h.addr+state)
+	}
+	slices.Sort(addrs)
+	line := "  " + c.cfg.Name + ": " + c.cfg.Type.String() + " " + c.cfg.LB.String() + " over " + strings.Join(addrs, ", ")
+	if hc := c.cfg.HealthCheck; hc != nil {
+		line += "; health check " + hc.Method + " " + hc.Path + " every " + hc.Interval.String()
+	}
+	return append(out, line)
+}

@@ -1,0 +1,64 @@
+package gateway
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// fields says, for one message type, what the gateway does with each
+// field that can be set: emulate it (use), or accept it with a warning
+// naming what is not emulated (warn). A set field in neither is refused
+// at start-up.
+type fields struct {
+	use  string            // space-separated field names the gateway emulates or that change nothing here
+	warn map[string]string // field name → what is not emulated
+}
+
+// checker collects the refusals and warnings of one configuration.
+type checker struct {
+	errs     []string
+	warnings []string
+}
+
+func (c *checker) errorf(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Sprintf(format, args...))
+}
+
+func (c *checker) warnf(format string, args ...any) {
+	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
+}
+
+// check applies f to every set field of m; at names m for messages.
+func (c *checker) check(m proto.Message, at string, f fields) {
+	if m == nil {
+		return
+	}
+	r := m.ProtoReflect()
+	if !r.IsValid() {
+		return
+	}
+	use := map[string]bool{}
+	for _, n := range strings.Fields(f.use) {
+		use[n] = true
+	}
+	var set []protoreflect.FieldDescriptor
+	r.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		set = append(set, fd)
+		return true
+	})
+	sort.Slice(set, func(i, j int) bool { return set[i].Number() < set[j].Number() })
+	for _, fd := range set {
+		name := string(fd.Name())
+		switch {
+		case use[name]:
+		case f.warn[name] != "":
+			c.warnf("%s.%s: accepted, not emulated (%s)", at, name, f.warn[name])
+		default:
+			c.errorf("%s.%s: not supported by concierge-gateway (it would change routing or what the filters see); remove it, or run this configuration in Envoy", at, name)
+		}
+	}
+}

@@ -1,0 +1,448 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
+	"github.com/concierge-wasm/concierge/hosttest/internal/engine"
+)
+
+// ServeHTTP is the HTTP connection manager for one downstream request:
+// header preparation, the initial route (which filters are disabled, the
+// attributes Envoy sets), then the filter chain in the engine, with the
+// request body streamed in as it arrives and the response streamed out as
+// the filters encode it.
+func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.rqTotal.Add(1)
+	l.active.Add(1)
+	defer l.active.Add(-1)
+	hs, rej := l.hcm.requestHeaders(r, remoteAddr(r.RemoteAddr))
+	if rej != nil {
+		l.count(rej.status)
+		l.g.log.Debugf("http", "%s %s: %d %s", r.Method, r.RequestURI, rej.status, rej.details)
+		w.Header().Set("content-type", "text/plain")
+		w.WriteHeader(rej.status)
+		io.WriteString(w, http.StatusText(rej.status))
+		return
+	}
+	view := pairsView(hs)
+	rt := l.hcm.Routes.Match(view)
+	local := ""
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		local = a.String()
+	}
+	req := engine.Request{Headers: hs, Source: r.RemoteAddr, Destination: local, Upstream: http.HandlerFunc(l.route),
+		Disabled: l.hcm.disabledByDefault}
+	if rt != nil {
+		req.Disabled, req.Timeout = rt.Disabled, rt.Timeout
+		req.Attributes = map[string][]byte{"xds.route_name": []byte(rt.Name), "xds.virtual_host_name": []byte(rt.vh.Name)}
+		if rt.Cluster != "" {
+			req.Attributes["xds.cluster_name"] = []byte(rt.Cluster)
+		}
+	}
+	if l.host == nil {
+		l.serveDirect(w, r, hs, req.Timeout)
+		return
+	}
+	l.serveStream(w, r, req)
+}
+
+// serveStream runs one request through the engine. Switching to another
+// engine transport touches only this function and clientSink.
+func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engine.Request) {
+	sink := newClientSink()
+	req.Sink = sink
+	s := l.host.NewStream(req)
+	rc := http.NewResponseController(w)
+	_ = rc.EnableFullDuplex() // HTTP/1.1: read the request while the response flows
+
+	eos := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
+	s.Start(eos)
+	readDone := make(chan struct{})
+	if eos {
+		close(readDone)
+	} else {
+		go func() {
+			defer close(readDone)
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := r.Body.Read(buf)
+				select {
+				case <-s.Done():
+					return
+				default:
+				}
+				if err == io.EOF {
+					if len(r.Trailer) > 0 {
+						l.g.log.Debugf("http", "%s %s: request trailers are not passed to the filters", r.Method, r.RequestURI)
+					}
+					s.SendData(buf[:n], true)
+					return
+				}
+				if n > 0 {
+					s.SendData(buf[:n], false)
+				}
+				if err != nil {
+					l.g.log.Debugf("http", "%s %s: reading the request body: %v", r.Method, r.RequestURI, err)
+					l.reset(s) // the client went away
+					return
+				}
+			}
+		}()
+	}
+
+	status, reset := sink.write(w, rc, l, r.Context(), s)
+	// A response that ended before the request did (a filter answered
+	// early): stop reading the rest.
+	select {
+	case <-readDone:
+	default:
+		_ = rc.SetReadDeadline(time.Now())
+		select {
+		case <-readDone:
+		case <-l.g.closing:
+		}
+	}
+	// Let the stream finish (on_log, on_done) before the handler returns,
+	// so that a graceful shutdown waits for it.
+	select {
+	case <-s.Done():
+	case <-l.g.closing:
+	case <-time.After(5 * time.Second):
+	}
+	l.count(status)
+	if reset {
+		panic(http.ErrAbortHandler) // Envoy resets the stream: the client sees the connection cut
+	}
+}
+
+// reset resets a stream the client gave up on. The engine has no Reset
+// yet: Wait with no time left resets a stream still open.
+func (l *listener) reset(s *engine.Stream) {
+	select {
+	case <-l.g.closing:
+	case <-s.Done():
+	default:
+		s.Wait(time.Nanosecond)
+	}
+}
+
+func (l *listener) count(status int) {
+	if c := status / 100; c >= 1 && c <= 5 {
+		l.rqXX[c].Add(1)
+	}
+}
+
+// clientSink receives the response from the engine's worker (which must
+// never block) and hands it to the handler goroutine that writes it.
+type clientSink struct {
+	mu     sync.Mutex
+	events []sinkEvent
+	wake   chan struct{}
+}
+
+type sinkEvent struct {
+	kind    byte // 'h' headers, 'd' data, 't' trailers, 'r' reset
+	headers []abi.Pair
+	data    []byte
+	eos     bool
+	reason  string
+}
+
+func newClientSink() *clientSink { return &clientSink{wake: make(chan struct{}, 1)} }
+
+func (c *clientSink) push(e sinkEvent) {
+	c.mu.Lock()
+	c.events = append(c.events, e)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *clientSink) Headers(h []abi.Pair, eos bool) {
+	c.push(sinkEvent{kind: 'h', headers: append([]abi.Pair(nil), h...), eos: eos})
+}
+func (c *clientSink) Data(b []byte, eos bool) {
+	c.push(sinkEvent{kind: 'd', data: append([]byte(nil), b...), eos: eos})
+}
+func (c *clientSink) Trailers(t []abi.Pair) {
+	c.push(sinkEvent{kind: 't', headers: append([]abi.Pair(nil), t...)})
+}
+func (c *clientSink) Reset(reason string) { c.push(sinkEvent{kind: 'r', reason: reason}) }
+
+func (c *clientSink) take() []sinkEvent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ev := c.events
+	c.events = nil
+	return ev
+}
+
+// write copies the response to the client as it comes. It returns the
+// status sent, and whether the stream was reset instead.
+func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l *listener, ctx context.Context, s *engine.Stream) (status int, reset bool) {
+	clientGone := ctx.Done()
+	for {
+		select {
+		case <-l.g.closing:
+			return status, true // the engine is going away with the gateway
+		case <-c.wake:
+		case <-clientGone:
+			clientGone = nil
+			l.reset(s) // its Reset event ends the loop
+		case <-s.Done():
+			// Every ending pushes its last event before Done; drain them.
+		}
+		for _, e := range c.take() {
+			switch e.kind {
+			case 'h':
+				status = l.writeHeaders(w, e.headers)
+				if e.eos {
+					return status, false
+				}
+				_ = rc.Flush()
+			case 'd':
+				if len(e.data) > 0 {
+					if _, err := w.Write(e.data); err != nil {
+						l.reset(s)
+						return status, true
+					}
+				}
+				if e.eos {
+					return status, false
+				}
+				_ = rc.Flush()
+			case 't':
+				for _, p := range e.headers {
+					w.Header().Add(http.TrailerPrefix+p.Key, p.Value)
+				}
+				return status, false
+			case 'r':
+				l.g.log.Debugf("http", "stream reset: %s", e.reason)
+				return status, true
+			}
+		}
+		select {
+		case <-s.Done():
+			c.mu.Lock()
+			n := len(c.events)
+			c.mu.Unlock()
+			if n == 0 {
+				return status, status == 0 // ended without a last event: treat as a reset
+			}
+		default:
+		}
+	}
+}
+
+// writeHeaders sends the response headers the filters produced, with the
+// connection manager's own changes (server header).
+func (l *listener) writeHeaders(w http.ResponseWriter, hs []abi.Pair) int {
+	status := http.StatusBadGateway
+	out := w.Header()
+	for _, p := range hs {
+		switch {
+		case p.Key == ":status":
+			if n, err := strconv.Atoi(p.Value); err == nil {
+				status = n
+			}
+		case strings.HasPrefix(p.Key, ":"), hopByHop[p.Key]:
+		default:
+			out.Add(p.Key, p.Value)
+		}
+	}
+	l.serverHeader(out)
+	w.WriteHeader(status)
+	return status
+}
+
+func (l *listener) serverHeader(h http.Header) {
+	switch l.hcm.ServerHeader {
+	case 0: // OVERWRITE
+		h.Set("server", l.hcm.ServerName)
+	case 1: // APPEND_IF_ABSENT
+		if h.Get("server") == "" {
+			h.Set("server", l.hcm.ServerName)
+		}
+	}
+}
+
+// route is the router: the terminal filter. It runs once the request
+// headers have passed the filters, re-matching the route on the headers
+// as the filters left them (Envoy clears the route cache when a wasm
+// filter edits request headers).
+func (l *listener) route(w http.ResponseWriter, r *http.Request) {
+	t := l.hcm.Routes
+	rt := t.Match(httpRequestView(r))
+	if rt == nil {
+		w.WriteHeader(http.StatusNotFound) // Envoy: 404, route_not_found
+		return
+	}
+	if d := rt.Direct; d != nil {
+		if len(d.Body) > 0 {
+			w.Header().Set("content-type", "text/plain")
+			w.Header().Set("content-length", strconv.Itoa(len(d.Body)))
+		}
+		w.WriteHeader(d.Status)
+		w.Write(d.Body)
+		return
+	}
+	c := l.g.clusters[rt.Cluster]
+	h := c.pick()
+	if h == nil {
+		c.noHealthy.Add(1)
+		w.Header().Set("content-type", "text/plain")
+		w.Header().Set("content-length", "19")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "no healthy upstream")
+		return
+	}
+	path, rewritten := rt.rewritePath(r.RequestURI)
+	authority := r.Host
+	switch {
+	case rt.HostRewrite != "":
+		authority = rt.HostRewrite
+	case rt.AutoHostRewrite:
+		authority = h.name
+	}
+	suppress := l.hcm.SuppressEnvoyHeaders
+	levels := rt.levels(t)
+	start := time.Now()
+	c.forward(w, r, h, upstreamCall{
+		path:      path,
+		authority: authority,
+		edit: func(hd http.Header) {
+			if !suppress {
+				if rt.Timeout > 0 {
+					hd.Set("x-envoy-expected-rq-timeout-ms", strconv.FormatInt(rt.Timeout.Milliseconds(), 10))
+				}
+				if rewritten {
+					hd.Set("x-envoy-original-path", r.RequestURI)
+				}
+			}
+			for _, m := range levels {
+				applyHeaderOptions(hd, m.reqRemove, m.reqAdd)
+			}
+		},
+		response: func(resp *http.Response) {
+			if !suppress {
+				resp.Header.Set("x-envoy-upstream-service-time", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
+			}
+			for _, m := range levels {
+				applyHeaderOptions(resp.Header, m.respRemove, m.respAdd)
+			}
+		},
+	})
+}
+
+// serveDirect serves a connection manager without wasm filters: the
+// router alone, as Envoy with only envoy.filters.http.router.
+func (l *listener) serveDirect(w http.ResponseWriter, r *http.Request, hs []abi.Pair, timeout time.Duration) {
+	r2 := r.Clone(r.Context())
+	if timeout > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		r2 = r2.WithContext(ctx)
+	}
+	r2.Header = http.Header{}
+	for _, p := range hs {
+		switch p.Key {
+		case ":authority":
+			r2.Host = p.Value
+		case ":path":
+			r2.RequestURI = p.Value
+		case ":method", ":scheme":
+		default:
+			r2.Header.Add(p.Key, p.Value)
+		}
+	}
+	dw := &directWriter{ResponseWriter: w, l: l}
+	defer func() {
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler || dw.status != 0 {
+				panic(p)
+			}
+			if errors.Is(r2.Context().Err(), context.DeadlineExceeded) {
+				dw.local(http.StatusGatewayTimeout, "upstream request timeout")
+			} else {
+				dw.local(http.StatusServiceUnavailable, "upstream connect error or disconnect/reset before headers. reset reason: connection termination")
+			}
+		}
+		l.count(dw.status)
+	}()
+	l.route(dw, r2)
+}
+
+// directWriter adds the connection manager's response changes when no
+// engine is in between.
+type directWriter struct {
+	http.ResponseWriter
+	l      *listener
+	status int
+}
+
+func (d *directWriter) WriteHeader(code int) {
+	if d.status == 0 {
+		d.status = code
+		d.l.serverHeader(d.Header())
+	}
+	d.ResponseWriter.WriteHeader(code)
+}
+
+func (d *directWriter) Write(b []byte) (int, error) {
+	if d.status == 0 {
+		d.WriteHeader(http.StatusOK)
+	}
+	return d.ResponseWriter.Write(b)
+}
+
+func (d *directWriter) Flush() {
+	if d.status == 0 {
+		d.WriteHeader(http.StatusOK)
+	}
+	http.NewResponseController(d.ResponseWriter).Flush()
+}
+
+func (d *directWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }
+
+func (d *directWriter) local(status int, body string) {
+	d.Header().Set("content-type", "text/plain")
+	d.Header().Set("content-length", strconv.Itoa(len(body)))
+	d.WriteHeader(status)
+	io.WriteString(d, body)
+}
+
+// pairsView lets route matching read request headers given as pairs.
+func pairsView(hs []abi.Pair) request {
+	r := request{}
+	for _, p := range hs {
+		switch p.Key {
+		case ":authority":
+			r.authority = p.Value
+		case ":path":
+			r.path = p.Value
+		case ":method":
+			r.method = p.Value
+		}
+	}
+	r.header = func(n string) []string {
+		var out []string
+		for _, p := range hs {
+			if p.Key == n {
+				out = append(out, p.Value)
+			}
+		}
+		return out
+	}
+	return r
+}
