@@ -54,7 +54,8 @@ func (p *bodyPipe) close(trailers []abi.Pair, aborted bool) {
 	p.mu.Lock()
 	if !p.closed {
 		for _, t := range trailers {
-			p.trailer.Add(t.Key, t.Value)
+			k := http.CanonicalHeaderKey(t.Key)
+			p.trailer[k] = append(p.trailer[k], t.Value)
 		}
 		p.closed, p.aborted = true, aborted
 	}
@@ -214,6 +215,14 @@ func (s *Stream) callUpstream() {
 	} else {
 		s.pipe = newBodyPipe()
 		s.pipe.trailer = http.Header{}
+		// Announced trailers are known before the body, as net/http's
+		// server reports them; a proxying handler needs the keys up front
+		// to send them on.
+		for _, v := range strings.Split(headerValue(hs, "trailer"), ",") {
+			if k := strings.TrimSpace(v); k != "" {
+				s.pipe.trailer[http.CanonicalHeaderKey(k)] = nil
+			}
+		}
 		req.Body, req.Trailer = s.pipe, s.pipe.trailer
 		req.ContentLength = -1
 		if cl, err := strconv.ParseInt(headerValue(hs, "content-length"), 10, 64); err == nil {

@@ -65,6 +65,16 @@ func (h *HCMConfig) requestHeaders(r *http.Request, remote netip.Addr) ([]abi.Pa
 	hs := make([]abi.Pair, 0, len(r.Header)+8)
 	hs = append(hs, abi.Pair{Key: ":authority", Value: r.Host}, abi.Pair{Key: ":path", Value: path},
 		abi.Pair{Key: ":method", Value: r.Method}, abi.Pair{Key: ":scheme", Value: "http"})
+	// net/http moves the Trailer announcement from the headers into
+	// r.Trailer; it is an ordinary header to Envoy and to the upstream.
+	if len(r.Trailer) > 0 {
+		names := make([]string, 0, len(r.Trailer))
+		for k := range r.Trailer {
+			names = append(names, strings.ToLower(k))
+		}
+		sort.Strings(names)
+		hs = append(hs, abi.Pair{Key: "trailer", Value: strings.Join(names, ", ")})
+	}
 	keys := make([]string, 0, len(r.Header))
 	for k := range r.Header {
 		keys = append(keys, k)

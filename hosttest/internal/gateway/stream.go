@@ -81,10 +81,21 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 				default:
 				}
 				if err == io.EOF {
-					if len(r.Trailer) > 0 {
-						l.g.log.Debugf("http", "%s %s: request trailers are not passed to the filters", r.Method, r.RequestURI)
+					// net/http fills r.Trailer once the body is read to EOF.
+					var trailers []abi.Pair
+					for k, vs := range r.Trailer {
+						for _, v := range vs {
+							trailers = append(trailers, abi.Pair{Key: strings.ToLower(k), Value: v})
+						}
 					}
-					s.SendData(buf[:n], true)
+					if len(trailers) == 0 {
+						s.SendData(buf[:n], true)
+						return
+					}
+					if n > 0 {
+						s.SendData(buf[:n], false)
+					}
+					s.SendTrailerPairs(trailers)
 					return
 				}
 				if n > 0 {
