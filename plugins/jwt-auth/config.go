@@ -338,7 +338,7 @@ func parseProvider(o *jsoncfg.Object) *provider {
 		case localJWKS.Type == gjson.String:
 			doc = []byte(localJWKS.Str)
 		default:
-			o.Errorf("local_jwks", "must be a JWKS object or a string holding one, got %s", show(localJWKS))
+			o.Errorf("local_jwks", "must be a JWKS object or a string holding one, got %s", jsoncfg.Show(localJWKS))
 			return p
 		}
 		ks, err := parseJWKS(doc)

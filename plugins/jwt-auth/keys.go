@@ -21,11 +21,11 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	jsoncfg "github.com/concierge-wasm/concierge/shared/config"
 	"hash"
 	"math/big"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -251,14 +251,14 @@ func parseJWKS(data []byte) (*keySet, error) {
 	}
 	doc := gjson.ParseBytes(data)
 	if !doc.IsObject() {
-		return nil, &jwksError{msg: `must be a JWKS object {"keys": [...]}, got ` + show(doc)}
+		return nil, &jwksError{msg: `must be a JWKS object {"keys": [...]}, got ` + jsoncfg.Show(doc)}
 	}
 	keys := doc.Get("keys")
 	if !keys.Exists() {
 		return nil, &jwksError{path: "keys", msg: "required"}
 	}
 	if !keys.IsArray() {
-		return nil, &jwksError{path: "keys", msg: "must be an array, got " + show(keys)}
+		return nil, &jwksError{path: "keys", msg: "must be an array, got " + jsoncfg.Show(keys)}
 	}
 	ks := &keySet{}
 	var err error
@@ -295,7 +295,7 @@ func parseJWKS(data []byte) (*keySet, error) {
 // parseJWK reads one key. use is false for a key meant for something else.
 func parseJWK(v gjson.Result, path string) (k jwkKey, use bool, err error) {
 	if !v.IsObject() {
-		return k, false, &jwksError{path: path, msg: "must be an object, got " + show(v)}
+		return k, false, &jwksError{path: path, msg: "must be an object, got " + jsoncfg.Show(v)}
 	}
 	var kty, crv, kid, alg, useV, keyOps, n, e, x, y gjson.Result
 	var private string
@@ -350,7 +350,7 @@ func parseJWK(v gjson.Result, path string) (k jwkKey, use bool, err error) {
 		r    gjson.Result
 	}{{"kty", kty}, {"crv", crv}, {"kid", kid}, {"alg", alg}, {"use", useV}, {"n", n}, {"e", e}, {"x", x}, {"y", y}} {
 		if m.r.Exists() && m.r.Type != gjson.String {
-			return fail(m.name, "must be a string, got "+show(m.r))
+			return fail(m.name, "must be a string, got "+jsoncfg.Show(m.r))
 		}
 	}
 	if !kty.Exists() {
@@ -362,7 +362,7 @@ func parseJWK(v gjson.Result, path string) (k jwkKey, use bool, err error) {
 	}
 	if keyOps.Exists() {
 		if !keyOps.IsArray() {
-			return fail("key_ops", "must be an array, got "+show(keyOps))
+			return fail("key_ops", "must be an array, got "+jsoncfg.Show(keyOps))
 		}
 		verify := false
 		keyOps.ForEach(func(_, op gjson.Result) bool {
@@ -476,35 +476,4 @@ func parseJWK(v gjson.Result, path string) (k jwkKey, use bool, err error) {
 func b64url(s string) ([]byte, bool) {
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	return b, err == nil
-}
-
-// show renders a JSON value for an error message, cut to one short line.
-func show(v gjson.Result) string {
-	const maxShown = 64
-	raw := v.Raw
-	b := make([]byte, 0, min(len(raw), maxShown+3))
-	inString, escaped := false, false
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			continue
-		}
-		if len(b) >= maxShown && utf8.RuneStart(c) {
-			return string(b) + "..."
-		}
-		b = append(b, c)
-	}
-	return string(b)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -211,7 +210,7 @@ func parseStatuses(o *jsonconfig.Object, def []int) []int {
 	}
 	v := o.Raw("statuses")
 	if !v.IsArray() {
-		o.Errorf("statuses", "must be an array of status codes, got %s", describe(v))
+		o.Errorf("statuses", "must be an array of status codes, got %s", jsonconfig.Show(v))
 		return def
 	}
 	items := v.Array()
@@ -225,7 +224,7 @@ func parseStatuses(o *jsonconfig.Object, def []int) []int {
 		n, err := strconv.Atoi(item.Raw)
 		switch {
 		case item.Type != gjson.Number || err != nil:
-			o.Errorf(key, "must be an integer, got %s", describe(item))
+			o.Errorf(key, "must be an integer, got %s", jsonconfig.Show(item))
 			return def
 		case n < 200 || n > 599:
 			o.Errorf(key, "must be an HTTP status code from 200 to 599, got %d", n)
@@ -239,53 +238,9 @@ func parseStatuses(o *jsonconfig.Object, def []int) []int {
 	return out
 }
 
-// maxShown keeps a message about a large value to one readable line.
-const maxShown = 64
-
-// describe renders a JSON value for an error message as shared/config does
-// for its own messages: its JSON text without insignificant whitespace, cut
-// at maxShown bytes.
-func describe(v gjson.Result) string {
-	raw := v.Raw
-	b := make([]byte, 0, min(len(raw), maxShown+8))
-	inString, escaped := false, false
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			continue
-		}
-		if len(b) == maxShown {
-			// Drop a multi-byte character cut in half.
-			for j := len(b) - 1; j >= 0 && j >= len(b)-utf8.UTFMax; j-- {
-				if utf8.RuneStart(b[j]) {
-					if !utf8.FullRune(b[j:]) {
-						b = b[:j]
-					}
-					break
-				}
-			}
-			return string(b) + "..."
-		}
-		b = append(b, c)
-	}
-	return string(b)
-}
-
 // showString renders a string value for an error message the same way.
 func showString(s string) string {
-	return describe(gjson.Result{Type: gjson.String, Raw: string(appendJSONString(nil, s))})
+	return jsonconfig.Show(gjson.Result{Type: gjson.String, Raw: string(appendJSONString(nil, s))})
 }
 
 // isLowercaseToken reports whether s is a non-empty RFC 9110 token with no

@@ -392,8 +392,11 @@ func (o *Object) typeError(key, want string, got gjson.Result) {
 // the wrong place) to one readable line.
 const maxShown = 64
 
-// show renders a JSON value for an error message: its JSON text with the
-// insignificant whitespace removed, cut at maxShown bytes.
+// Show renders a JSON value for an error message: its JSON text with the
+// insignificant whitespace removed, cut at 64 bytes. Filters use it for
+// the messages they build themselves, so every error reads alike.
+func Show(v gjson.Result) string { return show(v) }
+
 func show(v gjson.Result) string {
 	raw := v.Raw
 	b := make([]byte, 0, min(len(raw), maxShown+8))
