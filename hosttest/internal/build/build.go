@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Command is the exact build command, shown to users when a build fails.
@@ -115,7 +116,23 @@ func (b *Builder) build(dir, key string) (string, error) {
 	if err := os.Rename(tmp.Name(), out); err != nil {
 		return "", err
 	}
+	b.prune(filepath.Base(dir), out)
 	return out, nil
+}
+
+// prune removes older builds of the same plugin, so the cache holds about
+// one module per plugin instead of one per edit. Builds younger than an
+// hour stay: another test binary of another revision may be using them.
+func (b *Builder) prune(name, keep string) {
+	old, _ := filepath.Glob(filepath.Join(b.cacheDir, name+"-*.wasm"))
+	for _, f := range old {
+		if f == keep {
+			continue
+		}
+		if st, err := os.Stat(f); err == nil && time.Since(st.ModTime()) > time.Hour {
+			os.Remove(f)
+		}
+	}
 }
 
 // contentKey hashes the Go toolchain version, go.mod/go.sum and the
