@@ -29,7 +29,12 @@ type bodyPipe struct {
 	chunks  [][]byte
 	closed  bool // the request ended (or was aborted)
 	aborted bool
-	trailer http.Header
+	// trailer is the handler's Request.Trailer. Like net/http's server,
+	// the pipe fills it in the goroutine that reads the body to EOF, so
+	// the handler never sees the map change under it.
+	trailer   http.Header
+	trailers  []abi.Pair
+	published bool
 }
 
 func newBodyPipe() *bodyPipe {
@@ -53,10 +58,7 @@ func (p *bodyPipe) write(b []byte) {
 func (p *bodyPipe) close(trailers []abi.Pair, aborted bool) {
 	p.mu.Lock()
 	if !p.closed {
-		for _, t := range trailers {
-			k := http.CanonicalHeaderKey(t.Key)
-			p.trailer[k] = append(p.trailer[k], t.Value)
-		}
+		p.trailers = trailers
 		p.closed, p.aborted = true, aborted
 	}
 	p.mu.Unlock()
@@ -72,6 +74,13 @@ func (p *bodyPipe) Read(b []byte) (int, error) {
 	if len(p.chunks) == 0 {
 		if p.aborted {
 			return 0, io.ErrUnexpectedEOF
+		}
+		if !p.published {
+			p.published = true
+			for _, t := range p.trailers {
+				k := http.CanonicalHeaderKey(t.Key)
+				p.trailer[k] = append(p.trailer[k], t.Value)
+			}
 		}
 		return 0, io.EOF
 	}

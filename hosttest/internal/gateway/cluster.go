@@ -336,6 +336,12 @@ func (c *cluster) forward(w http.ResponseWriter, r *http.Request, h *host, call 
 			if call.edit != nil {
 				call.edit(out.Header)
 			}
+			// Request trailers get their values when the body is read to
+			// its end, after this request was cloned: copy them across
+			// then, in the goroutine the transport reads the body in.
+			if len(pr.In.Trailer) > 0 && out.Body != nil {
+				out.Body = &trailerCopier{ReadCloser: out.Body, from: pr.In.Trailer, to: out.Trailer}
+			}
 		},
 		Transport:     c.transport,
 		FlushInterval: -1,
@@ -413,4 +419,21 @@ func (c *cluster) describe(checked bool) []string {
 		line += "; health check " + hc.Method + " " + hc.Path + " every " + hc.Interval.String()
 	}
 	return append(out, line)
+}
+
+// trailerCopier copies the incoming request's trailers into the outgoing
+// one when the body ends, just before the transport sends them.
+type trailerCopier struct {
+	io.ReadCloser
+	from, to http.Header
+}
+
+func (t *trailerCopier) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if err == io.EOF {
+		for k, v := range t.from {
+			t.to[k] = v
+		}
+	}
+	return n, err
 }
