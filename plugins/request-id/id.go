@@ -107,7 +107,7 @@ func fillUUIDv4(u *[16]byte, rand io.Reader) error {
 }
 
 // newUUIDv4 returns a random UUID version 4 in canonical text form. rand is
-// the randomness source (the host's, through crypto/rand, in the plugin).
+// the randomness source (in the plugin, the host's WASI random_get; see random_wasip1.go).
 func newUUIDv4(rand io.Reader) (string, error) {
 	var u [16]byte
 	if err := fillUUIDv4(&u, rand); err != nil {
