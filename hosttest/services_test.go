@@ -187,9 +187,9 @@ func TestMetricsAggregateAcrossVMs(t *testing.T) {
 func TestProperties(t *testing.T) {
 	h := hosttest.New(t, hosttest.Chain(probeFilter("a", ""), probeFilter("b", "")))
 	resp := h.Do(hosttest.GET("/api/users?id=1").Route("users").Source("127.0.0.1:4242").Header("x-a", script(
-		"set-prop:identity=alice", "get-prop:request.path", "get-prop:request.url_path", "get-prop:request.method",
+		"set-prop:identity=alice", "set-prop:dotted.name=bob", "get-prop:request.path", "get-prop:request.url_path", "get-prop:request.method",
 		"get-prop:xds.route_name", "get-prop:plugin_name", "get-prop:source.address", "get-prop:nope", "get-prop-resp:response.code")).
-		Header("x-b", "get-prop:identity"))
+		Header("x-b", script("get-prop:identity", "get-prop1:dotted.name", "get-prop:dotted.name")))
 	up := resp.Upstream
 	for path, want := range map[string]string{
 		"request.path": "/api/users?id=1", "request.url_path": "/api/users", "request.method": "GET",
@@ -199,6 +199,11 @@ func TestProperties(t *testing.T) {
 	}
 	wantHeader(t, "response.code (int64 LE)", resp.Header("x-a-prop-response.code"), "hex:c800000000000000")
 	wantHeader(t, "b reads a's set_property", up.Header("x-b-prop-identity"), "alice")
+	// A set_property name is one path segment even with dots in it; split
+	// on the dots it is another (missing) path, as in Envoy.
+	if got := up.HeaderValues("x-b-prop-dotted.name"); len(got) != 2 || got[0] != "bob" || got[1] != "NOTFOUND" {
+		t.Errorf("dotted property = %q, want [bob NOTFOUND] (one segment, then split)", got)
+	}
 	// Filter state belongs to one stream.
 	resp = h.Do(hosttest.GET("/").Header("x-b", "get-prop:identity"))
 	wantHeader(t, "other stream", resp.Upstream.Header("x-b-prop-identity"), "NOTFOUND")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,7 +33,7 @@ var knownVerbs = map[string]bool{}
 func init() {
 	for _, v := range strings.Fields(`
 		add-req set-req del-req echo-req-headers local local-continue pause-req
-		call call-bad timeout set-prop get-prop shared-inc shared-set shared-get
+		call call-bad timeout set-prop get-prop get-prop1 shared-inc shared-set shared-get
 		enqueue metric gauge hist log stdout stderr panic-req sleep block alloc
 		foreign time rand env effective
 		add-resp set-resp del-resp set-status local-resp pause-resp get-prop-resp panic-resp
@@ -193,6 +192,8 @@ func (h *httpContext) requestHeadersAction(a action) (pause bool) {
 		}
 	case "get-prop":
 		h.addReq("prop-"+a.arg, getProp(a.arg))
+	case "get-prop1":
+		h.addReq("prop-"+a.arg, getPropSegments([]string{a.arg}))
 	case "shared-inc":
 		h.sharedInc(a.arg)
 	case "shared-set":
@@ -239,7 +240,11 @@ func (h *httpContext) requestHeadersAction(a action) (pause bool) {
 		h.addReq("mono", strconv.FormatInt(time.Since(h.plugin.start).Nanoseconds(), 10))
 	case "rand":
 		b := make([]byte, 8)
-		_, _ = rand.Read(b) // never fails: crypto/rand crashes the program instead
+		// WASI random_get directly: crypto/rand arms a runtime timer, which
+		// makes every later GC poll, and Envoy 1.33 refuses poll_oneoff.
+		if randomGet(&b[0], uint32(len(b))) != 0 {
+			proxywasm.LogError("rand: random_get failed")
+		}
 		h.addReq("rand", hex.EncodeToString(b))
 	case "env":
 		h.addReq("env", os.Getenv(a.arg))
@@ -343,8 +348,10 @@ func (h *httpContext) onCallResponse(numHeaders, bodySize, _ int) {
 }
 
 // getProp reads a '.'-separated property path for get-prop/get-prop-resp.
-func getProp(path string) string {
-	val, err := proxywasm.GetProperty(strings.Split(path, "."))
+func getProp(path string) string { return getPropSegments(strings.Split(path, ".")) }
+
+func getPropSegments(path []string) string {
+	val, err := proxywasm.GetProperty(path)
 	if err != nil {
 		return errString(err)
 	}
