@@ -11,9 +11,6 @@ import (
 // over 20,000 requests on one VM, under both Envoy WASI profiles: the test
 // clock keeps real time flowing, so the Go GC inside the plugin runs.
 func TestSoakAllocatingPluginStaysBounded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("soak: 20,000 requests per profile")
-	}
 	const bound = 16 << 20
 	for _, profile := range []hosttest.Profile{hosttest.Envoy133, hosttest.EnvoyLatest} {
 		t.Run(profile.String(), func(t *testing.T) {

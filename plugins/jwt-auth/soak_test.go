@@ -31,9 +31,6 @@ func soakConfig(tb testing.TB) string {
 // the VM must survive the garbage collections under the Envoy 1.33 WASI
 // profile (hosttest's default).
 func TestSoak(t *testing.T) {
-	if testing.Short() {
-		t.Skip("soak: 20,000 requests")
-	}
 	h := newHost(t, soakConfig(t), hosttest.Workers(1), hosttest.Cluster("idp", newIdP(t, 200, testJWKS(t))))
 	now := h.Clock().Now()
 	k := testKeys(t)

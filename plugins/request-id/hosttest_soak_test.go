@@ -21,9 +21,6 @@ const soakBound = 16 << 20
 // KiB JSON bodies (half with an incoming ID, all with a traceparent to
 // create) and fails if its linear memory passes soakBound.
 func TestSoak(t *testing.T) {
-	if testing.Short() {
-		t.Skip("soak: 20,000 requests")
-	}
 	body := benchBody(t, 1<<10)
 	h := newHost(t, `{"traceparent": true, "envelope": {"enabled": true}}`, hosttest.Workers(1),
 		hosttest.Upstream(respond(200, []string{"Content-Type", "application/json", "Content-Length", strconv.Itoa(len(body))}, string(body))))
