@@ -135,8 +135,18 @@ type Response struct {
 	// Upstream is what the upstream received, nil if it was never called.
 	Upstream *UpstreamRequest
 	Reset    bool // the stream was reset instead of answered
-	Worker   int  // the worker that served it
+	// Flags are Envoy's response flags (%RESPONSE_FLAGS%, the
+	// response.flags attribute): Flags.String() gives "UT", "UF,UC", "-".
+	Flags  ResponseFlags
+	Worker int // the worker that served it
 }
+
+// ResponseFlags is the bitmask of Envoy's response flags.
+type ResponseFlags uint64
+
+// String lists the flags by Envoy's short names, comma-separated, or "-"
+// for none, as %RESPONSE_FLAGS% prints them.
+func (f ResponseFlags) String() string { return engine.FlagString(uint64(f)) }
 
 // Header returns the first value of a response header.
 func (r *Response) Header(key string) string { return headerValue(r.Headers, strings.ToLower(key)) }
@@ -186,7 +196,7 @@ func (u *UpstreamRequest) Path() string { return u.Header(":path") }
 
 func newResponse(res engine.Result) *Response {
 	r := &Response{Status: res.Status, Headers: res.Headers, Body: res.Body, Chunks: res.Chunks, Trailers: res.Trailers,
-		LocalReplyBy: res.LocalReplyBy, Details: res.Details, Reset: res.Reset, Worker: res.Worker}
+		LocalReplyBy: res.LocalReplyBy, Details: res.Details, Reset: res.Reset, Flags: ResponseFlags(res.Flags), Worker: res.Worker}
 	if res.Upstream != nil {
 		r.Upstream = &UpstreamRequest{Headers: res.Upstream.Headers, Body: res.Upstream.Body, Trailers: res.Upstream.Trailers}
 	}
@@ -214,6 +224,15 @@ func (s *Stream) SendBody(chunk []byte, endOfStream bool) *Stream {
 
 // SendTrailers ends the request with the request's trailers.
 func (s *Stream) SendTrailers() *Stream { s.s.SendTrailers(); return s }
+
+// Reset hangs up as a client would: the filters get their access-log and
+// teardown callbacks, response.flags gets DC, and the details become
+// "downstream_remote_disconnect" unless the stream had others. It returns
+// what the client had received.
+func (s *Stream) Reset() *Response {
+	s.s.Reset("downstream_remote_disconnect")
+	return newResponse(s.s.Result())
+}
 
 // Complete reports whether the response has been fully received.
 func (s *Stream) Complete() bool {

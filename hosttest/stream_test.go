@@ -243,6 +243,7 @@ func TestRouteTimeoutAnswers504(t *testing.T) {
 	wantStatus(t, resp, 504)
 	wantHeader(t, "LocalReplyBy", resp.LocalReplyBy, "router")
 	wantHeader(t, "Details", resp.Details, "upstream_response_timeout")
+	wantHeader(t, "Flags", resp.Flags.String(), "UT")
 	wantHeader(t, "saw", resp.Header("x-p-saw"), "req-headers,resp-headers")
 }
 
@@ -250,8 +251,28 @@ func TestUpstreamPanicIsReset503(t *testing.T) {
 	h := probeHost(t, "", hosttest.UpstreamFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }))
 	resp := h.Do(hosttest.GET("/x"))
 	wantStatus(t, resp, 503)
-	if !strings.HasPrefix(resp.Details, "upstream_reset_before_response_started") {
-		t.Errorf("Details = %q", resp.Details)
+	wantHeader(t, "Details", resp.Details, "upstream_reset_before_response_started{connection_termination}")
+	wantHeader(t, "Body", string(resp.Body), "upstream connect error or disconnect/reset before headers. reset reason: connection termination")
+	wantHeader(t, "Flags", resp.Flags.String(), "UC")
+}
+
+func TestClientResetIsDownstreamTermination(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	hang := hosttest.UpstreamFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	h := probeHost(t, "", hang, hosttest.Workers(1))
+	s := h.Stream(hosttest.GET("/x").Header("x-p", "log:info:started")).SendHeaders()
+	resp := s.Reset()
+	if !resp.Reset || resp.Details != "downstream_remote_disconnect" || resp.Flags.String() != "DC" {
+		t.Errorf("after the client hung up: reset %v, details %q, flags %s; want a reset, downstream_remote_disconnect, DC", resp.Reset, resp.Details, resp.Flags)
+	}
+	if !s.Complete() || len(h.LogsContaining("done p")) != 1 {
+		t.Errorf("the filter's stream did not end: complete %v, logs %v", s.Complete(), h.Logs())
 	}
 }
 

@@ -145,11 +145,15 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 			return nil, false
 		}
 		return int64Bytes(int64(s.host.clock.Now().Sub(s.started))), true
-	case "request.size", "request.total_size":
-		if s.upstreamReq == nil {
-			return int64Bytes(0), true
+	case "request.size":
+		// Envoy: the content-length header if there is one, else the
+		// bytes received.
+		if n, err := strconv.ParseInt(strings.TrimSpace(headerValue(s.req.Headers, "content-length")), 10, 64); err == nil {
+			return int64Bytes(n), true
 		}
-		return int64Bytes(int64(len(s.upstreamReq.Body))), true
+		return int64Bytes(int64(s.reqBytes)), true
+	case "request.total_size":
+		return int64Bytes(int64(s.reqBytes + headerBytes(s.headers[dec]) + headerBytes(s.trailers[dec]))), true
 	case "request.headers":
 		if len(path) == 3 {
 			return str(s.reqHeader(strings.ToLower(path[2])))
@@ -184,16 +188,27 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 			return nil, false
 		}
 		return abi.EncodePairs(s.trailers[enc].pairs), true
-	case "response.size", "response.total_size":
+	case "response.size":
 		if !s.encodeStarted {
 			return nil, false
 		}
-		return int64Bytes(int64(len(s.result.Body))), true
+		return int64Bytes(int64(s.respBytes)), true
+	case "response.total_size":
+		if !s.encodeStarted {
+			return nil, false
+		}
+		return int64Bytes(int64(s.respBytes + headerBytes(s.headers[enc]) + headerBytes(s.trailers[enc]))), true
 	case "response.flags":
-		if !s.encodeStarted {
+		return int64Bytes(int64(s.flags)), true
+	case "upstream.address":
+		return str(s.upstreamHost, s.upstreamHost != "")
+	case "upstream.port":
+		if s.upstreamHost == "" {
 			return nil, false
 		}
-		return int64Bytes(0), true
+		return portOf(s.upstreamHost)
+	case "upstream.transport_failure_reason":
+		return str(s.transportFailure, s.transportFailure != "")
 	case "source.address":
 		return []byte(s.req.Source), true
 	case "source.port":
@@ -208,6 +223,19 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 		return int64Bytes(int64(s.id)), true
 	}
 	return nil, false
+}
+
+// headerBytes approximates a header map's size on the wire, as Envoy's
+// byteSize() does: keys and values.
+func headerBytes(m *headerMap) int {
+	if m == nil {
+		return 0
+	}
+	n := 0
+	for _, p := range m.pairs {
+		n += len(p.Key) + len(p.Value)
+	}
+	return n
 }
 
 func portOf(addr string) ([]byte, bool) {

@@ -70,6 +70,7 @@ type Result struct {
 	Details  string
 	Upstream *UpstreamRequest // nil when the request never reached it
 	Reset    bool             // the stream was reset instead of answered
+	Flags    uint64           // Envoy's response flags (Flag* bits)
 	Worker   int
 }
 
@@ -144,7 +145,13 @@ type Stream struct {
 	pipe          *bodyPipe
 	fromUpstream  bool
 	filterState   map[string][]byte
-	respBytes     int
+	reqBytes      int // request body bytes from the client (request.size)
+	respBytes     int // response body bytes to the client (response.size)
+	// flags are Envoy's response flags (response.flags); upstreamHost and
+	// transportFailure are what the router reported.
+	flags            uint64
+	upstreamHost     string
+	transportFailure string
 
 	result Result
 	done   chan struct{}
@@ -196,6 +203,7 @@ func (s *Stream) Start(endOfStream bool) {
 func (s *Stream) SendData(chunk []byte, eos bool) {
 	c := append([]byte(nil), chunk...)
 	s.w.call(func() {
+		s.reqBytes += len(c)
 		if !s.finished && !s.aborted[dec] {
 			s.data(dec, 0, c, eos)
 		}
@@ -216,9 +224,18 @@ func (s *Stream) SendTrailerPairs(trailers []abi.Pair) {
 }
 
 // Reset resets the stream, as a client hanging up does: the filters get
-// their access-log and teardown callbacks.
+// their access-log and teardown callbacks, and response.flags has DC.
+// A worker stuck inside a callback cannot reset anything: after
+// stuckWait the caller goes on and the reset happens if it ever frees.
 func (s *Stream) Reset(reason string) {
-	s.w.call(func() { s.reset(reason) })
+	s.w.callWithin(func() { s.clientReset(reason) }, stuckWait)
+}
+
+func (s *Stream) clientReset(reason string) {
+	if !s.finished {
+		s.flags |= FlagDownstreamConnectionTermination
+	}
+	s.reset(reason)
 }
 
 // Wait waits for the response; after wait (real time) it resets the
@@ -239,7 +256,7 @@ func (s *Stream) Wait(wait time.Duration) (Result, bool) {
 		s.stuck = fmt.Sprintf("worker %d is stuck inside a callback (%s): a filter callback that never returns blocks an Envoy worker", s.w.index, s.w.running())
 		return s.result, false
 	}
-	s.w.callWithin(func() { s.reset("client gave up waiting") }, stuckWait)
+	s.w.callWithin(func() { s.clientReset("client gave up waiting") }, stuckWait)
 	select {
 	case <-s.done:
 	case <-s.host.ctx.Done():
@@ -799,6 +816,7 @@ func (s *Stream) finish() {
 		return
 	}
 	s.finished = true
+	s.result.Flags = s.flags
 	s.aborted = [2]bool{true, true}
 	s.host.clock.cancel(s.timeout)
 	if s.pipe != nil {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -96,6 +97,8 @@ func (p *bodyPipe) Read(b []byte) (int, error) {
 
 func (p *bodyPipe) Close() error { return nil }
 
+var errRouterTookOver = errors.New("the router answered this request itself")
+
 // upstreamWriter is the http.ResponseWriter the upstream handler writes
 // to. Each Write becomes one body frame on the encode path; one frame is
 // held back so that the last one can carry end of stream, as a codec
@@ -109,6 +112,9 @@ type upstreamWriter struct {
 	headersSent bool
 	pending     []byte
 	hasPending  bool
+	// replied: the handler handed the outcome to the router
+	// (ReplyFromRouter, FailFromRouter); what it wrote is dropped.
+	replied bool
 }
 
 func (w *upstreamWriter) Header() http.Header { return w.header }
@@ -122,6 +128,9 @@ func (w *upstreamWriter) WriteHeader(code int) {
 }
 
 func (w *upstreamWriter) Write(p []byte) (int, error) {
+	if w.replied {
+		return 0, errRouterTookOver
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -136,6 +145,9 @@ func (w *upstreamWriter) Write(p []byte) (int, error) {
 }
 
 func (w *upstreamWriter) Flush() {
+	if w.replied {
+		return
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -171,6 +183,9 @@ func (w *upstreamWriter) postData(b []byte, eos bool) {
 // finish runs when the handler returns: the last frame carries end of
 // stream unless trailers follow.
 func (w *upstreamWriter) finish() {
+	if w.replied {
+		return
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -207,6 +222,7 @@ func (s *Stream) callUpstream() {
 		up = s.host.opts.Upstream
 	}
 	if up == nil {
+		s.flags |= FlagNoHealthyUpstream
 		s.sendLocalReply(&localReply{status: 503, body: []byte("no healthy upstream"), details: "no_healthy_upstream", by: "router"})
 		return
 	}
@@ -239,6 +255,7 @@ func (s *Stream) callUpstream() {
 		}
 	}
 	w := &upstreamWriter{s: s, header: http.Header{}}
+	req = req.WithContext(withRouterLink(ctx, &routerLink{s: s, w: w}))
 	go func() {
 		reset := false
 		func() {
@@ -249,11 +266,13 @@ func (s *Stream) callUpstream() {
 			}()
 			up.ServeHTTP(w, req)
 		}()
-		if reset {
-			s.w.post(s.upstreamReset)
-			return
+		switch {
+		case w.replied:
+		case reset:
+			s.upstreamFailed(UpstreamFailure{Reason: "connection termination", Flags: FlagUpstreamConnectionTermination}, w.headersSent)
+		default:
+			w.finish()
 		}
-		w.finish()
 	}()
 }
 
@@ -267,6 +286,7 @@ func (s *Stream) requestEnded() {
 	if s.req.Timeout > 0 && s.timeout == nil {
 		s.timeout = s.host.clock.afterFunc(s.req.Timeout, s.w, func() {
 			if !s.finished && !s.encodeStarted {
+				s.flags |= FlagUpstreamRequestTimeout
 				s.sendLocalReply(&localReply{status: 504, body: []byte("upstream request timeout"), details: "upstream_response_timeout", by: "router"})
 			}
 		})
@@ -299,20 +319,6 @@ func (s *Stream) upstreamTrailers(t []abi.Pair) {
 	s.runTrailers(enc, 0)
 }
 
-func (s *Stream) upstreamReset() {
-	if s.finished {
-		return
-	}
-	if !s.encodeStarted {
-		s.sendLocalReply(&localReply{status: 503, body: []byte("upstream connect error or disconnect/reset before headers. reset reason: connection termination"),
-			details: "upstream_reset_before_response_started{connection_termination}", by: "router"})
-		return
-	}
-	if s.fromUpstream {
-		s.reset("upstream_reset_after_response_started{connection_termination}")
-	}
-}
-
 // Client side: the encode terminal, the Result and the optional Sink.
 
 func (s *Stream) emitHeaders(hs []abi.Pair, eos bool) {
@@ -326,6 +332,7 @@ func (s *Stream) emitHeaders(hs []abi.Pair, eos bool) {
 
 func (s *Stream) emitData(b []byte, eos bool) {
 	if len(b) > 0 {
+		s.respBytes += len(b)
 		s.result.Chunks++
 		if s.req.Sink == nil {
 			s.result.Body = append(s.result.Body, b...)

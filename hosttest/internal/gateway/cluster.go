@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"io"
+	"log"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -13,9 +15,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/engine"
 )
 
 // cluster is a running cluster: its hosts (resolved, health-checked), the
@@ -305,11 +310,12 @@ type upstreamCall struct {
 	response func(resp *http.Response)
 }
 
-// forward sends r to h and streams the answer to w. A transport failure
-// before the response started panics with http.ErrAbortHandler: the engine
-// turns it into Envoy's 503 "upstream connect error or disconnect/reset
-// before headers" (or a failed callout), and a failure after it resets the
-// stream.
+// forward sends r to h and streams the answer to w. A failed exchange is
+// reported as Envoy's router reports it (FailFromRouter): a 503 "upstream
+// connect error or disconnect/reset before headers" before the response
+// began, a reset after. Outside a filter chain (callouts, a listener
+// without wasm filters) it panics with http.ErrAbortHandler instead, or
+// answers the 503 itself.
 func (c *cluster) forward(w http.ResponseWriter, r *http.Request, h *host, call upstreamCall) {
 	h.active.Add(1)
 	defer h.active.Add(-1)
@@ -320,6 +326,11 @@ func (c *cluster) forward(w http.ResponseWriter, r *http.Request, h *host, call 
 		http.Error(w, "bad request path", http.StatusBadRequest)
 		return
 	}
+	engine.SetUpstreamHost(r, h.addr)
+	// ReverseProxy panics on a response body that breaks off only inside
+	// an http.Server; requests from the engine are not, so it is noticed
+	// here.
+	var body *erringBody
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			out := pr.Out
@@ -345,6 +356,7 @@ func (c *cluster) forward(w http.ResponseWriter, r *http.Request, h *host, call 
 		},
 		Transport:     c.transport,
 		FlushInterval: -1,
+		ErrorLog:      log.New(io.Discard, "", 0), // failures are logged here, in Envoy's words
 		ModifyResponse: func(resp *http.Response) error {
 			if class := resp.StatusCode / 100; class >= 1 && class <= 5 {
 				c.rqXX[class].Add(1)
@@ -352,33 +364,76 @@ func (c *cluster) forward(w http.ResponseWriter, r *http.Request, h *host, call 
 			if call.response != nil {
 				call.response(resp)
 			}
+			body = &erringBody{ReadCloser: resp.Body}
+			resp.Body = body
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if isDialError(err) {
+			c.log.Debugf("upstream", "cluster %s: host %s: %v", c.cfg.Name, h.addr, err)
+			f := upstreamFailure(err)
+			if f.Flags&engine.FlagUpstreamConnectionFailure != 0 {
 				c.cxFail.Add(1)
 			}
-			c.log.Debugf("upstream", "cluster %s: host %s: %v", c.cfg.Name, h.addr, err)
-			panic(http.ErrAbortHandler)
+			c.fail(w, r, f)
 		},
 	}
 	rp.ServeHTTP(w, r)
+	if body != nil && body.err != nil {
+		c.log.Debugf("upstream", "cluster %s: host %s: response body: %v", c.cfg.Name, h.addr, body.err)
+		c.fail(w, r, engine.UpstreamFailure{Reason: "connection termination", Flags: engine.FlagUpstreamConnectionTermination})
+	}
 }
 
-func isDialError(err error) bool {
-	var op *net.OpError
-	for e := err; e != nil; {
-		if o, ok := e.(*net.OpError); ok {
-			op = o
-			break
-		}
-		u, ok := e.(interface{ Unwrap() error })
-		if !ok {
-			break
-		}
-		e = u.Unwrap()
+// fail ends an exchange that broke: through the router when the request
+// came from a filter chain, else as described at forward.
+func (c *cluster) fail(w http.ResponseWriter, r *http.Request, f engine.UpstreamFailure) {
+	if r.Context().Err() != nil {
+		// The stream ended first (route timeout, client gone, a filter's
+		// reply): nothing is left to answer.
+		panic(http.ErrAbortHandler)
 	}
-	return op != nil && op.Op == "dial"
+	if engine.FailFromRouter(r, f) {
+		return
+	}
+	if dw, ok := w.(*directWriter); ok && dw.status == 0 {
+		dw.local(http.StatusServiceUnavailable, f.Body())
+		return
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// upstreamFailure names a transport error in Envoy's words: a refused or
+// failed connect is "remote connection failure" with the errno as the
+// transport failure reason (UF), a connect timeout "connection timeout"
+// (UF), anything later "connection termination" (UC).
+func upstreamFailure(err error) engine.UpstreamFailure {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		return engine.UpstreamFailure{Reason: "connection termination", Flags: engine.FlagUpstreamConnectionTermination}
+	}
+	if op.Timeout() {
+		return engine.UpstreamFailure{Reason: "connection timeout", Flags: engine.FlagUpstreamConnectionFailure}
+	}
+	tf := op.Err.Error()
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		tf = "delayed connect error: " + strconv.Itoa(int(errno))
+	}
+	return engine.UpstreamFailure{Reason: "remote connection failure", TransportFailure: tf, Flags: engine.FlagUpstreamConnectionFailure}
+}
+
+// erringBody remembers a read error of an upstream response body.
+type erringBody struct {
+	io.ReadCloser
+	err error
+}
+
+func (b *erringBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }
 
 // calloutHandler answers proxy_http_call for this cluster: the request as

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -135,14 +134,14 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 	}
 }
 
-// reset resets a stream the client gave up on. The engine has no Reset
-// yet: Wait with no time left resets a stream still open.
+// reset resets a stream the client gave up on (DC,
+// downstream_remote_disconnect).
 func (l *listener) reset(s *engine.Stream) {
 	select {
 	case <-l.g.closing:
 	case <-s.Done():
 	default:
-		s.Wait(time.Nanosecond)
+		s.Reset("downstream_remote_disconnect")
 	}
 }
 
@@ -296,26 +295,19 @@ func (l *listener) route(w http.ResponseWriter, r *http.Request) {
 	t := l.hcm.Routes
 	rt := t.Match(httpRequestView(r))
 	if rt == nil {
-		w.WriteHeader(http.StatusNotFound) // Envoy: 404, route_not_found
+		routerReply(w, r, engine.RouterReply{Status: http.StatusNotFound, Details: "route_not_found", Flags: engine.FlagNoRouteFound})
 		return
 	}
 	if d := rt.Direct; d != nil {
-		if len(d.Body) > 0 {
-			w.Header().Set("content-type", "text/plain")
-			w.Header().Set("content-length", strconv.Itoa(len(d.Body)))
-		}
-		w.WriteHeader(d.Status)
-		w.Write(d.Body)
+		routerReply(w, r, engine.RouterReply{Status: d.Status, Body: string(d.Body), Details: "direct_response"})
 		return
 	}
 	c := l.g.clusters[rt.Cluster]
 	h := c.pick()
 	if h == nil {
 		c.noHealthy.Add(1)
-		w.Header().Set("content-type", "text/plain")
-		w.Header().Set("content-length", "19")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, "no healthy upstream")
+		routerReply(w, r, engine.RouterReply{Status: http.StatusServiceUnavailable, Body: "no healthy upstream",
+			Details: "no_healthy_upstream", Flags: engine.FlagNoHealthyUpstream})
 		return
 	}
 	path, rewritten := rt.rewritePath(r.RequestURI)
@@ -383,15 +375,26 @@ func (l *listener) serveDirect(w http.ResponseWriter, r *http.Request, hs []abi.
 			if p != http.ErrAbortHandler || dw.status != 0 {
 				panic(p)
 			}
-			if errors.Is(r2.Context().Err(), context.DeadlineExceeded) {
-				dw.local(http.StatusGatewayTimeout, "upstream request timeout")
-			} else {
-				dw.local(http.StatusServiceUnavailable, "upstream connect error or disconnect/reset before headers. reset reason: connection termination")
-			}
+			// The route timeout ended the exchange before a response.
+			dw.local(http.StatusGatewayTimeout, "upstream request timeout")
 		}
 		l.count(dw.status)
 	}()
 	l.route(dw, r2)
+}
+
+// routerReply answers as Envoy's router does by itself: through the
+// filters when the request came through them, else straight to the client.
+func routerReply(w http.ResponseWriter, r *http.Request, rr engine.RouterReply) {
+	if engine.ReplyFromRouter(r, rr) {
+		return
+	}
+	if rr.Body != "" {
+		w.Header().Set("content-type", "text/plain")
+		w.Header().Set("content-length", strconv.Itoa(len(rr.Body)))
+	}
+	w.WriteHeader(rr.Status)
+	io.WriteString(w, rr.Body)
 }
 
 // directWriter adds the connection manager's response changes when no
