@@ -173,6 +173,12 @@ func Verbose() Option { return func(s *settings) { s.verbose = true } }
 // Envoy's HTTP connection manager does by default (generate_request_id).
 func GenerateRequestID() Option { return func(s *settings) { s.genReqID = true } }
 
+// BufferLimit sets Envoy's buffer limit (per_connection_buffer_limit_bytes,
+// default 1 MiB): a filter that buffers a longer request body gets the
+// client a 413, a longer response body a 500 (or a reset once the
+// response headers have gone out).
+func BufferLimit(bytes int) Option { return func(s *settings) { s.opts.BufferLimit = bytes } }
+
 // DoTimeout bounds how long Do waits in real time (default 10s).
 func DoTimeout(d time.Duration) Option { return func(s *settings) { s.doTimeout = d } }
 

@@ -127,7 +127,8 @@ type Response struct {
 	Chunks   int // body frames the client received
 	Trailers []Pair
 	// LocalReplyBy names the filter that answered without the upstream
-	// ("router" for Envoy's own answers such as a route timeout).
+	// ("router" for Envoy's own answers such as a route timeout,
+	// "connection_manager" for a buffered body over the buffer limit).
 	LocalReplyBy string
 	// Details is Envoy's %RESPONSE_CODE_DETAILS%: "via_upstream", the
 	// details a filter gave its local reply, "wasm_fail_stream", ...

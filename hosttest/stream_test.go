@@ -180,6 +180,73 @@ func TestBufferedBodySizesGrow(t *testing.T) {
 	}
 }
 
+// A body a filter buffers past the buffer limit ends as Envoy's filter
+// manager ends it; streaming the same body is fine.
+func TestBufferLimit(t *testing.T) {
+	const limit = 1000
+	body := func(n int) [][]byte {
+		return [][]byte{bytes.Repeat([]byte("a"), n/2), bytes.Repeat([]byte("b"), n-n/2)}
+	}
+	tests := []struct {
+		name, script string
+		reqBytes     int
+		respBytes    int
+		status       int
+		details      string
+		reset        bool
+		upstreamSeen bool
+	}{
+		{"request buffered within the limit", "buffer-req", limit, 10, 200, "via_upstream", false, true},
+		{"request buffered over the limit", "buffer-req", limit + 1, 10, 413, "request_payload_too_large", false, true},
+		{"request streamed over the limit", "req-body-upper", 4 * limit, 10, 200, "via_upstream", false, true},
+		// The response headers have gone out: Envoy can only reset.
+		{"response buffered over the limit", "buffer-resp", 0, limit + 1, 200, "response_payload_too_large", true, true},
+		{"response streamed over the limit", "resp-body-upper", 0, 4 * limit, 200, "via_upstream", false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			up := hosttest.UpstreamFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				for _, c := range body(tc.respBytes) {
+					w.Write(c)
+				}
+			})
+			h := probeHost(t, "", up, hosttest.BufferLimit(limit))
+			req := hosttest.GET("/x")
+			if tc.reqBytes > 0 {
+				req = hosttest.NewRequest("POST", "/x").BodyChunks(body(tc.reqBytes)...)
+			}
+			resp := h.Do(req.Header("x-p", tc.script))
+			if resp.Status != tc.status || resp.Details != tc.details || resp.Reset != tc.reset {
+				t.Errorf("got %v (reset %v), want %d %s (reset %v)", resp, resp.Reset, tc.status, tc.details, tc.reset)
+			}
+			// Envoy's router starts the upstream request at the headers.
+			if (resp.Upstream != nil) != tc.upstreamSeen {
+				t.Errorf("upstream called: %v, want %v", resp.Upstream != nil, tc.upstreamSeen)
+			}
+			if tc.status == 413 && (resp.LocalReplyBy != "connection_manager" || string(resp.Body) != "Payload Too Large") {
+				t.Errorf("413 by %q with body %q, want Envoy's connection manager and \"Payload Too Large\"", resp.LocalReplyBy, resp.Body)
+			}
+		})
+	}
+
+	// While a later filter (earlier on the encode path) buffers, an earlier
+	// one holds the response headers: nothing has reached the client, and
+	// Envoy answers 500 instead.
+	t.Run("response buffered over the limit, headers held", func(t *testing.T) {
+		up := hosttest.UpstreamFunc(func(w http.ResponseWriter, r *http.Request) {
+			for _, c := range body(limit + 1) {
+				w.Write(c)
+			}
+		})
+		h := hosttest.New(t, hosttest.Chain(probeFilter("a", ""), probeFilter("b", "")), up, hosttest.BufferLimit(limit))
+		resp := h.Do(hosttest.GET("/x").Header("x-a", "pause-resp").Header("x-b", "buffer-resp"))
+		if resp.Status != 500 || resp.Details != "response_payload_too_large" || resp.Reset || string(resp.Body) != "Internal Server Error" {
+			t.Errorf("got %v (reset %v), want Envoy's 500 response_payload_too_large", resp, resp.Reset)
+		}
+	})
+}
+
 func TestTrailers(t *testing.T) {
 	var gotTrailer string
 	up := hosttest.UpstreamFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -242,7 +309,7 @@ func TestRouteTimeoutAnswers504(t *testing.T) {
 	}
 	wantStatus(t, resp, 504)
 	wantHeader(t, "LocalReplyBy", resp.LocalReplyBy, "router")
-	wantHeader(t, "Details", resp.Details, "upstream_response_timeout")
+	wantHeader(t, "Details", resp.Details, "response_timeout")
 	wantHeader(t, "Flags", resp.Flags.String(), "UT")
 	wantHeader(t, "saw", resp.Header("x-p-saw"), "req-headers,resp-headers")
 }

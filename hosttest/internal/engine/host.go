@@ -95,7 +95,14 @@ type Options struct {
 	MaxLogs int
 	// CacheDir holds wazero's compilation cache; empty means the default.
 	CacheDir string
+	// BufferLimit bounds a body a filter buffers (StopIterationAndBuffer),
+	// as Envoy's per_connection_buffer_limit_bytes does; 0 means Envoy's
+	// default, 1 MiB.
+	BufferLimit int
 }
+
+// DefaultBufferLimit is Envoy's per_connection_buffer_limit_bytes default.
+const DefaultBufferLimit = 1 << 20
 
 // LogEntry is one line a plugin logged (proxy_log, or stdout/stderr).
 type LogEntry struct {

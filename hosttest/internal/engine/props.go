@@ -208,7 +208,8 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 		}
 		return portOf(s.upstreamHost)
 	case "upstream.transport_failure_reason":
-		return str(s.transportFailure, s.transportFailure != "")
+		// Present, maybe empty, once the router picked a host.
+		return str(s.transportFailure, s.upstreamHost != "")
 	case "source.address":
 		return []byte(s.req.Source), true
 	case "source.port":

@@ -63,9 +63,10 @@ type RouterReply struct {
 }
 
 // UpstreamFailure is a failed exchange with the upstream host, in Envoy's
-// words: Reason is the stream reset reason ("remote connection failure",
-// "connection timeout", "connection termination"), TransportFailure the
-// socket's ("delayed connect error: 111"), which Envoy reports as
+// words (Envoy 1.31 and later): Reason is the stream reset reason
+// ("remote connection failure", "connection timeout", "connection
+// termination"), TransportFailure the socket's ("delayed connect error:
+// Connection refused"), which Envoy reports as
 // upstream.transport_failure_reason.
 type UpstreamFailure struct {
 	Reason           string
@@ -82,7 +83,7 @@ func (f UpstreamFailure) Details(started bool) string {
 	}
 	d += f.Reason
 	if f.TransportFailure != "" {
-		d += "," + f.TransportFailure
+		d += "|" + f.TransportFailure
 	}
 	return strings.Join(strings.Fields(d+"}"), "_")
 }

@@ -46,6 +46,9 @@ type Request struct {
 	// Sink, if set, receives the response as it is encoded; the Result
 	// then keeps no body.
 	Sink Sink
+	// BufferLimit, if set, replaces the host's for this request (the
+	// listener's per_connection_buffer_limit_bytes).
+	BufferLimit int
 }
 
 // UpstreamRequest is what the upstream received.
@@ -156,6 +159,7 @@ type Stream struct {
 	result Result
 	done   chan struct{}
 	stuck  string
+	flow   [2]flowGauge
 }
 
 // NewStream creates a stream on the next worker; nothing runs until the
@@ -163,6 +167,8 @@ type Stream struct {
 func (h *Host) NewStream(req Request) *Stream {
 	w := h.pickWorker()
 	s := &Stream{host: h, w: w, id: h.streams.Add(1), req: req, done: make(chan struct{}), filterState: map[string][]byte{}}
+	s.flow[dec].init()
+	s.flow[enc].init()
 	s.result.Worker = w.index
 	if s.req.Source == "" {
 		s.req.Source = "127.0.0.1:50000"
@@ -542,12 +548,20 @@ func (s *Stream) data(d, from int, data []byte, eos bool) {
 		st := &f.dir[d]
 		if st.stopped {
 			st.held = append(st.held, data...)
+			s.flow[d].add(len(data))
 			st.heldData = true
 			st.heldEOS = st.heldEOS || eos
 			return
 		}
 		if st.buffering {
+			// Envoy adds the chunk to the filter's buffer, and the buffer
+			// going over the limit ends the stream, before the filter is
+			// called.
 			st.buf = append(st.buf, data...)
+			if len(st.buf) > s.bufferLimit() {
+				s.bodyTooLarge(d)
+				return
+			}
 		} else {
 			st.buf = data
 		}
@@ -566,6 +580,10 @@ func (s *Stream) data(d, from int, data []byte, eos bool) {
 			return
 		}
 		if act != abi.Continue && !st.pendingContinue {
+			if len(st.buf) > s.bufferLimit() { // the chunk itself is over
+				s.bodyTooLarge(d)
+				return
+			}
 			st.buffering = true
 			if eos {
 				st.stopped, st.stopAt = true, stBody
@@ -657,6 +675,7 @@ func (s *Stream) resume(f *filterStream, d int) {
 		if st.heldData {
 			held, eos := st.held, st.heldEOS
 			st.held, st.heldData, st.heldEOS = nil, false, false
+			s.flow[d].add(-len(held))
 			s.data(d, k, held, eos)
 		}
 		if st.heldTrailers {
@@ -794,6 +813,31 @@ func (s *Stream) sendLocalReply(lr *localReply) {
 	}
 }
 
+func (s *Stream) bufferLimit() int {
+	switch {
+	case s.req.BufferLimit > 0:
+		return s.req.BufferLimit
+	case s.host.opts.BufferLimit > 0:
+		return s.host.opts.BufferLimit
+	}
+	return DefaultBufferLimit
+}
+
+// bodyTooLarge is Envoy's filter manager finding a buffered body over the
+// limit: 413 for a request; 500 for a response whose headers have not
+// reached the client, a reset for one whose have.
+func (s *Stream) bodyTooLarge(d int) {
+	if d == dec {
+		s.sendLocalReply(&localReply{status: 413, body: []byte("Payload Too Large"), details: "request_payload_too_large", by: "connection_manager"})
+		return
+	}
+	if s.sentHeaders {
+		s.reset("response_payload_too_large")
+		return
+	}
+	s.sendLocalReply(&localReply{status: 500, body: []byte("Internal Server Error"), details: "response_payload_too_large", by: "connection_manager"})
+}
+
 func (s *Stream) reset(reason string) {
 	if s.finished {
 		return
@@ -817,6 +861,8 @@ func (s *Stream) finish() {
 	}
 	s.finished = true
 	s.result.Flags = s.flags
+	s.flow[dec].end()
+	s.flow[enc].end()
 	s.aborted = [2]bool{true, true}
 	s.host.clock.cancel(s.timeout)
 	if s.pipe != nil {

@@ -25,6 +25,7 @@ type Sink interface {
 // bodyPipe carries request body frames from the worker to the upstream
 // handler. Writes never block: the worker must not wait on a handler.
 type bodyPipe struct {
+	flow    *flowGauge // what the upstream has not read counts as waiting
 	mu      sync.Mutex
 	cond    *sync.Cond
 	chunks  [][]byte
@@ -38,8 +39,8 @@ type bodyPipe struct {
 	published bool
 }
 
-func newBodyPipe() *bodyPipe {
-	p := &bodyPipe{}
+func newBodyPipe(flow *flowGauge) *bodyPipe {
+	p := &bodyPipe{flow: flow}
 	p.cond = sync.NewCond(&p.mu)
 	return p
 }
@@ -51,6 +52,7 @@ func (p *bodyPipe) write(b []byte) {
 	p.mu.Lock()
 	if !p.closed {
 		p.chunks = append(p.chunks, append([]byte(nil), b...))
+		p.flow.add(len(b))
 	}
 	p.mu.Unlock()
 	p.cond.Broadcast()
@@ -86,6 +88,7 @@ func (p *bodyPipe) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n := copy(b, p.chunks[0])
+	p.flow.add(-n)
 	if n == len(p.chunks[0]) {
 		p.chunks[0] = nil
 		p.chunks = p.chunks[1:]
@@ -169,7 +172,7 @@ func (w *upstreamWriter) statusAndHeaders() []abi.Pair {
 func (w *upstreamWriter) postHeaders(eos bool) {
 	w.headersSent = true
 	hs, s := w.statusAndHeaders(), w.s
-	s.w.post(func() { s.upstreamHeaders(hs, eos) })
+	w.post(func() { s.upstreamHeaders(hs, eos) })
 }
 
 func (w *upstreamWriter) postData(b []byte, eos bool) {
@@ -177,7 +180,27 @@ func (w *upstreamWriter) postData(b []byte, eos bool) {
 		w.postHeaders(false)
 	}
 	s := w.s
-	s.w.post(func() { s.upstreamData(b, eos) })
+	w.post(func() { s.upstreamData(b, eos) })
+}
+
+// post hands a response event to the worker. With a Sink (a real client)
+// the upstream is read no faster than the client takes the response: the
+// handler waits for the worker to run the event, then for the response
+// waiting inside the stream to fall under the buffer limit.
+func (w *upstreamWriter) post(fn func()) {
+	s := w.s
+	if s.req.Sink == nil {
+		s.w.post(fn)
+		return
+	}
+	ran := make(chan struct{})
+	s.w.post(func() { defer close(ran); fn() })
+	select {
+	case <-ran:
+	case <-s.host.ctx.Done():
+		return
+	}
+	s.flow[enc].await(s.bufferLimit())
 }
 
 // finish runs when the handler returns: the last frame carries end of
@@ -205,7 +228,7 @@ func (w *upstreamWriter) finish() {
 			w.postHeaders(false)
 		}
 		s := w.s
-		s.w.post(func() { s.upstreamTrailers(trailers) })
+		w.post(func() { s.upstreamTrailers(trailers) })
 	}
 }
 
@@ -238,7 +261,7 @@ func (s *Stream) callUpstream() {
 	if s.hdrEOS[dec] {
 		req.Body, req.ContentLength = http.NoBody, 0
 	} else {
-		s.pipe = newBodyPipe()
+		s.pipe = newBodyPipe(&s.flow[dec])
 		s.pipe.trailer = http.Header{}
 		// Announced trailers are known before the body, as net/http's
 		// server reports them; a proxying handler needs the keys up front
@@ -287,7 +310,7 @@ func (s *Stream) requestEnded() {
 		s.timeout = s.host.clock.afterFunc(s.req.Timeout, s.w, func() {
 			if !s.finished && !s.encodeStarted {
 				s.flags |= FlagUpstreamRequestTimeout
-				s.sendLocalReply(&localReply{status: 504, body: []byte("upstream request timeout"), details: "upstream_response_timeout", by: "router"})
+				s.sendLocalReply(&localReply{status: 504, body: []byte("upstream request timeout"), details: "response_timeout", by: "router"})
 			}
 		})
 	}
@@ -339,6 +362,7 @@ func (s *Stream) emitData(b []byte, eos bool) {
 		}
 	}
 	if s.req.Sink != nil && (len(b) > 0 || eos) {
+		s.flow[enc].add(len(b))
 		s.req.Sink.Data(b, eos)
 	}
 }

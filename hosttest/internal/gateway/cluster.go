@@ -403,7 +403,7 @@ func (c *cluster) fail(w http.ResponseWriter, r *http.Request, f engine.Upstream
 }
 
 // upstreamFailure names a transport error in Envoy's words: a refused or
-// failed connect is "remote connection failure" with the errno as the
+// failed connect is "remote connection failure" with strerror() as the
 // transport failure reason (UF), a connect timeout "connection timeout"
 // (UF), anything later "connection termination" (UC).
 func upstreamFailure(err error) engine.UpstreamFailure {
@@ -414,11 +414,13 @@ func upstreamFailure(err error) engine.UpstreamFailure {
 	if op.Timeout() {
 		return engine.UpstreamFailure{Reason: "connection timeout", Flags: engine.FlagUpstreamConnectionFailure}
 	}
-	tf := op.Err.Error()
+	// Envoy prints strerror(): Go's errno texts are the same, lower-cased.
+	msg := op.Err.Error()
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		tf = "delayed connect error: " + strconv.Itoa(int(errno))
+		msg = errno.Error()
 	}
+	tf := "delayed connect error: " + strings.ToUpper(msg[:1]) + msg[1:]
 	return engine.UpstreamFailure{Reason: "remote connection failure", TransportFailure: tf, Flags: engine.FlagUpstreamConnectionFailure}
 }
 

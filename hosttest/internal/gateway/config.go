@@ -49,6 +49,10 @@ type ListenerConfig struct {
 	Name    string
 	Address string // host:port
 	HCM     *HCMConfig
+	// BufferLimit is per_connection_buffer_limit_bytes: how much of a body
+	// a filter may buffer (0: Envoy's default, 1 MiB), and the high
+	// watermark of the gateway's flow control.
+	BufferLimit int
 }
 
 // HCMConfig is an HTTP connection manager.
@@ -265,20 +269,20 @@ func dur(d *durationpb.Duration, def time.Duration) time.Duration {
 
 func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map[string]bool, o Options) *ListenerConfig {
 	c.check(l, at, fields{
-		use: "name address filter_chains stat_prefix metadata enable_reuse_port reuse_port traffic_direction bind_to_port tcp_backlog_size",
+		use: "name address filter_chains stat_prefix metadata enable_reuse_port reuse_port traffic_direction bind_to_port tcp_backlog_size per_connection_buffer_limit_bytes",
 		warn: map[string]string{
-			"per_connection_buffer_limit_bytes": "buffer limits",
-			"access_log":                        "listener access log",
-			"socket_options":                    "socket options",
-			"tcp_keepalive":                     "TCP keepalive settings",
-			"connection_balance_config":         "connection balancing (streams are spread over the workers round-robin)",
-			"drain_type":                        "drain type",
+			"access_log":                "listener access log",
+			"socket_options":            "socket options",
+			"tcp_keepalive":             "TCP keepalive settings",
+			"connection_balance_config": "connection balancing (streams are spread over the workers round-robin)",
+			"drain_type":                "drain type",
 		},
 	})
 	if l.GetBindToPort() != nil && !l.GetBindToPort().GetValue() {
 		c.errorf("%s.bind_to_port: false is not supported", at)
 	}
-	lc := &ListenerConfig{Name: l.GetName(), Address: socketAddress(c, l.GetAddress(), at+".address")}
+	lc := &ListenerConfig{Name: l.GetName(), Address: socketAddress(c, l.GetAddress(), at+".address"),
+		BufferLimit: int(l.GetPerConnectionBufferLimitBytes().GetValue())}
 	if len(l.GetFilterChains()) != 1 {
 		c.errorf("%s.filter_chains: exactly one filter chain is supported, got %d", at, len(l.GetFilterChains()))
 		return nil
@@ -610,7 +614,10 @@ func perFilter(c *checker, at string, m map[string]*anypb.Any, filters map[strin
 
 func compileRoute(c *checker, r *routev3.Route, at string, filters map[string]string, vhDisabled map[string]bool, clusters map[string]bool) *Route {
 	c.check(r, at, fields{use: "name match route direct_response typed_per_filter_config metadata request_headers_to_add request_headers_to_remove response_headers_to_add response_headers_to_remove", warn: map[string]string{
-		"decorator": "tracing", "tracing": "tracing", "stat_prefix": "route stats", "per_request_buffer_limit_bytes": "buffer limits",
+		"decorator": "tracing", "tracing": "tracing", "stat_prefix": "route stats",
+		// Envoy 1.33-1.35 use it for retry and shadow buffering only; the
+		// filters' buffer limit is the listener's.
+		"per_request_buffer_limit_bytes": "retry and shadow buffering",
 	}})
 	rt := &Route{Name: r.GetName(), Timeout: 15 * time.Second,
 		mutations: compileMutations(c, at, r.GetRequestHeadersToAdd(), r.GetRequestHeadersToRemove(), r.GetResponseHeadersToAdd(), r.GetResponseHeadersToRemove())}

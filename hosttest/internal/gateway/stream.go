@@ -39,7 +39,7 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		local = a.String()
 	}
 	req := engine.Request{Headers: hs, Source: r.RemoteAddr, Destination: local, Upstream: http.HandlerFunc(l.route),
-		Disabled: l.hcm.disabledByDefault}
+		Disabled: l.hcm.disabledByDefault, BufferLimit: l.cfg.BufferLimit}
 	if rt != nil {
 		req.Disabled, req.Timeout = rt.Disabled, rt.Timeout
 		req.Attributes = map[string][]byte{"xds.route_name": []byte(rt.Name), "xds.virtual_host_name": []byte(rt.vh.Name)}
@@ -73,6 +73,9 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 			defer close(readDone)
 			buf := make([]byte, 32<<10)
 			for {
+				// Flow control: stop reading the client while the upstream
+				// (or a paused filter) is behind.
+				s.AwaitRequestRoom()
 				n, err := r.Body.Read(buf)
 				select {
 				case <-s.Done():
@@ -232,6 +235,7 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 					return status, false
 				}
 				_ = rc.Flush()
+				s.ResponseDrained(len(e.data))
 			case 't':
 				for _, p := range e.headers {
 					w.Header().Add(http.TrailerPrefix+p.Key, p.Value)

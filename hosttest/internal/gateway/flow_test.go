@@ -1,0 +1,158 @@
+package gateway
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Flow control: a slow side holds the other back instead of the gateway
+// buffering the difference. 128 MiB is offered; the bound leaves room for
+// the kernel's socket buffers on loopback, and is far below what an
+// unbounded gateway takes in.
+const (
+	flowTotal = 128 << 20
+	flowBound = 48 << 20
+	flowLimit = 256 << 10 // the listener's per_connection_buffer_limit_bytes
+)
+
+func flowGateway(t *testing.T, up *httptest.Server) *Gateway {
+	t.Helper()
+	yaml := bootstrap(wasmFilter("probe", module(t, "hosttest/testdata/probe"), `{"name":"probe"}`),
+		"- name: all\n  match: { prefix: / }\n  route: { cluster: up, timeout: 0s }", staticCluster("up", []string{port(t, up)}, ""))
+	yaml = strings.Replace(yaml, "  - name: ingress\n", fmt.Sprintf("  - name: ingress\n    per_connection_buffer_limit_bytes: %d\n", flowLimit), 1)
+	return start(t, yaml)
+}
+
+// settled waits until n stops growing (unchanged for 300 ms, at most 10 s)
+// and returns it.
+func settled(n *atomic.Int64) int64 {
+	last, since := n.Load(), time.Now()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if v := n.Load(); v != last {
+			last, since = v, time.Now()
+		} else if time.Since(since) > 300*time.Millisecond {
+			break
+		}
+	}
+	return last
+}
+
+func TestSlowClientHoldsBackTheUpstream(t *testing.T) {
+	var written atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		chunk := make([]byte, 32<<10)
+		for written.Load() < flowTotal {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			rc.Flush()
+			written.Add(int64(len(chunk)))
+		}
+	}))
+	t.Cleanup(up.Close)
+	g := flowGateway(t, up)
+
+	conn, err := net.Dial("tcp", g.Addr("ingress"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(32 << 10)
+	io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: flow\r\n\r\n")
+	// The client reads nothing yet.
+	stalled := settled(&written)
+	t.Logf("with the client not reading, the upstream wrote %d KiB of %d", stalled>>10, flowTotal>>10)
+	if stalled >= flowBound {
+		t.Errorf("the upstream wrote %d MiB while the client read nothing: the gateway buffers instead of holding the upstream back", stalled>>20)
+	}
+	if stalled == flowTotal {
+		return
+	}
+	// Then it reads everything: nothing was lost on the way.
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, res.Body)
+	if err != nil || n != flowTotal {
+		t.Errorf("the client read %d bytes (err %v), want %d", n, err, flowTotal)
+	}
+}
+
+func TestSlowUpstreamHoldsBackTheClient(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		n, _ := io.Copy(io.Discard, r.Body)
+		io.WriteString(w, strconv.FormatInt(n, 10))
+	}))
+	t.Cleanup(up.Close)
+	g := flowGateway(t, up)
+
+	var sent atomic.Int64
+	body := &countingReader{left: flowTotal, n: &sent}
+	req, _ := http.NewRequest("POST", "http://"+g.Addr("ingress")+"/upload", body)
+	req.ContentLength = flowTotal
+	type result struct {
+		r   resp
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := client(t).Do(req)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		done <- result{resp{status: res.StatusCode, body: b}, err}
+	}()
+	stalled := settled(&sent)
+	t.Logf("with the upstream not reading, the client sent %d KiB of %d", stalled>>10, flowTotal>>10)
+	if stalled >= flowBound {
+		t.Errorf("the client sent %d MiB while the upstream read nothing: the gateway buffers instead of holding the client back", stalled>>20)
+	}
+	close(release)
+	select {
+	case r := <-done:
+		if r.err != nil || r.r.status != 200 || string(r.r.body) != strconv.Itoa(flowTotal) {
+			t.Errorf("upload: %d %q (err %v), want 200 and the upstream counting %d bytes", r.r.status, r.r.body, r.err, flowTotal)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the upload did not finish after the upstream began reading")
+	}
+}
+
+// countingReader yields left zero bytes, counting what was taken.
+type countingReader struct {
+	left int64
+	n    *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if c.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	clear(p)
+	c.left -= int64(len(p))
+	c.n.Add(int64(len(p)))
+	return len(p), nil
+}
