@@ -11,7 +11,10 @@
 // refused at start-up with an error naming the field (anything that would
 // change routing or what the filters see). Nothing is ignored silently.
 //
-// Emulated: listeners (HTTP/1.1 and h2c), the HTTP connection manager
+// Emulated: listeners (HTTP/1.1 and h2c; per_connection_buffer_limit_bytes
+// as the filters' buffer limit and the flow-control watermark, so a slow
+// client or upstream holds the other side back instead of filling the
+// gateway's memory), the HTTP connection manager
 // (wasm filters, the router, inline route_config, use_remote_address and
 // x-forwarded-*/x-envoy-* headers, normalize_path, merge_slashes,
 // path_with_escaped_slashes_action, generate_request_id, server_name),
@@ -22,5 +25,9 @@
 // ROUND_ROBIN, RANDOM, LEAST_REQUEST; active HTTP health checks with
 // Envoy's panic threshold; connect_timeout; upstream TLS with sni and a
 // trusted CA) and the admin endpoints /ready, /stats/prometheus and
-// /clusters.
+// /clusters. The router's own answers (no route, direct_response, no
+// healthy upstream, connect failures, resets) run through the encoder
+// filters with Envoy's bodies, response code details and response flags,
+// and the filters see upstream.address and
+// upstream.transport_failure_reason.
 package gateway
