@@ -50,6 +50,11 @@ func (g *flowGauge) await(high int) {
 	}
 }
 
+func (s *Stream) endFlow() {
+	s.flow[dec].end()
+	s.flow[enc].end()
+}
+
 // AwaitRequestRoom blocks while more request body than the buffer limit
 // waits inside the stream (held by paused filters, or not yet read by the
 // upstream), until half of that is left or the stream ends. A client

@@ -160,6 +160,8 @@ type Stream struct {
 	done   chan struct{}
 	stuck  string
 	flow   [2]flowGauge
+	// unhookFlow stops endFlow from running when the host closes.
+	unhookFlow func() bool
 }
 
 // NewStream creates a stream on the next worker; nothing runs until the
@@ -169,6 +171,8 @@ func (h *Host) NewStream(req Request) *Stream {
 	s := &Stream{host: h, w: w, id: h.streams.Add(1), req: req, done: make(chan struct{}), filterState: map[string][]byte{}}
 	s.flow[dec].init()
 	s.flow[enc].init()
+	// A host closing with the stream open frees whoever waits on its flow.
+	s.unhookFlow = context.AfterFunc(h.ctx, s.endFlow)
 	s.result.Worker = w.index
 	if s.req.Source == "" {
 		s.req.Source = "127.0.0.1:50000"
@@ -861,8 +865,8 @@ func (s *Stream) finish() {
 	}
 	s.finished = true
 	s.result.Flags = s.flags
-	s.flow[dec].end()
-	s.flow[enc].end()
+	s.endFlow()
+	s.unhookFlow()
 	s.aborted = [2]bool{true, true}
 	s.host.clock.cancel(s.timeout)
 	if s.pipe != nil {

@@ -172,34 +172,27 @@ func (w *upstreamWriter) statusAndHeaders() []abi.Pair {
 func (w *upstreamWriter) postHeaders(eos bool) {
 	w.headersSent = true
 	hs, s := w.statusAndHeaders(), w.s
-	w.post(func() { s.upstreamHeaders(hs, eos) })
+	s.w.post(func() { s.upstreamHeaders(hs, eos) })
 }
 
+// postData hands a body frame to the worker. With a Sink (a real client)
+// the upstream is read no faster than the client takes the response: the
+// frame counts as waiting from now until the worker takes it, and the
+// handler waits while what waits is over the buffer limit.
 func (w *upstreamWriter) postData(b []byte, eos bool) {
 	if !w.headersSent {
 		w.postHeaders(false)
 	}
 	s := w.s
-	w.post(func() { s.upstreamData(b, eos) })
-}
-
-// post hands a response event to the worker. With a Sink (a real client)
-// the upstream is read no faster than the client takes the response: the
-// handler waits for the worker to run the event, then for the response
-// waiting inside the stream to fall under the buffer limit.
-func (w *upstreamWriter) post(fn func()) {
-	s := w.s
 	if s.req.Sink == nil {
-		s.w.post(fn)
+		s.w.post(func() { s.upstreamData(b, eos) })
 		return
 	}
-	ran := make(chan struct{})
-	s.w.post(func() { defer close(ran); fn() })
-	select {
-	case <-ran:
-	case <-s.host.ctx.Done():
-		return
-	}
+	s.flow[enc].add(len(b))
+	s.w.post(func() {
+		s.flow[enc].add(-len(b))
+		s.upstreamData(b, eos)
+	})
 	s.flow[enc].await(s.bufferLimit())
 }
 
@@ -228,7 +221,7 @@ func (w *upstreamWriter) finish() {
 			w.postHeaders(false)
 		}
 		s := w.s
-		w.post(func() { s.upstreamTrailers(trailers) })
+		s.w.post(func() { s.upstreamTrailers(trailers) })
 	}
 }
 
