@@ -59,6 +59,10 @@ type ListenerConfig struct {
 type HCMConfig struct {
 	StatPrefix    string
 	HTTP1, H2C    bool
+	// H2BufferLimit is an HTTP/2 stream's buffer limit: Envoy uses the
+	// stream window (http2_protocol_options.initial_stream_window_size,
+	// 256 MiB by default up to Envoy 1.35), not the connection's limit.
+	H2BufferLimit int
 	Filters       []FilterConfig // wasm filters in chain order
 	Routes        *RouteTable
 	UseRemoteAddr bool
@@ -319,7 +323,7 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 			"tracing":                              "tracing",
 			"common_http_protocol_options":         "connection timeouts and limits",
 			"http_protocol_options":                "HTTP/1 codec options",
-			"http2_protocol_options":               "HTTP/2 codec options",
+			"http2_protocol_options":               "HTTP/2 codec options (but initial_stream_window_size is an h2c stream's buffer limit)",
 			"stream_idle_timeout":                  "stream idle timeout",
 			"request_timeout":                      "request timeout",
 			"request_headers_timeout":              "request headers timeout",
@@ -344,6 +348,10 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 	}
 	if h.ServerName == "" {
 		h.ServerName = "envoy"
+	}
+	h.H2BufferLimit = 256 << 20
+	if w := m.GetHttp2ProtocolOptions().GetInitialStreamWindowSize(); w != nil {
+		h.H2BufferLimit = int(w.GetValue())
 	}
 	switch m.GetCodecType() {
 	case hcmv3.HttpConnectionManager_AUTO:

@@ -156,3 +156,37 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n.Add(int64(len(p)))
 	return len(p), nil
 }
+
+// TestBufferLimitPerProtocol: a filter buffering a body is held to the
+// listener's per_connection_buffer_limit_bytes over HTTP/1.1, and to the
+// stream window over HTTP/2, as in Envoy.
+func TestBufferLimitPerProtocol(t *testing.T) {
+	up := echoServer(t, "up")
+	yaml := bootstrap(wasmFilter("probe", module(t, "hosttest/testdata/probe"), `{"name":"probe"}`),
+		"- name: all\n  match: { prefix: / }\n  route: { cluster: up }", staticCluster("up", []string{port(t, up)}, ""))
+	yaml = strings.Replace(yaml, "  - name: ingress\n", "  - name: ingress\n    per_connection_buffer_limit_bytes: 65536\n", 1)
+	yaml = strings.Replace(yaml, "          stat_prefix: ingress_http\n", "          stat_prefix: ingress_http\n          http2_protocol_options: { initial_stream_window_size: 1048576 }\n", 1)
+	g := start(t, yaml)
+	h2 := &http.Transport{Protocols: new(http.Protocols)}
+	h2.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(h2.CloseIdleConnections)
+	body := strings.Repeat("x", 200<<10)
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+		status int
+	}{
+		{"HTTP/1.1: the listener's 64 KiB", client(t), 413},
+		{"h2c: the 1 MiB stream window", &http.Client{Transport: h2, Timeout: 10 * time.Second}, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(t, tc.client, "POST", "http://"+g.Addr("ingress")+"/upload", map[string]string{"x-probe": "buffer-req"}, []byte(body))
+			if r.status != tc.status {
+				t.Errorf("a 200 KiB body buffered by a filter: %d %.80q, want %d", r.status, r.body, tc.status)
+			}
+			if tc.status == 413 && string(r.body) != "Payload Too Large" {
+				t.Errorf("413 body %q, want Envoy's \"Payload Too Large\"", r.body)
+			}
+		})
+	}
+}

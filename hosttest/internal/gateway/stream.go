@@ -40,6 +40,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req := engine.Request{Headers: hs, Source: r.RemoteAddr, Destination: local, Upstream: http.HandlerFunc(l.route),
 		Disabled: l.hcm.disabledByDefault, BufferLimit: l.cfg.BufferLimit}
+	if r.ProtoMajor == 2 {
+		req.BufferLimit = l.hcm.H2BufferLimit
+	}
 	if rt != nil {
 		req.Disabled, req.Timeout = rt.Disabled, rt.Timeout
 		req.Attributes = map[string][]byte{"xds.route_name": []byte(rt.Name), "xds.virtual_host_name": []byte(rt.vh.Name)}
