@@ -57,8 +57,8 @@ type ListenerConfig struct {
 
 // HCMConfig is an HTTP connection manager.
 type HCMConfig struct {
-	StatPrefix    string
-	HTTP1, H2C    bool
+	StatPrefix string
+	HTTP1, H2C bool
 	// H2BufferLimit is an HTTP/2 stream's buffer limit: Envoy uses the
 	// stream window (http2_protocol_options.initial_stream_window_size,
 	// 256 MiB by default up to Envoy 1.35), not the connection's limit.
