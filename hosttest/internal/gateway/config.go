@@ -59,6 +59,9 @@ type ListenerConfig struct {
 type HCMConfig struct {
 	StatPrefix string
 	HTTP1, H2C bool
+	// MaxRequestHeaderBytes is max_request_headers_kb (Envoy's default
+	// 60 KiB): larger request headers get 431.
+	MaxRequestHeaderBytes int
 	// H2BufferLimit is an HTTP/2 stream's buffer limit: Envoy uses the
 	// stream window (http2_protocol_options.initial_stream_window_size,
 	// 256 MiB by default up to Envoy 1.35), not the connection's limit.
@@ -316,7 +319,7 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 
 func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters map[string]bool, o Options) *HCMConfig {
 	c.check(m, at, fields{
-		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id normalize_path merge_slashes path_with_escaped_slashes_action",
+		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id normalize_path merge_slashes path_with_escaped_slashes_action max_request_headers_kb",
 		warn: map[string]string{
 			"access_log":                           "HTTP access log (the filters' own access-log lines still appear)",
 			"access_log_options":                   "HTTP access log",
@@ -329,7 +332,6 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 			"request_headers_timeout":              "request headers timeout",
 			"drain_timeout":                        "drain timeout (shutdown waits for in-flight requests)",
 			"delayed_close_timeout":                "delayed close",
-			"max_request_headers_kb":               "header size limit (Go's default of 1 MiB applies)",
 			"stream_error_on_invalid_http_message": "codec error handling",
 		},
 	})
@@ -348,6 +350,10 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 	}
 	if h.ServerName == "" {
 		h.ServerName = "envoy"
+	}
+	h.MaxRequestHeaderBytes = 60 << 10
+	if kb := m.GetMaxRequestHeadersKb(); kb != nil {
+		h.MaxRequestHeaderBytes = int(kb.GetValue()) << 10
 	}
 	h.H2BufferLimit = 256 << 20
 	if w := m.GetHttp2ProtocolOptions().GetInitialStreamWindowSize(); w != nil {

@@ -102,7 +102,9 @@ func Start(cfg *Config, o RunOptions) (*Gateway, error) {
 			return nil, fmt.Errorf("listener %s: %w", l.cfg.Name, err)
 		}
 		l.ln = ln
-		l.srv = &http.Server{Handler: l, ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+		// Go allows 4 KiB beyond MaxHeaderBytes for its read buffer: the
+		// limit is Envoy's to within that.
+		l.srv = &http.Server{Handler: l, ReadHeaderTimeout: 30 * time.Second, MaxHeaderBytes: l.hcm.MaxRequestHeaderBytes}
 		p := new(http.Protocols)
 		p.SetHTTP1(l.hcm.HTTP1)
 		p.SetUnencryptedHTTP2(l.hcm.H2C)

@@ -562,3 +562,33 @@ func TestRequestTrailersReachFiltersAndUpstream(t *testing.T) {
 		return false
 	})
 }
+
+// TestRequestHeaderLimit: request headers over max_request_headers_kb
+// (Envoy's default 60 KiB) get 431 and never reach a filter.
+func TestRequestHeaderLimit(t *testing.T) {
+	up := echoServer(t, "up")
+	render := func(extra string) string {
+		yaml := bootstrap(wasmFilter("probe", module(t, "hosttest/testdata/probe"), `{"name":"probe"}`),
+			"- name: all\n  match: { prefix: / }\n  route: { cluster: up }", staticCluster("up", []string{port(t, up)}, ""))
+		return strings.Replace(yaml, "          stat_prefix: ingress_http\n", "          stat_prefix: ingress_http\n"+extra, 1)
+	}
+	byDefault, raised := start(t, render("")), start(t, render("          max_request_headers_kb: 96\n"))
+	c := client(t)
+	for _, tc := range []struct {
+		name   string
+		g      *Gateway
+		kib    int
+		status int
+	}{
+		{"50 KiB, default limit", byDefault, 50, 200},
+		{"80 KiB, default limit", byDefault, 80, 431},
+		{"80 KiB, max_request_headers_kb 96", raised, 80, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(t, c, "GET", "http://"+tc.g.Addr("ingress")+"/x", map[string]string{"x-big": strings.Repeat("a", tc.kib<<10)}, nil)
+			if r.status != tc.status {
+				t.Errorf("%d KiB of headers: %d, want %d", tc.kib, r.status, tc.status)
+			}
+		})
+	}
+}
