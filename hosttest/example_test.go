@@ -43,3 +43,26 @@ func ExampleCluster() {
 	h.Clock().Advance(time.Minute)
 	// Output: 200 {"keys":[]}
 }
+
+// A filter that buffers a body is held to Envoy's buffer limit, and the
+// response says how the stream ended, in Envoy's words.
+func ExampleBufferLimit() {
+	t := &testing.T{}
+	h := hosttest.New(t, hosttest.Plugin("testdata/probe"), hosttest.Config(`{"name":"p"}`), hosttest.BufferLimit(1024))
+	chunk := make([]byte, 800)
+	resp := h.Do(hosttest.NewRequest("POST", "/upload").BodyChunks(chunk, chunk).Header("x-p", "buffer-req"))
+	fmt.Println(resp.Status, resp.Details, resp.LocalReplyBy)
+	// Output: 413 request_payload_too_large connection_manager
+}
+
+// A route timeout is the router's 504, with Envoy's response flag UT.
+func ExampleResponseFlags() {
+	t := &testing.T{}
+	hang := hosttest.UpstreamFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	h := hosttest.New(t, hosttest.Plugin("testdata/probe"), hosttest.Config(`{"name":"p"}`), hang)
+	s := h.Stream(hosttest.GET("/slow").Timeout(3 * time.Second)).SendHeaders()
+	h.Clock().Advance(3 * time.Second)
+	resp, _ := s.Wait(5 * time.Second)
+	fmt.Println(resp.Status, resp.Details, resp.Flags)
+	// Output: 504 response_timeout UT
+}

@@ -1,8 +1,9 @@
 // Package hosttest runs compiled proxy-wasm filters inside go test, on a
 // host that behaves as Envoy does: one VM per worker plus the main thread,
 // Envoy's host calls and WASI, the HTTP filter chain with pauses, local
-// replies and body buffering, shared data with Envoy's CAS rules, queues,
-// metrics, tick timers and HTTP callouts, all on a clock the test controls.
+// replies and body buffering up to Envoy's buffer limit, shared data with
+// Envoy's CAS rules, queues, metrics, tick timers and HTTP callouts, all on
+// a clock the test controls.
 //
 //	h := hosttest.New(t, hosttest.Plugin("plugins/rate-limit"), hosttest.Config(`{...}`))
 //	resp := h.Do(hosttest.GET("/api/users/1").Header("x-user", "a"))
