@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -382,8 +383,11 @@ func (l *listener) serveDirect(w http.ResponseWriter, r *http.Request, hs []abi.
 			if p != http.ErrAbortHandler || dw.status != 0 {
 				panic(p)
 			}
-			// The route timeout ended the exchange before a response.
-			dw.local(http.StatusGatewayTimeout, "upstream request timeout")
+			// The exchange ended before a response: the route timeout
+			// (Envoy's 504), or the client went away (nobody to answer).
+			if errors.Is(r2.Context().Err(), context.DeadlineExceeded) {
+				dw.local(http.StatusGatewayTimeout, "upstream request timeout")
+			}
 		}
 		l.count(dw.status)
 	}()
