@@ -10,12 +10,12 @@ import "sync"
 // costs memory up to the limit, not the whole body.
 type flowGauge struct {
 	mu    sync.Mutex
-	cond  *sync.Cond
+	cond  sync.Cond // on mu
 	bytes int
 	ended bool
 }
 
-func (g *flowGauge) init() { g.cond = sync.NewCond(&g.mu) }
+func (g *flowGauge) init() { g.cond.L = &g.mu }
 
 func (g *flowGauge) add(n int) {
 	if n == 0 {

@@ -246,7 +246,8 @@ func (s *Stream) callUpstream() {
 	x := &exchange{method: headerValue(hs, ":method"), path: headerValue(hs, ":path"), authority: headerValue(hs, ":authority"), headers: hs}
 	ctx, cancel := context.WithCancel(s.host.ctx)
 	s.cancelUp = cancel
-	req, err := x.httpRequest(ctx)
+	w := &upstreamWriter{s: s, header: http.Header{}}
+	req, err := x.httpRequest(withRouterLink(ctx, &routerLink{s: s, w: w}))
 	if err != nil {
 		s.sendLocalReply(&localReply{status: 400, body: []byte("bad request"), details: "invalid_request", by: "router"})
 		return
@@ -270,8 +271,6 @@ func (s *Stream) callUpstream() {
 			req.ContentLength = cl
 		}
 	}
-	w := &upstreamWriter{s: s, header: http.Header{}}
-	req = req.WithContext(withRouterLink(ctx, &routerLink{s: s, w: w}))
 	go func() {
 		reset := false
 		func() {
