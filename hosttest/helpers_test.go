@@ -2,6 +2,7 @@ package hosttest_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -41,3 +42,16 @@ func wantHeader(t testing.TB, what, got, want string) {
 func containsLog(h *hosttest.Host, substr string) bool { return len(h.LogsContaining(substr)) > 0 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// hanging is a handler that never answers: it returns when its request is
+// cancelled or the test ends.
+func hanging(t testing.TB) http.Handler {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+}

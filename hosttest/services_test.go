@@ -66,14 +66,7 @@ func TestHTTPCalloutRefusals(t *testing.T) {
 }
 
 func TestHTTPCalloutTimeoutAndReset(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
+	slow := hanging(t)
 	broken := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
 	h := probeHost(t, "", hosttest.Cluster("slow", slow), hosttest.Cluster("broken", broken), hosttest.Workers(1))
 

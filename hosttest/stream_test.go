@@ -292,14 +292,7 @@ func headerOf(pairs []hosttest.Pair, key string) string {
 }
 
 func TestRouteTimeoutAnswers504(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	hang := hosttest.UpstreamFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
+	hang := hosttest.Upstream(hanging(t))
 	h := probeHost(t, "", hang, hosttest.Workers(1))
 	s := h.Stream(hosttest.GET("/slow").Timeout(15 * time.Second)).SendHeaders()
 	h.Clock().Advance(15 * time.Second)
@@ -324,14 +317,7 @@ func TestUpstreamPanicIsReset503(t *testing.T) {
 }
 
 func TestClientResetIsDownstreamTermination(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	hang := hosttest.UpstreamFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
+	hang := hosttest.Upstream(hanging(t))
 	h := probeHost(t, "", hang, hosttest.Workers(1))
 	s := h.Stream(hosttest.GET("/x").Header("x-p", "log:info:started")).SendHeaders()
 	resp := s.Reset()

@@ -196,16 +196,7 @@ func TestHealthCheckTakesEndpointsOut(t *testing.T) {
 		io.WriteString(w, `{"name":"flaky"}`)
 	}))
 	t.Cleanup(flaky.Close)
-	hc := `
-health_checks:
-- timeout: 0.5s
-  interval: 0.05s
-  unhealthy_threshold: 1
-  healthy_threshold: 1
-  http_health_check: { path: /healthz }
-common_lb_config: { healthy_panic_threshold: { value: 0 } }
-`
-	g := start(t, bootstrap("", "- name: all\n  match: { prefix: / }\n  route: { cluster: pool }", staticCluster("pool", []string{port(t, healthy), port(t, flaky)}, hc)))
+	g := start(t, bootstrap("", "- name: all\n  match: { prefix: / }\n  route: { cluster: pool }", staticCluster("pool", []string{port(t, healthy), port(t, flaky)}, fastHealthCheck)))
 	c := client(t)
 	base := "http://" + g.Addr("ingress")
 	names := func(n int) map[string]int {

@@ -280,3 +280,16 @@ func staticCluster(name string, ports []string, extra string) string {
 %s
 `, name, name, strings.Join(eps, "\n"), indent(extra, 2))
 }
+
+// fastHealthCheck is cluster YAML for staticCluster: an HTTP health check
+// on /healthz every 50ms that takes a host out after one failure, and no
+// panic mode, so that an unhealthy host really leaves rotation.
+const fastHealthCheck = `
+health_checks:
+- timeout: 0.5s
+  interval: 0.05s
+  unhealthy_threshold: 1
+  healthy_threshold: 1
+  http_health_check: { path: /healthz }
+common_lb_config: { healthy_panic_threshold: { value: 0 } }
+`

@@ -39,16 +39,7 @@ func TestRouterRepliesReachTheFilters(t *testing.T) {
   match: { prefix: /up }
   route: { cluster: up }
 `
-	hc := `
-health_checks:
-- timeout: 0.5s
-  interval: 0.05s
-  unhealthy_threshold: 1
-  healthy_threshold: 1
-  http_health_check: { path: /healthz }
-common_lb_config: { healthy_panic_threshold: { value: 0 } }
-`
-	clusters := staticCluster("dead", []string{deadPort}, "") + staticCluster("sick", []string{port(t, sick)}, hc) +
+	clusters := staticCluster("dead", []string{deadPort}, "") + staticCluster("sick", []string{port(t, sick)}, fastHealthCheck) +
 		staticCluster("up", []string{port(t, up)}, "")
 	g := start(t, bootstrap(wasmFilter("probe", module(t, "hosttest/testdata/probe"), `{"name":"probe"}`), routes, clusters))
 	c := client(t)
