@@ -307,6 +307,27 @@ func TestRouteTimeoutAnswers504(t *testing.T) {
 	wantHeader(t, "saw", resp.Header("x-p-saw"), "req-headers,resp-headers")
 }
 
+// An upstream handler that gives up when the route timeout cancels it (as
+// a proxying handler does) is not an upstream failure: the 504 is UT
+// alone, even while a filter still holds it.
+func TestCancelledUpstreamIsNotAFailure(t *testing.T) {
+	gaveUp := make(chan struct{})
+	up := hosttest.UpstreamFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		close(gaveUp)
+		panic(http.ErrAbortHandler)
+	})
+	h := probeHost(t, `,"tick_ms":1000`, up, hosttest.Workers(1))
+	s := h.Stream(hosttest.GET("/slow").Timeout(3*time.Second).Header("x-p", "pause-resp")).SendHeaders()
+	h.Clock().Advance(3 * time.Second) // the 504; the filter holds it
+	<-gaveUp
+	time.Sleep(100 * time.Millisecond) // the engine sees the handler's panic
+	h.Clock().Advance(time.Second)     // the next tick lets the 504 go
+	resp, _ := s.Wait(5 * time.Second)
+	wantStatus(t, resp, 504)
+	wantHeader(t, "Flags", resp.Flags.String(), "UT")
+}
+
 func TestUpstreamPanicIsReset503(t *testing.T) {
 	h := probeHost(t, "", hosttest.UpstreamFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }))
 	resp := h.Do(hosttest.GET("/x"))

@@ -146,14 +146,15 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 		}
 		return int64Bytes(int64(s.host.clock.Now().Sub(s.started))), true
 	case "request.size":
-		// Envoy: the content-length header if there is one, else the
-		// bytes received.
-		if n, err := strconv.ParseInt(strings.TrimSpace(headerValue(s.req.Headers, "content-length")), 10, 64); err == nil {
-			return int64Bytes(n), true
+		// Envoy: the content-length header if there is one (nothing if
+		// it is not a number), else the bytes received.
+		if cl, ok := s.reqHeader("content-length"); ok {
+			n, err := strconv.ParseInt(cl, 10, 64)
+			return int64Bytes(n), err == nil
 		}
 		return int64Bytes(int64(s.reqBytes)), true
 	case "request.total_size":
-		return int64Bytes(int64(s.reqBytes + headerBytes(s.headers[dec]) + headerBytes(s.trailers[dec]))), true
+		return int64Bytes(int64(s.reqBytes + headerBytes(s.headers[dec]))), true
 	case "request.headers":
 		if len(path) == 3 {
 			return str(s.reqHeader(strings.ToLower(path[2])))

@@ -127,8 +127,10 @@ func ReplyFromRouter(r *http.Request, rr RouterReply) bool {
 	l.w.replied = true
 	s := l.s
 	s.w.post(func() {
-		s.flags |= rr.Flags
+		// A filter's reply may have come first: then the router's flags
+		// do not apply either.
 		if !s.finished && !s.encodeStarted {
+			s.flags |= rr.Flags
 			s.sendLocalReply(&localReply{status: rr.Status, body: []byte(rr.Body), details: rr.Details, by: "router"})
 		}
 	})
@@ -151,15 +153,16 @@ func FailFromRouter(r *http.Request, f UpstreamFailure) bool {
 
 func (s *Stream) upstreamFailed(f UpstreamFailure, started bool) {
 	s.w.post(func() {
-		s.flags |= f.Flags
-		if f.TransportFailure != "" {
-			s.transportFailure = f.TransportFailure
-		}
 		switch {
 		case s.finished:
+			return
 		case !started && !s.encodeStarted:
+			s.flags |= f.Flags
+			s.transportFailure = f.TransportFailure
 			s.sendLocalReply(&localReply{status: 503, body: []byte(f.Body()), details: f.Details(false), by: "router"})
 		case s.fromUpstream:
+			s.flags |= f.Flags
+			s.transportFailure = f.TransportFailure
 			s.reset(f.Details(true))
 		}
 	})

@@ -283,6 +283,9 @@ func (s *Stream) callUpstream() {
 		}()
 		switch {
 		case w.replied:
+		case reset && ctx.Err() != nil:
+			// The stream cancelled the exchange itself (a route timeout,
+			// a local reply, the client gone): not an upstream failure.
 		case reset:
 			s.upstreamFailed(UpstreamFailure{Reason: "connection termination", Flags: FlagUpstreamConnectionTermination}, w.headersSent)
 		default:
