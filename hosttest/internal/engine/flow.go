@@ -55,6 +55,16 @@ func (s *Stream) endFlow() {
 	s.flow[enc].end()
 }
 
+// full reports whether more than high bytes wait.
+func (g *flowGauge) full(high int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.bytes > high && !g.ended
+}
+
+// RequestBacklogged reports whether AwaitRequestRoom would wait now.
+func (s *Stream) RequestBacklogged() bool { return s.flow[dec].full(s.bufferLimit()) }
+
 // AwaitRequestRoom blocks while more request body than the buffer limit
 // waits inside the stream (held by paused filters, or not yet read by the
 // upstream), until half of that is left or the stream ends. A client

@@ -190,3 +190,59 @@ func TestBufferLimitPerProtocol(t *testing.T) {
 		})
 	}
 }
+
+// TestClientHangingUpWhileHeldBack: a client whose upload is held back by
+// flow control (the upstream or a filter is not taking it) and that then
+// hangs up is noticed, though nothing was reading the client: the stream
+// ends.
+func TestClientHangingUpWhileHeldBack(t *testing.T) {
+	// A FIN queues behind unsent data: it reaches the gateway only if what
+	// the client wrote fits in the socket buffers, so that case sends a
+	// little more than the limit; Envoy could not see the FIN otherwise
+	// either. An RST arrives at once.
+	for _, tc := range []struct {
+		name   string
+		script string // the probe's: pause-req holds the request at the filter
+		send   int64  // 0: until the gateway stops taking it
+		abort  bool   // RST instead of FIN
+	}{
+		{"filter holding the request, FIN", "pause-req", flowLimit + 64<<10, false},
+		{"filter holding the request, RST", "pause-req", 0, true},
+		{"upstream not reading, RST", "", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The upstream never reads: a Go server would not even notice
+			// the gateway giving up, so it is released at the end.
+			release := make(chan struct{})
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+			t.Cleanup(up.Close)
+			t.Cleanup(func() { close(release) })
+			g := flowGateway(t, up)
+			conn, err := net.Dial("tcp", g.Addr("ingress"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "POST /upload HTTP/1.1\r\nHost: flow\r\nx-probe: %s\r\nContent-Length: %d\r\n\r\n", tc.script, flowTotal)
+			conn.SetWriteDeadline(time.Now().Add(time.Second))
+			send := tc.send
+			if send == 0 {
+				send = flowTotal - 1 // until flow control pushes back and the write blocks
+			}
+			n, _ := io.Copy(conn, io.LimitReader(zeros{}, send))
+			if tc.send == 0 && n == send {
+				t.Fatalf("the gateway took the whole %d MiB: nothing held the client back", flowTotal>>20)
+			}
+			time.Sleep(100 * time.Millisecond) // the gateway reads up to the limit and parks
+			if tc.abort {
+				conn.(*net.TCPConn).SetLinger(0)
+			}
+			conn.Close()
+			waitFor(t, 5*time.Second, fmt.Sprintf("the stream to end after the client hung up, having sent %d KiB", n>>10),
+				func() bool { return g.listeners[0].active.Load() == 0 })
+		})
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }

@@ -104,7 +104,8 @@ func Start(cfg *Config, o RunOptions) (*Gateway, error) {
 		l.ln = ln
 		// Go allows 4 KiB beyond MaxHeaderBytes for its read buffer: the
 		// limit is Envoy's to within that.
-		l.srv = &http.Server{Handler: l, ReadHeaderTimeout: 30 * time.Second, MaxHeaderBytes: l.hcm.MaxRequestHeaderBytes}
+		l.srv = &http.Server{Handler: l, ReadHeaderTimeout: 30 * time.Second, MaxHeaderBytes: l.hcm.MaxRequestHeaderBytes,
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }}
 		p := new(http.Protocols)
 		p.SetHTTP1(l.hcm.HTTP1)
 		p.SetUnencryptedHTTP2(l.hcm.H2C)

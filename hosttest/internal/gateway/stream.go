@@ -77,9 +77,7 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 			defer close(readDone)
 			buf := make([]byte, 32<<10)
 			for {
-				// Flow control: stop reading the client while the upstream
-				// (or a paused filter) is behind.
-				s.AwaitRequestRoom()
+				l.awaitRequestRoom(r, s)
 				n, err := r.Body.Read(buf)
 				select {
 				case <-s.Done():
@@ -140,6 +138,42 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 		panic(http.ErrAbortHandler) // Envoy resets the stream: the client sees the connection cut
 	}
 }
+
+// awaitRequestRoom is flow control: the client is not read while the
+// upstream (or a filter that paused the request) is behind. Nothing reads
+// the client meanwhile, and net/http notices an HTTP/1 client hanging up
+// only by reading, so the connection is watched instead: a hang-up resets
+// the stream, as Envoy's Closed event does on a read-disabled connection.
+// (HTTP/2 cancels the request context, which the response side watches.)
+func (l *listener) awaitRequestRoom(r *http.Request, s *engine.Stream) {
+	if !s.RequestBacklogged() {
+		return
+	}
+	if conn, ok := r.Context().Value(connKey{}).(net.Conn); ok && r.ProtoMajor == 1 {
+		parked := make(chan struct{})
+		defer close(parked)
+		go func() {
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-parked:
+					return
+				case <-tick.C:
+				}
+				if peerClosed(conn) {
+					l.g.log.Debugf("http", "%s %s: the client hung up while its upload was held back", r.Method, r.RequestURI)
+					l.reset(s)
+					return
+				}
+			}
+		}()
+	}
+	s.AwaitRequestRoom()
+}
+
+// connKey finds a request's client connection in its context.
+type connKey struct{}
 
 // reset resets a stream the client gave up on (DC,
 // downstream_remote_disconnect).
