@@ -231,8 +231,11 @@ func (s *Stream) SendTrailers() *Stream { s.s.SendTrailers(); return s }
 // "downstream_remote_disconnect" unless the stream had others. It returns
 // what the client had received.
 func (s *Stream) Reset() *Response {
-	s.s.Reset("downstream_remote_disconnect")
-	return newResponse(s.s.Result())
+	res, ok := s.s.Reset("downstream_remote_disconnect")
+	if !ok {
+		s.h.t.Errorf("hosttest: resetting %s %s: worker %d is stuck inside a callback", s.r.method, s.r.path, res.Worker)
+	}
+	return newResponse(res)
 }
 
 // Complete reports whether the response has been fully received.

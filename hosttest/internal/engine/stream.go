@@ -236,9 +236,13 @@ func (s *Stream) SendTrailerPairs(trailers []abi.Pair) {
 // Reset resets the stream, as a client hanging up does: the filters get
 // their access-log and teardown callbacks, and response.flags has DC.
 // A worker stuck inside a callback cannot reset anything: after
-// stuckWait the caller goes on and the reset happens if it ever frees.
-func (s *Stream) Reset(reason string) {
-	s.w.callWithin(func() { s.clientReset(reason) }, stuckWait)
+// stuckWait the caller goes on (ok false) and the reset happens if it ever
+// frees.
+func (s *Stream) Reset(reason string) (Result, bool) {
+	if !s.w.callWithin(func() { s.clientReset(reason) }, stuckWait) {
+		return s.stuckResult(), false
+	}
+	return s.result, true
 }
 
 func (s *Stream) clientReset(reason string) {
@@ -264,16 +268,21 @@ func (s *Stream) Wait(wait time.Duration) (Result, bool) {
 	// worker thread; then the stream cannot even be reset.
 	if !s.w.callWithin(func() { s.stuck = s.describe() }, stuckWait) {
 		s.stuck = fmt.Sprintf("worker %d is stuck inside a callback (%s): a filter callback that never returns blocks an Envoy worker", s.w.index, s.w.running())
-		return s.result, false
+		return s.stuckResult(), false
 	}
 	s.w.callWithin(func() { s.clientReset("client gave up waiting") }, stuckWait)
 	select {
 	case <-s.done:
+		return s.result, false
 	case <-s.host.ctx.Done():
 	case <-time.After(stuckWait):
 	}
-	return s.result, false
+	return s.stuckResult(), false
 }
+
+// stuckResult stands for the Result of a stream whose worker may still
+// write it: nothing of it can be read safely.
+func (s *Stream) stuckResult() Result { return Result{Reset: true, Details: "worker stuck", Worker: s.w.index} }
 
 // Stuck says where the stream was held when Wait gave up.
 func (s *Stream) Stuck() string { return s.stuck }
