@@ -282,7 +282,9 @@ func (s *Stream) Wait(wait time.Duration) (Result, bool) {
 
 // stuckResult stands for the Result of a stream whose worker may still
 // write it: nothing of it can be read safely.
-func (s *Stream) stuckResult() Result { return Result{Reset: true, Details: "worker stuck", Worker: s.w.index} }
+func (s *Stream) stuckResult() Result {
+	return Result{Reset: true, Details: "worker stuck", Worker: s.w.index}
+}
 
 // Stuck says where the stream was held when Wait gave up.
 func (s *Stream) Stuck() string { return s.stuck }
