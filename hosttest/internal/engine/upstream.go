@@ -37,6 +37,9 @@ type bodyPipe struct {
 	trailer   http.Header
 	trailers  []abi.Pair
 	published bool
+	// abandoned: the handler returned; what it never read is dropped, as
+	// net/http drops what a handler leaves of a request body.
+	abandoned bool
 }
 
 func newBodyPipe(flow *flowGauge) *bodyPipe {
@@ -50,7 +53,7 @@ func (p *bodyPipe) write(b []byte) {
 		return
 	}
 	p.mu.Lock()
-	if !p.closed {
+	if !p.closed && !p.abandoned {
 		p.chunks = append(p.chunks, append([]byte(nil), b...))
 		p.flow.add(len(b))
 	}
@@ -99,6 +102,18 @@ func (p *bodyPipe) Read(b []byte) (int, error) {
 }
 
 func (p *bodyPipe) Close() error { return nil }
+
+// abandon drops what the handler did not read, and everything still to
+// come, so that it stops counting against flow control.
+func (p *bodyPipe) abandon() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.abandoned = true
+	for _, c := range p.chunks {
+		p.flow.add(-len(c))
+	}
+	p.chunks = nil
+}
 
 var errRouterTookOver = errors.New("the router answered this request itself")
 
@@ -271,6 +286,7 @@ func (s *Stream) callUpstream() {
 			req.ContentLength = cl
 		}
 	}
+	pipe := s.pipe // the worker owns s.pipe
 	go func() {
 		reset := false
 		func() {
@@ -281,6 +297,9 @@ func (s *Stream) callUpstream() {
 			}()
 			up.ServeHTTP(w, req)
 		}()
+		if pipe != nil {
+			pipe.abandon()
+		}
 		switch {
 		case w.replied:
 		case reset && ctx.Err() != nil:
