@@ -147,12 +147,15 @@ func FailFromRouter(r *http.Request, f UpstreamFailure) bool {
 		return false
 	}
 	l.w.replied = true
-	l.s.upstreamFailed(f, l.w.headersSent)
+	l.s.upstreamFailed(f, l.w)
 	return true
 }
 
-func (s *Stream) upstreamFailed(f UpstreamFailure, started bool) {
+// upstreamFailed runs on the handler goroutine, which owns w.
+func (s *Stream) upstreamFailed(f UpstreamFailure, w *upstreamWriter) {
+	started, host := w.headersSent, w.upstreamHost
 	s.w.post(func() {
+		s.upstreamHost = host
 		switch {
 		case s.finished:
 			return
@@ -169,10 +172,10 @@ func (s *Stream) upstreamFailed(f UpstreamFailure, started bool) {
 }
 
 // SetUpstreamHost records the host the router picked for r: the
-// upstream.address and upstream.port attributes.
+// upstream.address and upstream.port attributes, which the filters see
+// with the response (or the failure).
 func SetUpstreamHost(r *http.Request, address string) {
 	if l := linkOf(r); l != nil {
-		s := l.s
-		s.w.post(func() { s.upstreamHost = address })
+		l.w.upstreamHost = address
 	}
 }

@@ -133,6 +133,9 @@ type upstreamWriter struct {
 	// replied: the handler handed the outcome to the router
 	// (ReplyFromRouter, FailFromRouter); what it wrote is dropped.
 	replied bool
+	// upstreamHost is the host the router picked (SetUpstreamHost); it
+	// reaches the stream with the response headers.
+	upstreamHost string
 }
 
 func (w *upstreamWriter) Header() http.Header { return w.header }
@@ -186,8 +189,11 @@ func (w *upstreamWriter) statusAndHeaders() []abi.Pair {
 
 func (w *upstreamWriter) postHeaders(eos bool) {
 	w.headersSent = true
-	hs, s := w.statusAndHeaders(), w.s
-	s.w.post(func() { s.upstreamHeaders(hs, eos) })
+	hs, s, host := w.statusAndHeaders(), w.s, w.upstreamHost
+	s.w.post(func() {
+		s.upstreamHost = host
+		s.upstreamHeaders(hs, eos)
+	})
 }
 
 // postData hands a body frame to the worker. With a Sink (a real client)
@@ -306,7 +312,7 @@ func (s *Stream) callUpstream() {
 			// The stream cancelled the exchange itself (a route timeout,
 			// a local reply, the client gone): not an upstream failure.
 		case reset:
-			s.upstreamFailed(UpstreamFailure{Reason: "connection termination", Flags: FlagUpstreamConnectionTermination}, w.headersSent)
+			s.upstreamFailed(UpstreamFailure{Reason: "connection termination", Flags: FlagUpstreamConnectionTermination}, w)
 		default:
 			w.finish()
 		}
