@@ -19,13 +19,7 @@ import (
 // routingGateway runs the probe filter in front of a table of routes.
 func routingGateway(t *testing.T) (g *Gateway, base string, a, b, one *httptest.Server) {
 	a, b, one = echoServer(t, "a"), echoServer(t, "b"), echoServer(t, "one")
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	}))
-	t.Cleanup(slow.Close)
+	slow := slowServer(t)
 	routes := `
 - name: rr
   match: { prefix: /svc }
@@ -227,9 +221,7 @@ func TestHealthCheckTakesEndpointsOut(t *testing.T) {
 }
 
 func TestUpstreamDownIs503(t *testing.T) {
-	dead := httptest.NewServer(http.NotFoundHandler())
-	p := port(t, dead)
-	dead.Close()
+	p := closedPort(t)
 	g := start(t, bootstrap(wasmFilter("probe", module(t, "hosttest/testdata/probe"), `{"name":"probe"}`),
 		"- name: all\n  match: { prefix: / }\n  route: { cluster: dead }", staticCluster("dead", []string{p}, "")))
 	r := do(t, client(t), "GET", "http://"+g.Addr("ingress")+"/x", nil, nil)
@@ -398,16 +390,8 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 // baseline), and HTTP/2 with prior knowledge (h2c) on codec_type AUTO.
 func TestRouterAloneAndH2C(t *testing.T) {
 	one := echoServer(t, "one")
-	dead := httptest.NewServer(http.NotFoundHandler())
-	deadPort := port(t, dead)
-	dead.Close()
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	}))
-	t.Cleanup(slow.Close)
+	deadPort := closedPort(t)
+	slow := slowServer(t)
 	routes := `
 - name: slow
   match: { prefix: /slow }

@@ -293,3 +293,26 @@ health_checks:
   http_health_check: { path: /healthz }
 common_lb_config: { healthy_panic_threshold: { value: 0 } }
 `
+
+// closedPort is a loopback port nothing listens on: a server's, closed.
+func closedPort(t testing.TB) string {
+	t.Helper()
+	s := httptest.NewServer(http.NotFoundHandler())
+	p := port(t, s)
+	s.Close()
+	return p
+}
+
+// slowServer answers nothing for 5 seconds, or until its request is
+// cancelled: an upstream for route timeouts.
+func slowServer(t testing.TB) *httptest.Server {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}

@@ -19,9 +19,7 @@ import (
 // connection) run through the encoder filters, which see Envoy's status,
 // body, response code details, response flags and upstream attributes.
 func TestRouterRepliesReachTheFilters(t *testing.T) {
-	dead := httptest.NewServer(http.NotFoundHandler())
-	deadPort := port(t, dead)
-	dead.Close()
+	deadPort := closedPort(t)
 	sick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
 	t.Cleanup(sick.Close)
 	up := echoServer(t, "up")
