@@ -41,7 +41,7 @@ func asIdentity(r *hosttest.Request, sub string) *hosttest.Request {
 
 // from is a GET from a client address.
 func from(ip, path string) *hosttest.Request {
-	return hosttest.GET(path).Source(ip + ":40000").Header("x-request-id", "req-1")
+	return hosttest.GET(path).Source(ip+":40000").Header("x-request-id", "req-1")
 }
 
 func wantStatus(tb testing.TB, r *hosttest.Response, want int) {
