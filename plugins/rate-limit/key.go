@@ -121,19 +121,33 @@ func buildKey(dst []byte, alts [][]keyPart, trusted []netip.Prefix, in *keyInput
 		dst = append(dst, byte('0'+ai%64))
 		complete := true
 		for _, p := range alt {
-			v, ok := partValue(p, trusted, in)
-			if !ok {
+			dst = append(dst, keySep)
+			var ok bool
+			if dst, ok = appendPart(dst, p, trusted, in); !ok {
 				complete = false
 				break
 			}
-			dst = append(dst, keySep)
-			dst = append(dst, v...)
 		}
 		if complete {
 			return dst, ai
 		}
 	}
 	return dst[:start], -1
+}
+
+// appendPart appends one part's value; ok is false when it is absent.
+// The client address is appended without a string in between: this runs
+// on every request.
+func appendPart(dst []byte, p keyPart, trusted []netip.Prefix, in *keyInput) ([]byte, bool) {
+	if p.kind == partIP {
+		ip, ok := clientIP(in.peer, in.xff, trusted)
+		if !ok {
+			return dst, false
+		}
+		return ip.AppendTo(dst), true
+	}
+	v, ok := partValue(p, trusted, in)
+	return append(dst, v...), ok
 }
 
 // partValue is one part's value for the request; ok is false when absent.

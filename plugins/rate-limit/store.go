@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"strconv"
 	"time"
+	"unsafe"
 )
 
 // Buckets live in proxy-wasm shared data, so that every worker VM of one
@@ -48,9 +49,13 @@ const (
 	slotVersion  = 1
 	// lockStripes are the locks that make creating a slot atomic (shared
 	// data has no create-if-absent); lockLease frees a lock whose holder
-	// died mid-creation.
-	lockStripes = 64
+	// died mid-creation. lockWaits caps how often one request finds its
+	// stripe's lock held: a holder runs for microseconds unless its thread
+	// stalls, and then the request is denied like a flooded one, so that
+	// no request is ever admitted unchecked.
+	lockStripes = 256
 	lockLease   = time.Second
+	lockWaits   = 256
 )
 
 // storeEvent is what the store reports for metrics and logs.
@@ -122,7 +127,9 @@ func (s *store) take(key []byte, ls []limit, now int64) (v verdict, ok bool) {
 	s.stored = storedKey(s.stored[:0], key)
 	a, b := s.slots(key)
 	names := [2]string{s.name(0, a), s.name(1, b)}
-	for attempt := 0; attempt < casRetries; attempt++ {
+	defer clear(names[:]) // they alias s.slotName
+	conflicts, waits := 0, 0
+	for conflicts < casRetries && waits < lockWaits {
 		var vals [2][]byte
 		var cass [2]uint32
 		var found [2]bool
@@ -155,19 +162,27 @@ func (s *store) take(key []byte, ls []limit, now int64) (v verdict, ok bool) {
 			return v, true // nothing to write: a refill is recomputed next time
 		}
 		s.val = s.encode(s.val[:0], ls)
-		var mismatch bool
+		var res setResult
 		var err error
 		if found[slot] {
-			mismatch, err = s.host.set(names[slot], s.val, cass[slot])
+			var mismatch bool
+			if mismatch, err = s.host.set(names[slot], s.val, cass[slot]); mismatch {
+				res = setConflict
+			}
 		} else {
-			mismatch, err = s.create(names[slot], s.val, [2]uint64{a, b}[slot], now)
+			res, err = s.create(names[slot], s.val, [2]uint64{a, b}[slot], now)
 		}
 		if err != nil {
 			s.note(evError, err)
 			return verdict{}, false
 		}
-		if mismatch {
+		switch res {
+		case setConflict:
+			conflicts++
 			s.note(evCASRetry, nil)
+			continue
+		case setBusy:
+			waits++
 			continue
 		}
 		if evicted {
@@ -179,11 +194,14 @@ func (s *store) take(key []byte, ls []limit, now int64) (v verdict, ok bool) {
 	return verdict{}, false
 }
 
+// name is a slot's shared-data key. It aliases s.slotName[i] rather than
+// allocating a string per request: the host copies a key in the call, and
+// the buffer is not written again before the next take.
 func (s *store) name(i int, slot uint64) string {
 	s.slotName[i] = append(s.slotName[i][:0], s.prefix...)
 	s.slotName[i] = append(s.slotName[i], 's', '/')
 	s.slotName[i] = strconv.AppendUint(s.slotName[i], slot, 10)
-	return string(s.slotName[i])
+	return unsafe.String(unsafe.SliceData(s.slotName[i]), len(s.slotName[i]))
 }
 
 // owns reports whether a slot value belongs to this request's key.
@@ -271,32 +289,44 @@ func (s *store) victim(vals [2][]byte, found [2]bool, now int64) (int, bool) {
 	return 0, true
 }
 
+// setResult is how a write went.
+type setResult uint8
+
+const (
+	setDone     setResult = iota
+	setConflict           // another worker wrote first: read again
+	setBusy               // another worker is creating a slot of the stripe: read again
+)
+
 // create writes a slot that did not exist. Envoy ignores the CAS when it
 // creates a key, so two workers creating the same slot at once would each
 // think they won and one take would be lost; a lock per stripe of slots
 // (itself a CAS on an existing key) lets one creator at a time check and
-// write. mismatch means "try again from the start".
-func (s *store) create(name string, val []byte, slot uint64, now int64) (mismatch bool, err error) {
+// write.
+func (s *store) create(name string, val []byte, slot uint64, now int64) (setResult, error) {
 	lock := s.prefix + "l/" + strconv.FormatUint(slot%lockStripes, 10)
 	lv, lcas, ok := s.host.get(lock)
 	if !ok {
 		// The first use of this stripe: make the lock (free), then retry.
 		if _, err := s.host.set(lock, lockValue(0), 0); err != nil {
-			return false, err
+			return setDone, err
 		}
-		return true, nil
+		return setBusy, nil
 	}
 	if len(lv) == 8 && int64(binary.LittleEndian.Uint64(lv)) > now {
-		return true, nil // held by another worker, which is creating right now
+		return setBusy, nil // held by another worker, creating right now
 	}
 	if m, err := s.host.set(lock, lockValue(now+int64(lockLease)), lcas); m || err != nil {
-		return m, err
+		return setConflict, err
 	}
 	defer s.host.set(lock, lockValue(0), 0) //nolint:errcheck // a lock left held lapses after lockLease
 	if _, _, exists := s.host.get(name); exists {
-		return true, nil // created by another worker since we looked
+		return setConflict, nil // created by another worker since we looked
 	}
-	return s.host.set(name, val, 0)
+	if _, err := s.host.set(name, val, 0); err != nil {
+		return setDone, err
+	}
+	return setDone, nil
 }
 
 func lockValue(until int64) []byte {
