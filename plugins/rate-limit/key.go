@@ -175,6 +175,32 @@ func partValue(p keyPart, trusted []netip.Prefix, in *keyInput) (string, bool) {
 	return in.method, in.method != ""
 }
 
+// needsPeer reports whether the client address may be needed: some
+// alternative with ip comes before the first alternative known to be
+// complete (identity and route are known by then; a header, path or
+// method part counts as unknown, so the address is read).
+func needsPeer(alts [][]keyPart, in *keyInput) bool {
+	for _, alt := range alts {
+		complete := true
+		for _, p := range alt {
+			switch p.kind {
+			case partIP:
+				return true
+			case partIdentity:
+				complete = complete && in.identity != ""
+			case partRoute:
+				complete = complete && in.route != ""
+			default:
+				complete = false
+			}
+		}
+		if complete {
+			return false
+		}
+	}
+	return false
+}
+
 // clientIP is the address limits apply to: the peer's, unless the peer is
 // a trusted proxy, in which case x-forwarded-for is read from the right,
 // skipping trusted proxies, and the first address no trusted proxy is

@@ -99,3 +99,21 @@ func TestDescriptorEntries(t *testing.T) {
 		t.Errorf("descriptor = %v", s)
 	}
 }
+
+func TestNeedsPeer(t *testing.T) {
+	for _, c := range []struct {
+		alts []string
+		in   keyInput
+		want bool
+	}{
+		{[]string{"identity", "ip"}, keyInput{identity: "p:alice"}, false},
+		{[]string{"identity", "ip"}, keyInput{}, true},
+		{[]string{"header:x-key", "ip"}, keyInput{identity: "p:alice"}, true},
+		{[]string{"route", "identity"}, keyInput{}, false},
+		{[]string{"identity+ip"}, keyInput{identity: "p:alice"}, true},
+	} {
+		if got := needsPeer(mustKey(t, c.alts...), &c.in); got != c.want {
+			t.Errorf("needsPeer(%v, %+v) = %v, want %v", c.alts, c.in, got, c.want)
+		}
+	}
+}

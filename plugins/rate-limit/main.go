@@ -62,8 +62,10 @@ type plugin struct {
 	lm      *limiter
 	replier reply.Replier
 	m       counters
-	// needs say which per-request host reads the configuration calls for.
-	needIdentity, needIP, needRoute bool
+	// needs say which per-request host reads the configuration calls for:
+	// the common configuration (identity, else ip; no rules) reads no
+	// request header at all on the allowed path.
+	needIdentity, needIP, needRoute, needPath, needMethod bool
 }
 
 func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
@@ -96,6 +98,10 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 				p.needIP = true
 			case partRoute:
 				p.needRoute = true
+			case partPath:
+				p.needPath = true
+			case partMethod:
+				p.needMethod = true
 			}
 		}
 	}
@@ -165,6 +171,7 @@ type stream struct {
 	p         *plugin
 	id        uint32
 	requestID string
+	idLoaded  bool // requestID has been looked up
 	rule      int
 	shadow    bool
 	// headers are the rate limit headers for the response (nil: none).
@@ -174,35 +181,40 @@ type stream struct {
 
 func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	p := s.p
-	headers, _ := proxywasm.GetHttpRequestHeaders()
-	list := headerList(headers)
+	// Request headers are read one by one, and only those the
+	// configuration needs: reading them all costs the filter more than
+	// the rest of its work together.
 	d := rules.Decision[policy]{Enabled: true, Shadow: p.cfg.shadow, Rule: -1}
-	route := ""
-	if p.needRoute || p.cfg.rules.UsesRoute() {
-		if b, err := proxywasm.GetProperty([]string{"xds", "route_name"}); err == nil {
-			route = string(b)
-		}
-	}
+	var req rules.Request
 	if len(p.cfg.rules.Rules) > 0 {
-		req := rules.Request{Host: list.get1(":authority"), Path: list.get1(":path"),
-			Method: list.get1(":method"), Route: route, Header: list.get}
+		req = p.cfg.rules.HostRequest()
 		d = p.cfg.rules.Decide(&req)
 	}
 	if !d.Enabled {
 		return types.ActionContinue
 	}
 	s.shadow, s.rule = d.Shadow, d.Rule
-	s.requestID = list.get1(reply.DefaultRequestIDHeader)
 	pol := &p.cfg.policy
 	if d.Override != nil {
 		pol = d.Override
 	}
-	in := keyInput{path: list.get1(":path"), method: list.get1(":method"), route: route, header: list.get}
+	in := keyInput{path: req.Path, method: req.Method, route: req.Route, header: hostHeader}
+	if p.needRoute && !p.cfg.rules.UsesRoute() {
+		if b, err := proxywasm.GetProperty([]string{"xds", "route_name"}); err == nil {
+			in.route = string(b)
+		}
+	}
+	if p.needPath && req.Path == "" {
+		in.path, _ = proxywasm.GetHttpRequestHeader(":path")
+	}
+	if p.needMethod && req.Method == "" {
+		in.method, _ = proxywasm.GetHttpRequestHeader(":method")
+	}
 	idName := ""
 	if p.needIdentity {
 		id, ok, err := identity.Get()
 		if err != nil {
-			proxywasm.LogWarnf("rate-limit: ignoring the identity property: %v (request_id=%q)", err, s.requestID)
+			proxywasm.LogWarnf("rate-limit: ignoring the identity property: %v (request_id=%q)", err, s.reqID())
 		}
 		if ok {
 			idName = id.Consumer
@@ -212,12 +224,15 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 			in.identity = id.Provider + ":" + idName
 		}
 	}
-	if p.needIP {
+	if p.needIP && needsPeer(p.cfg.key, &in) {
 		if b, err := proxywasm.GetProperty([]string{"source", "address"}); err == nil {
 			in.peer = string(b)
 		}
-		if len(p.cfg.trusted) > 0 {
-			in.xff = list.join("x-forwarded-for")
+		// x-forwarded-for counts only from a trusted proxy; every value
+		// of it then, as the proxy appended to the last one.
+		if ip, ok := peerAddr(in.peer); ok && isTrusted(ip, p.cfg.trusted) {
+			headers, _ := proxywasm.GetHttpRequestHeaders()
+			in.xff = headerList(headers).join("x-forwarded-for")
 		}
 	}
 	r := p.lm.check(pol, idName, &in, time.Now())
@@ -278,7 +293,7 @@ func (s *stream) globalAnswer(r *result, numHeaders, bodySize int) {
 	}
 	if act == types.ActionContinue {
 		if err := proxywasm.ResumeHttpRequest(); err != nil {
-			proxywasm.LogWarnf("rate-limit: resuming request_id=%q: %v", s.requestID, err)
+			proxywasm.LogWarnf("rate-limit: resuming request_id=%q: %v", s.reqID(), err)
 		}
 	}
 }
@@ -289,14 +304,14 @@ func (s *stream) globalFailed(r *result, reason string, paused bool) types.Actio
 	p.m.globalErrors.Increment(1)
 	g := p.cfg.global
 	if !g.failDeny || s.shadow {
-		proxywasm.LogWarnf("rate-limit: rate limit service failed (%s); failure_mode allow: letting through request_id=%q", reason, s.requestID)
+		proxywasm.LogWarnf("rate-limit: rate limit service failed (%s); failure_mode allow: letting through request_id=%q", reason, s.reqID())
 		p.m.allowed.Increment(1)
 		return types.ActionContinue
 	}
-	proxywasm.LogWarnf("rate-limit: rate limit service failed (%s); failure_mode deny: 503 for request_id=%q", reason, s.requestID)
+	proxywasm.LogWarnf("rate-limit: rate limit service failed (%s); failure_mode deny: 503 for request_id=%q", reason, s.reqID())
 	p.m.denied.Increment(1)
 	s.replied, s.headers = true, nil
-	if err := p.replier.SendWithID(s.requestID, 503, "rate limit service unavailable"); err != nil {
+	if err := p.replier.SendWithID(s.reqID(), 503, "rate limit service unavailable"); err != nil {
 		proxywasm.LogErrorf("rate-limit: sending the 503 reply: %v (request_id=%q)", err, s.requestID)
 	}
 	return types.ActionPause
@@ -307,7 +322,8 @@ func (s *stream) deny(r *result, by string) types.Action {
 	p := s.p
 	p.m.denied.Increment(1)
 	retry := retryAfter(r.retry)
-	proxywasm.LogInfo(denialLog(s.shadow, by, r.set.limits[r.tightest].name, retry, s.requestID, s.rule, r.storeFailed))
+	id := s.reqID()
+	proxywasm.LogInfo(denialLog(s.shadow, by, r.set.limits[r.tightest].name, retry, id, s.rule, r.storeFailed))
 	if s.shadow {
 		p.m.shadowed.Increment(1)
 		return types.ActionContinue
@@ -315,9 +331,9 @@ func (s *stream) deny(r *result, by string) types.Action {
 	extra := [][2]string{{"retry-after", strconv.FormatInt(retry, 10)}}
 	extra = appendHeaders(extra, p.cfg.headers, r.set.limits, &r.verdict)
 	s.replied, s.headers = true, nil
-	body := appendDenialBody(make([]byte, 0, 128), p.cfg.errorFormat, retry, s.requestID)
-	if err := proxywasm.SendHttpResponse(429, reply.Headers(p.cfg.errorFormat, reply.DefaultRequestIDHeader, s.requestID, extra...), body, -1); err != nil {
-		proxywasm.LogErrorf("rate-limit: sending the 429 reply: %v (request_id=%q)", err, s.requestID)
+	body := appendDenialBody(make([]byte, 0, 128), p.cfg.errorFormat, retry, id)
+	if err := proxywasm.SendHttpResponse(429, reply.Headers(p.cfg.errorFormat, reply.DefaultRequestIDHeader, id, extra...), body, -1); err != nil {
+		proxywasm.LogErrorf("rate-limit: sending the 429 reply: %v (request_id=%q)", err, id)
 	}
 	return types.ActionPause
 }
@@ -332,6 +348,25 @@ func (s *stream) OnHttpResponseHeaders(int, bool) types.Action {
 		}
 	}
 	return types.ActionContinue
+}
+
+// reqID is the request's ID, read from the request headers the first time
+// it is needed (a denial, a log line): the allowed path does not read it.
+// The headers are readable in on_request_headers and while the request is
+// paused there, which is everywhere this is called from.
+func (s *stream) reqID() string {
+	if !s.idLoaded {
+		s.requestID, _ = proxywasm.GetHttpRequestHeader(reply.DefaultRequestIDHeader)
+		s.idLoaded = true
+	}
+	return s.requestID
+}
+
+// hostHeader reads one request header; a plain function, so storing it
+// allocates nothing.
+func hostHeader(name string) (string, bool) {
+	v, err := proxywasm.GetHttpRequestHeader(name)
+	return v, err == nil
 }
 
 // headerList looks up request headers by lower-case name.
