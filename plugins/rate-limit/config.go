@@ -19,7 +19,9 @@ const (
 	// bucket) and the work per request.
 	maxLimitsPerSet = 8
 	defaultTimeout  = 100 * time.Millisecond
-	defaultPath     = "/json"
+	// maxKeyAlternatives keeps the alternative's index one byte of the key.
+	maxKeyAlternatives = 16
+	defaultPath        = "/json"
 )
 
 var defaultKey = []string{"identity", "ip"}
@@ -255,8 +257,11 @@ func (c *config) parseOverrides(o *jsoncfg.Object) []override {
 
 func parseKey(o *jsoncfg.Object) [][]keyPart {
 	alts := o.Strings("key", defaultKey)
-	if len(alts) == 0 {
+	switch {
+	case len(alts) == 0:
 		o.Errorf("key", "must not be empty")
+	case len(alts) > maxKeyAlternatives:
+		o.Errorf("key", "at most %d alternatives, got %d", maxKeyAlternatives, len(alts))
 	}
 	out := make([][]keyPart, 0, len(alts))
 	for i, a := range alts {

@@ -106,6 +106,7 @@ func TestConfigRefused(t *testing.T) {
 		{`{"limits":[{"name":"a b","requests":1,"per":"1s"}]}`, `limits[0].name: must be 1 to 64 letters, digits, '-', '_' or '.', got "a b"`},
 		{`{"limits":[{"max_tokens":1099511627776,"fill_interval":"24h"}]}`, `limits[0]: max_tokens 1099511627776 refilled at 1 per 24h0m0s does not fit the bucket arithmetic: use fewer tokens or a faster refill`},
 		{`{` + lim + `,"key":[]}`, `key: must not be empty`},
+		{`{` + lim + `,"key":["ip","ip","ip","ip","ip","ip","ip","ip","ip","ip","ip","ip","ip","ip","ip","ip","ip"]}`, `key: at most 16 alternatives, got 17`},
 		{`{` + lim + `,"key":["ip","cookie"]}`, `key[1]: unknown key part "cookie"; parts are identity, ip, header:<name>, route, path, method`},
 		{`{` + lim + `,"key":["ip+ip"]}`, `key[0]: key part "ip" appears twice`},
 		{`{` + lim + `,"key":["header:"]}`, `key[0]: header name in "header:" is not a valid HTTP field name`},

@@ -120,6 +120,8 @@ func TestGlobalOKAndOverLimit(t *testing.T) {
 	r = h.Do(from("192.0.2.1", "/api").Header("x-tenant", "acme"))
 	wantStatus(t, r, 429)
 	wantHeader(t, r, "retry-after", "7")
+	wantHeader(t, r, "x-ratelimit-remaining", "0")
+	wantHeader(t, r, "x-ratelimit-reset", "7")
 	if r.Upstream != nil {
 		t.Error("a request over the global limit reached the upstream")
 	}
@@ -129,7 +131,7 @@ func TestGlobalOKAndOverLimit(t *testing.T) {
 	if n := metric(t, h, metricGlobalOverLimit); n != 1 {
 		t.Errorf("global_over_limit = %d, want 1", n)
 	}
-	if len(h.LogsContaining(`denied status=429 by=global`)) != 1 {
+	if len(h.LogsContaining(`denied status=429 by=global limit="global:concierge" retry_after=7`)) != 1 {
 		t.Errorf("no global denial log line: %v", h.LogsContaining("denied"))
 	}
 }

@@ -118,7 +118,7 @@ func buildKey(dst []byte, alts [][]keyPart, trusted []netip.Prefix, in *keyInput
 	start := len(dst)
 	for ai, alt := range alts {
 		dst = dst[:start]
-		dst = append(dst, byte('0'+ai%64))
+		dst = append(dst, byte('a'+ai)) // ai < maxKeyAlternatives
 		complete := true
 		for _, p := range alt {
 			dst = append(dst, keySep)

@@ -30,10 +30,10 @@ func TestBuildKeyFirstCompleteWins(t *testing.T) {
 		alt     int
 		wantKey string
 	}{
-		{"identity", keyInput{identity: "jwt:alice", peer: "1.2.3.4:5"}, 0, "0\x1fjwt:alice"},
-		{"header and method", keyInput{peer: "1.2.3.4:5", method: "GET", header: hdr(map[string]string{"x-api-key": "k1"})}, 1, "1\x1fk1\x1fGET"},
-		{"ip", keyInput{peer: "1.2.3.4:5", method: "GET"}, 2, "2\x1f1.2.3.4"},
-		{"ipv6", keyInput{peer: "[2001:db8::1]:443"}, 2, "2\x1f2001:db8::1"},
+		{"identity", keyInput{identity: "jwt:alice", peer: "1.2.3.4:5"}, 0, "a\x1fjwt:alice"},
+		{"header and method", keyInput{peer: "1.2.3.4:5", method: "GET", header: hdr(map[string]string{"x-api-key": "k1"})}, 1, "b\x1fk1\x1fGET"},
+		{"ip", keyInput{peer: "1.2.3.4:5", method: "GET"}, 2, "c\x1f1.2.3.4"},
+		{"ipv6", keyInput{peer: "[2001:db8::1]:443"}, 2, "c\x1f2001:db8::1"},
 		{"nothing", keyInput{}, -1, ""},
 	}
 	for _, c := range cases {

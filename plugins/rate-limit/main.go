@@ -237,7 +237,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	r := p.lm.check(pol, idName, &in, time.Now())
 	if !r.allowed {
-		return s.deny(&r, "local")
+		return s.deny(&r, "local", r.set.limits[r.tightest].name)
 	}
 	if !s.shadow {
 		s.headers = appendHeaders(nil, p.cfg.headers, r.set.limits, &r.verdict)
@@ -284,9 +284,12 @@ func (s *stream) globalAnswer(r *result, numHeaders, bodySize int) {
 		act = s.globalFailed(r, err.Error(), true)
 	case out.overLimit:
 		s.p.m.globalOverLimit.Increment(1)
+		// The headers of this 429 describe the shared limit that was hit:
+		// nothing left until the service's reset.
 		r.allowed = false
 		r.retry = max(out.retry, time.Second)
-		act = s.deny(r, "global")
+		r.remaining, r.reset = 0, r.retry
+		act = s.deny(r, "global", "global:"+s.p.cfg.global.domain)
 	default:
 		s.p.m.allowed.Increment(1)
 		act = types.ActionContinue
@@ -318,12 +321,12 @@ func (s *stream) globalFailed(r *result, reason string, paused bool) types.Actio
 }
 
 // deny counts and logs a denial and, unless in shadow mode, answers 429.
-func (s *stream) deny(r *result, by string) types.Action {
+func (s *stream) deny(r *result, by, limitName string) types.Action {
 	p := s.p
 	p.m.denied.Increment(1)
 	retry := retryAfter(r.retry)
 	id := s.reqID()
-	proxywasm.LogInfo(denialLog(s.shadow, by, r.set.limits[r.tightest].name, retry, id, s.rule, r.storeFailed))
+	proxywasm.LogInfo(denialLog(s.shadow, by, limitName, retry, id, s.rule, r.storeFailed))
 	if s.shadow {
 		p.m.shadowed.Increment(1)
 		return types.ActionContinue
