@@ -1,0 +1,41 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzParseConfig: any bytes either parse into a configuration whose every
+// key is usable or are refused with an error naming a field; never a
+// panic, and a refused plaintext key is never quoted back.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(testConfig("")))
+	f.Add([]byte(testConfig(`,"query_param":"k","permission_by_method":{"GET":"r","*":""},"rules":[{"match":{"prefix":"/a"},"require":["x"]}]`)))
+	f.Add([]byte(`{"consumers":[{"name":"a","keys":[{"key":"k","not_before":"2026-01-01T00:00:00Z","not_after":"2026-01-02T00:00:00Z"}]}]}`))
+	f.Add([]byte(`{"consumers":[{"name":"a","keys":[{"key":"k"}]},{"name":"b","keys":[{"key_sha256":"` + digest("k") + `"}]}]}`))
+	f.Add([]byte(`{"consumers":[{}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := parseConfig(data)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatalf("parseConfig(%q): empty error", data)
+			}
+			return
+		}
+		if len(c.consumers) == 0 {
+			t.Fatalf("parseConfig(%q) accepted a configuration without consumers", data)
+		}
+		for d, k := range c.keys {
+			if k.digest != d || k.consumer < 0 || k.consumer >= len(c.consumers) || !strings.HasPrefix(k.path, "consumers[") {
+				t.Fatalf("parseConfig(%q): key %+v under digest %x", data, k, d)
+			}
+		}
+		for _, co := range c.consumers {
+			if !validName(co.name) {
+				t.Fatalf("parseConfig(%q) accepted consumer name %q", data, co.name)
+			}
+		}
+		// Whatever was accepted can authenticate without panicking.
+		c.authenticate([][2]string{{c.header, "k"}}, "/?"+c.queryParam+"=k", "GET", nil, testNow)
+	})
+}
