@@ -127,6 +127,7 @@ const (
 	metricDenied    = metricPrefix + "denied_total"
 	metricAnonymous = metricPrefix + "anonymous_total"
 	metricShadowed  = metricPrefix + "shadowed_total"
+	metricVerified  = metricPrefix + "key_auth_accepted_total"
 	metricFetches   = metricPrefix + "jwks_fetches_total"
 	metricFailures  = metricPrefix + "jwks_failures_total"
 	metricConflicts = metricPrefix + "shared_data_conflicts_total"
