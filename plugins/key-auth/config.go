@@ -228,6 +228,12 @@ func (c *config) parseConsumer(o *jsoncfg.Object, i int, names map[string]int) {
 	case keys != nil && len(keys) == 0:
 		o.Errorf("keys", "must not be empty")
 	}
+	// Clones: the JSON reader's strings point into the whole configuration
+	// document, which would otherwise stay in memory for good.
+	name = strings.Clone(name)
+	for j := range perms {
+		perms[j] = strings.Clone(perms[j])
+	}
 	c.consumers = append(c.consumers, consumer{name: name, permissions: perms, permissionsValue: strings.Join(perms, ",")})
 	for _, ko := range keys {
 		k := c.parseKey(ko, i)

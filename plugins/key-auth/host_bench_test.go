@@ -1,0 +1,69 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/concierge-wasm/concierge/hosttest"
+)
+
+// BenchmarkWasmRequest is one whole request through the compiled filter
+// on one worker VM, beside the noop filter (hosttest/testdata/noop) in the
+// same run: the ratio of the two is the filter's cost. "10" and "10000"
+// are the configured consumers; the key is a valid one of a consumer in
+// the middle. B/op and allocs/op are the test process's (host and wazero).
+//
+//	go test -run '^$' -bench BenchmarkWasmRequest ./plugins/key-auth/
+func BenchmarkWasmRequest(b *testing.B) {
+	cases := []struct {
+		name      string
+		plugin    string
+		consumers int
+	}{
+		{"noop", noopPlugin, 0},
+		{"key-auth/10-consumers", ".", 10},
+		{"key-auth/10000-consumers", ".", 10000},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			opts := []hosttest.Option{hosttest.Plugin(c.plugin), hosttest.Workers(1)}
+			req := hosttest.GET("/api/users/1").Header("x-request-id", "req-1")
+			if c.consumers > 0 {
+				opts = append(opts, hosttest.Config(manyConsumers(c.consumers, "")))
+				req.Header("x-api-key", consumerKey(c.consumers/2))
+			}
+			h := hosttest.New(b, opts...)
+			b.ReportAllocs()
+			for b.Loop() {
+				if resp := h.Do(req); resp.Status != 200 {
+					b.Fatalf("%v", resp)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkWasmStart is the start-up of a host with one worker (the main
+// VM and the worker's each parse the configuration), beside the noop
+// filter. The difference is what 10,000 consumers cost at start, per VM
+// pair.
+func BenchmarkWasmStart(b *testing.B) {
+	cfg := manyConsumers(10000, "")
+	for _, c := range []struct {
+		name string
+		opts []hosttest.Option
+	}{
+		{"noop", []hosttest.Option{hosttest.Plugin(noopPlugin)}},
+		{"key-auth/10-consumers", []hosttest.Option{hosttest.Plugin("."), hosttest.Config(manyConsumers(10, ""))}},
+		{"key-auth/10000-consumers", []hosttest.Option{hosttest.Plugin("."), hosttest.Config(cfg)}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				h, err := hosttest.Start(append(c.opts, hosttest.Workers(1))...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				h.Close()
+			}
+		})
+	}
+}
