@@ -18,7 +18,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 		b.Run(n.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if out := c.authenticate(headers, "/api/x", "GET", nil, testNow); !out.allowed() {
+				if out := c.authenticate(headers, "/api/x", "GET", nil, clockAt(testNow)); !out.allowed() {
 					b.Fatal(out.reason.slug())
 				}
 			}
@@ -27,7 +27,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 			bad := append(headers[:len(headers)-1:len(headers)-1], [2]string{"x-api-key", "not-a-key-of-anyone-0000000000"})
 			b.ReportAllocs()
 			for b.Loop() {
-				if out := c.authenticate(bad, "/api/x", "GET", nil, testNow); out.reason != reasonUnknown {
+				if out := c.authenticate(bad, "/api/x", "GET", nil, clockAt(testNow)); out.reason != reasonUnknown {
 					b.Fatal(out.reason.slug())
 				}
 			}

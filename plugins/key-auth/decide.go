@@ -100,7 +100,8 @@ func (o *outcome) anonymous() bool { return o.reason == reasonNone && o.consumer
 
 // authenticate finds the request's key, looks it up and checks the
 // permissions the method and the matched rule (ov, nil when none) need.
-func (c *config) authenticate(headers [][2]string, path, method string, ov *ruleOverride, now time.Time) outcome {
+// now is asked only for a key with a validity window.
+func (c *config) authenticate(headers [][2]string, path, method string, ov *ruleOverride, now func() time.Time) outcome {
 	out := outcome{consumer: -1}
 	value, src, r := c.findKey(headers, path)
 	out.source = src
@@ -163,16 +164,20 @@ func (c *consumer) has(perm string) bool {
 //
 // A matched key outside its validity window yields its key (for the log)
 // and the reason.
-func (c *config) lookup(value string, now time.Time) (*apiKey, reason) {
+func (c *config) lookup(value string, now func() time.Time) (*apiKey, reason) {
 	d := sha256.Sum256([]byte(value))
 	k, ok := c.keys[d]
 	if !ok || subtle.ConstantTimeCompare(k.digest[:], d[:]) != 1 {
 		return nil, reasonUnknown
 	}
+	if k.notBefore.IsZero() && k.notAfter.IsZero() {
+		return k, reasonNone
+	}
+	t := now()
 	switch {
-	case !k.notBefore.IsZero() && now.Before(k.notBefore):
+	case !k.notBefore.IsZero() && t.Before(k.notBefore):
 		return k, reasonNotYetValid
-	case !k.notAfter.IsZero() && !now.Before(k.notAfter):
+	case !k.notAfter.IsZero() && !t.Before(k.notAfter):
 		return k, reasonExpired
 	}
 	return k, reasonNone
@@ -312,6 +317,41 @@ func (l headerList) get(name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// carriesIdentity reports whether a request header is, or normalizes to
+// (lower case, '_' as '-'), one of the identity headers in strip.
+func carriesIdentity(headers [][2]string, strip []string) bool {
+	for _, h := range headers {
+		name := h[0]
+		if len(name) < 2 || name[0] != 'x' && name[0] != 'X' {
+			continue // every identity header starts with "x-"; a cheap filter
+		}
+		for _, s := range strip {
+			if len(s) == len(name) && sameHeaderName(name, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sameHeaderName compares a received name with a lower-case one, reading
+// '_' as '-' and ignoring case.
+func sameHeaderName(got, want string) bool {
+	for i := 0; i < len(got); i++ {
+		c := got[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func headerValue(headers [][2]string, name string) string {

@@ -31,7 +31,7 @@ func TestLookupWindowEdges(t *testing.T) {
 		{acmeKey, na.Add(time.Hour), reasonExpired},
 	}
 	for _, tt := range tests {
-		k, got := c.lookup(tt.key, tt.at)
+		k, got := c.lookup(tt.key, func() time.Time { return tt.at })
 		if got != tt.want || k == nil || k.consumer != 0 {
 			t.Errorf("lookup(%s, %s) = %v, %v; want consumer 0, %v", tt.key[:8], tt.at.Format(time.RFC3339Nano), k, got.slug(), tt.want.slug())
 		}
@@ -55,7 +55,7 @@ func TestLookupByDigest(t *testing.T) {
 		{strings.ToUpper(acmeKey), reasonUnknown},
 		{"", reasonUnknown},
 	} {
-		if _, got := c.lookup(tt.key, testNow); got != tt.want {
+		if _, got := c.lookup(tt.key, clockAt(testNow)); got != tt.want {
 			t.Errorf("lookup(%q) = %s, want %s", tt.key, got.slug(), tt.want.slug())
 		}
 	}
@@ -107,7 +107,7 @@ func TestAuthenticate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := c.authenticate(tt.headers, tt.path, tt.method, tt.ov, testNow)
+			out := c.authenticate(tt.headers, tt.path, tt.method, tt.ov, clockAt(testNow))
 			if out.reason != tt.want || out.consumer != tt.consumer || out.source != tt.source || out.need != tt.need {
 				t.Errorf("authenticate(%q, %q, %s) = reason %s consumer %d source %d need %q; want %s %d %d %q",
 					tt.headers, tt.path, tt.method, out.reason.slug(), out.consumer, out.source, out.need,
@@ -159,11 +159,33 @@ func TestRemoveQueryParam(t *testing.T) {
 func TestDenialLogNamesNoKey(t *testing.T) {
 	t.Parallel()
 	c := mustParse(t, testConfig(""))
-	out := c.authenticate([][2]string{{"x-api-key", acmeKey}}, "/", "POST", nil, testNow)
+	out := c.authenticate([][2]string{{"x-api-key", acmeKey}}, "/", "POST", nil, clockAt(testNow))
 	got := denialLog(false, c, &out, "req-1", -1)
 	want := `key-auth: denied status=403 reason=permission_denied request_id="req-1" consumer="acme" key=consumers[0].keys[0] missing_permission="write" rule=-1`
 	wantEqual(t, "denialLog", got, want)
-	out = c.authenticate([][2]string{{"x-api-key", "guess"}}, "/", "GET", nil, testNow)
+	out = c.authenticate([][2]string{{"x-api-key", "guess"}}, "/", "GET", nil, clockAt(testNow))
 	got = denialLog(true, c, &out, "", 2)
 	wantEqual(t, "denialLog", got, `key-auth: shadow: would deny status=401 reason=unknown_key request_id="" rule=2; let through`)
+}
+
+func TestCarriesIdentity(t *testing.T) {
+	t.Parallel()
+	strip := []string{"x-user-id", "x-consumer", "x-consumer-permissions"}
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{
+		{"x-consumer", true},
+		{"X-Consumer", true},
+		{"x_consumer", true},
+		{"X_CONSUMER_PERMISSIONS", true},
+		{"x-consumers", false},
+		{"x-consume", false},
+		{"accept", false},
+		{"x", false},
+	} {
+		if got := carriesIdentity([][2]string{{":path", "/"}, {tt.name, "v"}}, strip); got != tt.want {
+			t.Errorf("carriesIdentity(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }

@@ -36,6 +36,6 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 		// Whatever was accepted can authenticate without panicking.
-		c.authenticate([][2]string{{c.header, "k"}}, "/?"+c.queryParam+"=k", "GET", nil, testNow)
+		c.authenticate([][2]string{{c.header, "k"}}, "/?"+c.queryParam+"=k", "GET", nil, clockAt(testNow))
 	})
 }

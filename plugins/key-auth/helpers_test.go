@@ -68,3 +68,6 @@ func wantEqual[T comparable](tb testing.TB, what string, got, want T) {
 		tb.Errorf("%s = %v, want %v", what, got, want)
 	}
 }
+
+// clockAt is a clock that always says t.
+func clockAt(t time.Time) func() time.Time { return func() time.Time { return t } }

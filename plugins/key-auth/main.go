@@ -111,13 +111,19 @@ type stream struct {
 
 func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	p := s.p
+	headers, _ := proxywasm.GetHttpRequestHeaders()
 	// Identity headers are the gateway's: whatever the route and the
 	// outcome, the client's copies never reach the upstream, and neither
-	// rules nor later filters ever see them.
-	if err := identity.Strip(p.cfg.stripHeaders); err != nil {
-		proxywasm.LogWarnf("key-auth: removing identity headers: %v", err)
+	// rules nor later filters ever see them. shared/identity does the
+	// removing; it is called only when the request carries one (in any
+	// spelling that upstreams may read as one), since each removal is a
+	// host call.
+	if carriesIdentity(headers, p.cfg.stripHeaders) {
+		if err := identity.Strip(p.cfg.stripHeaders); err != nil {
+			proxywasm.LogWarnf("key-auth: removing identity headers: %v", err)
+		}
+		headers, _ = proxywasm.GetHttpRequestHeaders()
 	}
-	headers, _ := proxywasm.GetHttpRequestHeaders()
 	d := rules.Decision[ruleOverride]{Enabled: true, Shadow: p.cfg.shadow, Rule: -1}
 	if len(p.cfg.rules.Rules) > 0 {
 		req := rulesRequest(headers)
@@ -132,7 +138,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 		return types.ActionContinue
 	}
 	path := headerValue(headers, ":path")
-	out := p.cfg.authenticate(headers, path, headerValue(headers, ":method"), d.Override, time.Now())
+	out := p.cfg.authenticate(headers, path, headerValue(headers, ":method"), d.Override, time.Now)
 	if out.key != nil && (out.reason == reasonNone || out.reason == reasonPermission) {
 		p.countConsumer(out.consumer)
 	}
