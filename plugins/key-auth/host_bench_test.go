@@ -1,7 +1,9 @@
 package main
 
 import (
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/concierge-wasm/concierge/hosttest"
 )
@@ -64,6 +66,39 @@ func BenchmarkWasmStart(b *testing.B) {
 				}
 				h.Close()
 			}
+		})
+	}
+}
+
+// BenchmarkWasmRatio sends a no-op request and a key-auth request in turn,
+// each through its own host with one worker, and reports each one's mean
+// and their ratio: on a shared machine, interleaving keeps both under the
+// same load, which two separate benchmarks do not.
+//
+//	go test -run '^$' -bench BenchmarkWasmRatio ./plugins/key-auth/
+func BenchmarkWasmRatio(b *testing.B) {
+	noop := hosttest.New(b, hosttest.Plugin(noopPlugin), hosttest.Workers(1))
+	noopReq := hosttest.GET("/api/users/1").Header("x-request-id", "req-1")
+	for _, n := range []int{10, 10000} {
+		h := newHost(b, manyConsumers(n, ""), hosttest.Workers(1))
+		req := hosttest.GET("/api/users/1").Header("x-request-id", "req-1").Header("x-api-key", consumerKey(n/2))
+		b.Run(strconv.Itoa(n)+"-consumers", func(b *testing.B) {
+			var tNoop, tKey time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				if resp := noop.Do(noopReq); resp.Status != 200 {
+					b.Fatalf("%v", resp)
+				}
+				t1 := time.Now()
+				if resp := h.Do(req); resp.Status != 200 {
+					b.Fatalf("%v", resp)
+				}
+				tKey += time.Since(t1)
+				tNoop += t1.Sub(t0)
+			}
+			b.ReportMetric(float64(tNoop.Nanoseconds())/float64(b.N), "noop-ns/req")
+			b.ReportMetric(float64(tKey.Nanoseconds())/float64(b.N), "key-auth-ns/req")
+			b.ReportMetric(float64(tKey)/float64(tNoop), "ratio")
 		})
 	}
 }
