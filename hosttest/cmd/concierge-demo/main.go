@@ -108,6 +108,14 @@ Try:
   for i in 1 2 3; do curl -s -o /dev/null -w '%%{http_code}\n' -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/flaky; done
   curl -s http://127.0.0.1:9901/stats/prometheus | grep concierge_
 
+A demo partner API key (key-auth; consumer demo-partner, permission read):
+
+  export KEY=%s
+
+  curl -i -H "x-api-key: $KEY" http://127.0.0.1:8080/api/users/1                # 200 as the partner: x-consumer: demo-partner
+  curl -i -X POST -H "x-api-key: $KEY" http://127.0.0.1:8080/api/users/1        # 403: the key may only read
+  curl -i -H "x-api-key: wrong" http://127.0.0.1:8080/api/users/1               # 401 invalid API key
+
 Ctrl-C stops everything.
-`, time.Now().Add(time.Hour).UTC().Format("15:04 MST"), token)
+`, time.Now().Add(time.Hour).UTC().Format("15:04 MST"), token, demo.PartnerKey)
 }
