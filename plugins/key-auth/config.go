@@ -206,10 +206,17 @@ func (c *config) parseConsumer(o *jsoncfg.Object, i int, names map[string]int) {
 	case !validName(name):
 		o.Errorf("name", "must be 1 to %d letters, digits, '-' or '_', got %q", maxNameBytes, name)
 	default:
-		if j, dup := names[name]; dup {
-			o.Errorf("name", "duplicate %q (also consumers[%d])", name, j)
+		// Prometheus exporters turn '-' into '_': "a-b" and "a_b" would
+		// share one metric name.
+		folded := strings.ReplaceAll(name, "-", "_")
+		if j, dup := names[folded]; dup {
+			if prev := c.consumers[j].name; prev != name {
+				o.Errorf("name", "%q and consumers[%d] %q would share a metric name", name, j, prev)
+			} else {
+				o.Errorf("name", "duplicate %q (also consumers[%d])", name, j)
+			}
 		}
-		names[name] = i
+		names[folded] = i
 	}
 	if hasPerms && perms != nil {
 		for j, p := range perms {

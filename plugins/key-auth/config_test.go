@@ -75,6 +75,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"no name", `{"consumers":[{"keys":[{"key_sha256":"` + d + `"}]}]}`, `consumers[0].name: required`},
 		{"bad name", `{"consumers":[{"name":"a b","keys":[{"key_sha256":"` + d + `"}]}]}`, `consumers[0].name: must be 1 to 64 letters, digits, '-' or '_', got "a b"`},
 		{"duplicate name", `{"consumers":[{"name":"a","keys":[{"key_sha256":"` + d + `"}]},{"name":"a","keys":[{"key":"k"}]}]}`, `consumers[1].name: duplicate "a" (also consumers[0])`},
+		{"names sharing a metric", `{"consumers":[{"name":"a-b","keys":[{"key_sha256":"` + d + `"}]},{"name":"a_b","keys":[{"key":"k"}]}]}`, `consumers[1].name: "a_b" and consumers[0] "a-b" would share a metric name`},
 		{"no keys", `{"consumers":[{"name":"a"}]}`, `consumers[0].keys: required`},
 		{"keys empty", one(``), `consumers[0].keys: must not be empty`},
 		{"bad permission", `{"consumers":[{"name":"a","permissions":["read,write"],"keys":[{"key":"k"}]}]}`, "consumers[0].permissions[0]: must be a permission name (letters, digits, and !#$%&'*+-.^_`|~), got \"read,write\""},
