@@ -263,8 +263,9 @@ func paramNameIs(raw, name string) bool {
 }
 
 // removeQueryParam returns path without every parameter called name (by
-// its unescaped name); every other byte is kept as it was, and a query left
-// empty loses its "?".
+// its unescaped name). Every other byte is kept as it was, empty pairs
+// included; a query left empty loses its "?", and a path without the
+// parameter is returned unchanged.
 func removeQueryParam(path, name string) string {
 	base, query, ok := strings.Cut(path, "?")
 	if !ok {
@@ -273,16 +274,26 @@ func removeQueryParam(path, name string) string {
 	b := make([]byte, 0, len(path))
 	b = append(b, base...)
 	sep := byte('?')
-	for query != "" {
-		var pair string
-		pair, query, _ = strings.Cut(query, "&")
-		k, _, _ := strings.Cut(pair, "=")
-		if paramNameIs(k, name) {
-			continue
+	removed := false
+	for {
+		pair, rest, more := strings.Cut(query, "&")
+		if k, _, _ := strings.Cut(pair, "="); paramNameIs(k, name) {
+			removed = true
+		} else {
+			b = append(b, sep)
+			b = append(b, pair...)
+			sep = '&'
 		}
-		b = append(b, sep)
-		b = append(b, pair...)
-		sep = '&'
+		if !more {
+			break
+		}
+		query = rest
+	}
+	if !removed {
+		return path
+	}
+	if len(b) == len(base)+1 && b[len(base)] == '?' {
+		b = b[:len(base)] // only an empty pair was left
 	}
 	return string(b)
 }

@@ -147,7 +147,11 @@ func TestRemoveQueryParam(t *testing.T) {
 		{"/a?x=1&apikey", "/a?x=1"},
 		{"/a?apikeys=1&x=apikey=2", "/a?apikeys=1&x=apikey=2"},
 		{"/a", "/a"},
-		{"/a?", "/a"},
+		{"/a?", "/a?"},
+		{"/a?x&", "/a?x&"},
+		{"/a?apikey=k&", "/a"},
+		{"/a?x=1&apikey=k&", "/a?x=1&"},
+		{"/a?&apikey=k", "/a"},
 		{"/%2e%2e/a;b=c?apikey=k", "/%2e%2e/a;b=c"},
 	} {
 		if got := removeQueryParam(tt.path, "apikey"); got != tt.want {

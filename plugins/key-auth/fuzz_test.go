@@ -39,3 +39,40 @@ func FuzzParseConfig(f *testing.F) {
 		c.authenticate([][2]string{{c.header, "k"}}, "/?"+c.queryParam+"=k", "GET", nil, clockAt(testNow))
 	})
 }
+
+// FuzzQueryKey: for any path a client sends, finding the key never
+// panics, and removing it leaves no key behind and every other parameter
+// byte for byte, in order.
+func FuzzQueryKey(f *testing.F) {
+	for _, p := range []string{"/a?apikey=k", "/a?x=1&apikey=k&y=%2F+z&&w", "/a?api%6Bey=k&apikey=j", "/a?apikey=%zz", "/?&&=&apikey", "/a"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		queryParam(path, "apikey")
+		got := removeQueryParam(path, "apikey")
+		if _, n, _ := queryParam(got, "apikey"); n != 0 {
+			t.Fatalf("removeQueryParam(%q) = %q, still has a key", path, got)
+		}
+		base, query, hasQuery := strings.Cut(path, "?")
+		var keep []string
+		removed := false
+		for _, pair := range strings.Split(query, "&") {
+			name, _, _ := strings.Cut(pair, "=")
+			if paramNameIs(name, "apikey") {
+				removed = true
+			} else {
+				keep = append(keep, pair)
+			}
+		}
+		wantPath := path
+		if hasQuery && removed {
+			wantPath = base
+			if q := strings.Join(keep, "&"); len(keep) > 0 && !(len(keep) == 1 && q == "") {
+				wantPath += "?" + q
+			}
+		}
+		if got != wantPath {
+			t.Fatalf("removeQueryParam(%q) = %q, want %q", path, got, wantPath)
+		}
+	})
+}
