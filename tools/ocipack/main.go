@@ -11,7 +11,7 @@
 // or `skopeo copy oci:build/oci/jwt-auth:TAG docker://REGISTRY/jwt-auth:TAG`.
 //
 // Two layouts are possible (-variant), both read by Istio's
-// pkg/wasm/imagefetcher.go:
+// image fetcher (package pkg/wasm of istio/istio):
 //
 //   - compat (default): an OCI image with exactly one
 //     application/vnd.oci.image.layer.v1.tar+gzip layer holding plugin.wasm,
