@@ -61,7 +61,7 @@ run: build
 	$(GO) run ./hosttest/cmd/concierge-demo -c envoy/local.yaml
 
 oci: build
-	$(GO) run ./tools/ocipack -out build/oci -tag $(OCI_TAG) $(WASM)
+	$(GO) run ./hosttest/cmd/ocipack -out build/oci -tag $(OCI_TAG) $(WASM)
 
 load: build
 	$(GO) run ./hosttest/cmd/concierge-load $(LOAD_FLAGS)
