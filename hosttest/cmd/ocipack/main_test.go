@@ -25,7 +25,7 @@ import (
 // module builds a real proxy-wasm module (the no-op test plugin).
 func module(t testing.TB) []byte {
 	t.Helper()
-	p, err := hosttest.Build(filepath.Join("..", "..", "hosttest", "testdata", "noop"))
+	p, err := hosttest.Build(filepath.Join("..", "..", "testdata", "noop"))
 	if err != nil {
 		t.Fatal(err)
 	}
