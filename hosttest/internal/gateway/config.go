@@ -528,7 +528,7 @@ func compileWasm(c *checker, pc *wasmv3.PluginConfig, at, httpName string, o Opt
 		if err != nil {
 			hint := ""
 			if errors.Is(err, os.ErrNotExist) {
-				hint = " (build the modules with `make build`, and start the gateway from the repository root)"
+				hint = missingModuleHint(f.CodePath, o.WasmDir)
 			}
 			c.errorf("%s.code.local.filename: %v%s", vat, err, hint)
 			return f, false
@@ -650,7 +650,13 @@ func compileRoute(c *checker, r *routev3.Route, at string, filters map[string]st
 			"rate_limits": "Envoy's rate limit service (concierge's rate-limit filter does this)", "include_vh_rate_limits": "rate limits",
 		}})
 		rt.Cluster = a.GetCluster()
-		if !clusters[rt.Cluster] {
+		switch {
+		case a.GetClusterSpecifier() == nil:
+			c.errorf("%s.cluster: required", aat)
+		case rt.Cluster == "":
+			// Another cluster specifier (weighted_clusters, cluster_header,
+			// …), already refused by name above.
+		case !clusters[rt.Cluster]:
 			c.errorf("%s.cluster: unknown cluster %q", aat, rt.Cluster)
 		}
 		rt.PrefixRewrite = a.GetPrefixRewrite()
@@ -1030,4 +1036,19 @@ func compileTLS(c *checker, ts *corev3.TransportSocket, at string) *tls.Config {
 		}
 	}
 	return cfg
+}
+
+// missingModuleHint says how to get a module that is not where the
+// bootstrap says. A production bootstrap names an absolute path
+// (/etc/envoy/wasm/jwt-auth.wasm) that a checkout does not have; --wasm-dir
+// is the answer there, not a build.
+func missingModuleHint(codePath, wasmDir string) string {
+	switch {
+	case wasmDir != "":
+		return fmt.Sprintf(" (--wasm-dir %s: build the modules there with `make build`, or name the folder that holds %s)", wasmDir, filepath.Base(codePath))
+	case filepath.IsAbs(codePath):
+		return fmt.Sprintf(" (a production path: to check this bootstrap against a checkout, pass --wasm-dir build to read build/%s after `make build`)", filepath.Base(codePath))
+	default:
+		return " (build the modules with `make build` and start the gateway from the repository root, or pass --wasm-dir with the folder that holds them)"
+	}
 }
