@@ -50,7 +50,7 @@ func TestUnsupportedFieldsAreRefused(t *testing.T) {
 		{"unknown filter type", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "envoy.extensions.filters.http.router.v3.Router", "envoy.extensions.filters.http.cors.v3.Cors", 1),
 			"envoy.extensions.filters.http.cors.v3.Cors"},
 		{"unknown field", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "merge_slashes: true", "merge_slashes: true\n          merge_slashez: true", 1),
-			`unknown field "merge_slashez"`},
+			`typed_config.merge_slashez: unknown field (did you mean merge_slashes?)`},
 		{"listener filter", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "    filter_chains:\n", "    listener_filters: [ { name: envoy.filters.listener.tls_inspector } ]\n    filter_chains:\n", 1),
 			"listeners[0] (ingress).listener_filters: not supported"},
 		{"invalid proto", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "port_value: 9 }", "port_value: 99999 }", 1),
