@@ -6,9 +6,9 @@ import (
 	"sort"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
-	"go.yaml.in/yaml/v3"
 )
 
 // readAsEnvoy walks a bootstrap YAML document against the proto it
@@ -296,7 +296,9 @@ func suggestField(name string, md protoreflect.MessageDescriptor) string {
 	if len(best) == 0 {
 		return ""
 	}
-	sort.Slice(best, func(i, j int) bool { return best[i].d < best[j].d || best[i].d == best[j].d && best[i].name < best[j].name })
+	sort.Slice(best, func(i, j int) bool {
+		return best[i].d < best[j].d || best[i].d == best[j].d && best[i].name < best[j].name
+	})
 	return fmt.Sprintf(" (did you mean %s?)", best[0].name)
 }
 
