@@ -374,7 +374,9 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 	}
 
 	// http_filters: wasm filters, then the router.
-	names := map[string]string{} // http filter name → engine filter name
+	// http filter name → engine filter names: Envoy lets two filters share
+	// a name, and typed_per_filter_config under it then applies to both.
+	names := map[string][]string{}
 	h.disabledByDefault = map[string]bool{}
 	hf := m.GetHttpFilters()
 	if len(hf) == 0 {
@@ -404,21 +406,16 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 				c.errorf("%s: the last http filter must be the router", fat)
 			}
 			c.check(x, fat+".typed_config", fields{use: "config"})
-			if _, dup := names[f.GetName()]; dup {
-				c.errorf("%s: two http filters named %q", fat, f.GetName())
-				continue
-			}
 			fcfg, ok := compileWasm(c, x.GetConfig(), fat+".typed_config.config", f.GetName(), o)
-			names[f.GetName()] = fcfg.Engine.Name
 			if !ok {
 				continue
 			}
 			for _, g := range h.Filters {
 				if g.Engine.Name == fcfg.Engine.Name {
-					c.errorf("%s: plugin name %q is also filter %q's; give each filter its own config.name", fat, fcfg.Engine.Name, g.HTTPName)
+					c.errorf("%s: plugin name %q is also filter %q's; give each filter its own config.name (the gateway tells filters apart by it)", fat, fcfg.Engine.Name, g.HTTPName)
 				}
 			}
-			names[f.GetName()] = fcfg.Engine.Name
+			names[f.GetName()] = append(names[f.GetName()], fcfg.Engine.Name)
 			if f.GetDisabled() {
 				h.disabledByDefault[fcfg.Engine.Name] = true
 			}
@@ -562,7 +559,7 @@ func configBytes(a *anypb.Any) ([]byte, error) {
 	return nil, fmt.Errorf("%s is not supported; use google.protobuf.StringValue", a.GetTypeUrl())
 }
 
-func compileRoutes(c *checker, rc *routev3.RouteConfiguration, at string, filters map[string]string, disabledByDefault map[string]bool, clusters map[string]bool) *RouteTable {
+func compileRoutes(c *checker, rc *routev3.RouteConfiguration, at string, filters map[string][]string, disabledByDefault map[string]bool, clusters map[string]bool) *RouteTable {
 	mutationFields := "request_headers_to_add request_headers_to_remove response_headers_to_add response_headers_to_remove"
 	c.check(rc, at, fields{use: "name virtual_hosts validate_clusters " + mutationFields})
 	t := &RouteTable{Name: rc.GetName(), mutations: compileMutations(c, at, rc.GetRequestHeadersToAdd(), rc.GetRequestHeadersToRemove(), rc.GetResponseHeadersToAdd(), rc.GetResponseHeadersToRemove())}
@@ -588,7 +585,7 @@ func compileRoutes(c *checker, rc *routev3.RouteConfiguration, at string, filter
 
 // perFilter reads typed_per_filter_config: FilterConfig{disabled} per
 // filter, on top of base (the virtual host's, or the defaults).
-func perFilter(c *checker, at string, m map[string]*anypb.Any, filters map[string]string, base map[string]bool) map[string]bool {
+func perFilter(c *checker, at string, m map[string]*anypb.Any, filters map[string][]string, base map[string]bool) map[string]bool {
 	out := map[string]bool{}
 	for k, v := range base {
 		out[k] = v
@@ -611,12 +608,14 @@ func perFilter(c *checker, at string, m map[string]*anypb.Any, filters map[strin
 			continue
 		}
 		c.check(fc, pat, fields{use: "disabled is_optional"})
-		eng, ok := filters[name]
+		engs, ok := filters[name]
 		if !ok {
 			c.warnf("%s: names no wasm filter of the chain; it changes nothing (as in Envoy)", pat)
 			continue
 		}
-		out[eng] = fc.GetDisabled()
+		for _, eng := range engs {
+			out[eng] = fc.GetDisabled()
+		}
 	}
 	for k, v := range out {
 		if !v {
@@ -626,7 +625,7 @@ func perFilter(c *checker, at string, m map[string]*anypb.Any, filters map[strin
 	return out
 }
 
-func compileRoute(c *checker, r *routev3.Route, at string, filters map[string]string, vhDisabled map[string]bool, clusters map[string]bool) *Route {
+func compileRoute(c *checker, r *routev3.Route, at string, filters map[string][]string, vhDisabled map[string]bool, clusters map[string]bool) *Route {
 	c.check(r, at, fields{use: "name match route direct_response typed_per_filter_config metadata request_headers_to_add request_headers_to_remove response_headers_to_add response_headers_to_remove", warn: map[string]string{
 		"decorator": "tracing", "tracing": "tracing", "stat_prefix": "route stats",
 		// Envoy 1.33-1.35 use it for retry and shadow buffering only; the
