@@ -126,8 +126,12 @@ func Main(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		return 1
 	}
 	log.Infof("main", "all clusters initialized; serving %s", path)
-	sig := <-stop
-	log.Infof("main", "caught %v: draining (at most %ds)", sig, *drain)
+	select {
+	case sig := <-stop:
+		log.Infof("main", "caught %v: draining (at most %ds)", sig, *drain)
+	case <-g.Quit():
+		log.Infof("main", "/quitquitquit: draining (at most %ds)", *drain)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*drain)*time.Second)
 	defer cancel()
 	if err := g.Shutdown(ctx); err != nil {

@@ -37,6 +37,9 @@ import (
 
 // Config is a bootstrap as the gateway serves it.
 type Config struct {
+	// Bootstrap is the configuration as parsed, for /config_dump and the
+	// node properties.
+	Bootstrap *bootstrapv3.Bootstrap
 	Admin     string // admin listener address; empty: none
 	Listeners []*ListenerConfig
 	Clusters  []*ClusterConfig
@@ -190,7 +193,7 @@ type Options struct {
 // each wasm module. All refusals are returned together.
 func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 	c := &checker{}
-	cfg := &Config{}
+	cfg := &Config{Bootstrap: bs}
 	c.check(bs, "bootstrap", fields{
 		use: "node admin static_resources",
 		warn: map[string]string{
