@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/engine"
 )
 
 // TestEnvoyCommandLinesRun: the command lines scripts and test suites give
@@ -71,5 +73,25 @@ func TestServiceNodeOverridesTheBootstrap(t *testing.T) {
 	overrideNode(bs, "node-1", "", "z1")
 	if bs.GetNode().GetId() != "node-1" || bs.GetNode().GetCluster() != "file-cluster" || bs.GetNode().GetLocality().GetZone() != "z1" {
 		t.Errorf("node = %v, want id node-1, cluster file-cluster, zone z1", bs.GetNode())
+	}
+}
+
+// TestWasmLogPrefix: a plugin's lines carry Envoy's prefix, each of
+// config.name, root_id and vm_id only when set.
+func TestWasmLogPrefix(t *testing.T) {
+	for _, tc := range []struct{ name, root, vm, want string }{
+		{"jwt-auth", "jwt-auth", "jwt-auth", "wasm log jwt-auth jwt-auth jwt-auth"},
+		{"", "", "", "wasm log"},
+		{"http_headers", "", "", "wasm log http_headers"},
+		{"", "my_root", "vm.sentinel", "wasm log my_root vm.sentinel"},
+	} {
+		if got := wasmLogPrefix(tc.name, tc.root, tc.vm); got != tc.want {
+			t.Errorf("wasmLogPrefix(%q, %q, %q) = %q, want %q", tc.name, tc.root, tc.vm, got, tc.want)
+		}
+	}
+	var buf bytes.Buffer
+	NewLogger(&buf, LevelInfo).plugin(engine.LogEntry{Level: engine.LevelInfo, Message: "hello"}, wasmLogPrefix("", "", ""))
+	if !strings.HasSuffix(buf.String(), "[info][wasm] wasm log: hello\n") {
+		t.Errorf("plugin line = %q, want Envoy's \"wasm log: hello\"", buf.String())
 	}
 }

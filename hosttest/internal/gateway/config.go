@@ -92,7 +92,10 @@ type HCMConfig struct {
 type FilterConfig struct {
 	HTTPName string
 	CodePath string
-	Engine   engine.FilterConfig
+	// PluginName is config.name as written, possibly empty (the engine
+	// then knows the filter by HTTPName).
+	PluginName string
+	Engine     engine.FilterConfig
 }
 
 // RouteTable is an inline route_config.
@@ -456,7 +459,7 @@ func compileWasm(c *checker, pc *wasmv3.PluginConfig, at, httpName string, o Opt
 	if pc.GetAllowOnHeadersStopIteration().GetValue() {
 		c.errorf("%s.allow_on_headers_stop_iteration: true is not supported", at)
 	}
-	f := FilterConfig{HTTPName: httpName}
+	f := FilterConfig{HTTPName: httpName, PluginName: pc.GetName()}
 	e := &f.Engine
 	e.Name = pc.GetName()
 	if e.Name == "" {

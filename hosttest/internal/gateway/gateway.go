@@ -152,11 +152,11 @@ func (l *listener) startEngine() error {
 	if l.hcm == nil || len(l.hcm.Filters) == 0 {
 		return nil
 	}
-	ids := map[string][2]string{}
+	prefixes := map[string]string{}
 	var filters []engine.FilterConfig
 	for _, f := range l.hcm.Filters {
 		filters = append(filters, f.Engine)
-		ids[f.Engine.Name] = [2]string{f.Engine.RootID, f.Engine.VMID}
+		prefixes[f.Engine.Name] = wasmLogPrefix(f.PluginName, f.Engine.RootID, f.Engine.VMID)
 	}
 	clusters := map[string]engine.Cluster{}
 	for name, c := range l.g.clusters {
@@ -169,8 +169,7 @@ func (l *listener) startEngine() error {
 		Profile:  l.g.opts.Profile,
 		Clusters: clusters,
 		LogSink: func(e engine.LogEntry) {
-			id := ids[e.Filter]
-			log.plugin(e, id[0], id[1])
+			log.plugin(e, prefixes[e.Filter])
 		},
 		MaxLogs: 1000,
 	})

@@ -128,12 +128,24 @@ func (l *Logger) Errorf(component, format string, args ...any) {
 	l.logf(LevelError, component, format, args...)
 }
 
-// plugin logs a plugin's line as Envoy does:
-// "wasm log <plugin_name> <root_id> <vm_id>: <message>".
-func (l *Logger) plugin(e engine.LogEntry, rootID, vmID string) {
+// plugin logs a plugin's line as Envoy does, behind its wasmLogPrefix.
+func (l *Logger) plugin(e engine.LogEntry, prefix string) {
 	level := Level(e.Level)
 	if e.Level > engine.LevelCritical {
 		level = LevelCritical
 	}
-	l.logf(level, "wasm", "wasm log %s %s %s: %s", e.Filter, rootID, vmID, e.Message)
+	l.logf(level, "wasm", "%s: %s", prefix, e.Message)
+}
+
+// wasmLogPrefix is Envoy's prefix of a plugin's log lines (proxy-wasm-cpp-host
+// PluginBase::makeLogPrefix): "wasm log", then the plugin's config.name,
+// root_id and vm_id, each only when it is not empty.
+func wasmLogPrefix(name, rootID, vmID string) string {
+	p := "wasm log"
+	for _, part := range []string{name, rootID, vmID} {
+		if part != "" {
+			p += " " + part
+		}
+	}
+	return p
 }
