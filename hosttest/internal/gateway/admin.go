@@ -87,23 +87,43 @@ var buckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 
 // Prometheus text format.
 func (g *Gateway) Prometheus() string {
 	var b strings.Builder
+	// stats_tags turn parts of a name into labels, so several metrics may
+	// share one Prometheus name: one # TYPE line for each name.
+	type series struct {
+		m      *engine.MetricValue
+		labels []label
+	}
+	byName := map[string][]series{}
+	var names []string
 	for _, m := range g.mergedMetrics() {
-		name := promName(m.Name)
-		fmt.Fprintf(&b, "# TYPE %s %s\n", name, m.Type)
-		switch m.Type {
-		case "histogram":
-			for _, le := range buckets {
-				var c uint64
-				for _, s := range m.Samples {
-					if float64(s) <= le {
-						c++
+		base, labels := extractTags(m.Name, g.cfg.StatTags)
+		name := promName(base)
+		if _, ok := byName[name]; !ok {
+			names = append(names, name)
+		}
+		byName[name] = append(byName[name], series{m, labels})
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(&b, "# TYPE %s %s\n", name, byName[name][0].m.Type)
+		for _, s := range byName[name] {
+			m := s.m
+			switch m.Type {
+			case "histogram":
+				for _, le := range buckets {
+					var c uint64
+					for _, v := range m.Samples {
+						if float64(v) <= le {
+							c++
+						}
 					}
+					fmt.Fprintf(&b, "%s_bucket%s %d\n", name, renderLabels(append(s.labels[:len(s.labels):len(s.labels)], label{"le", promFloat(le)})), c)
 				}
-				fmt.Fprintf(&b, "%s_bucket{le=\"%s\"} %d\n", name, promFloat(le), c)
+				ls := renderLabels(s.labels)
+				fmt.Fprintf(&b, "%s_bucket%s %d\n%s_sum%s %d\n%s_count%s %d\n", name, renderLabels(append(s.labels[:len(s.labels):len(s.labels)], label{"le", "+Inf"})), m.Count, name, ls, m.Sum, name, ls, m.Count)
+			default:
+				fmt.Fprintf(&b, "%s%s %d\n", name, renderLabels(s.labels), m.Value)
 			}
-			fmt.Fprintf(&b, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %d\n%s_count %d\n", name, m.Count, name, m.Sum, name, m.Count)
-		default:
-			fmt.Fprintf(&b, "%s %d\n", name, m.Value)
 		}
 	}
 	// The gateway's own stats, named as Envoy's Prometheus output names them.

@@ -41,6 +41,9 @@ type Config struct {
 	// node properties.
 	Bootstrap *bootstrapv3.Bootstrap
 	Admin     string // admin listener address; empty: none
+	// StatTags are stats_config.stats_tags: they turn parts of the
+	// filters' metric names into Prometheus labels.
+	StatTags  []StatTag
 	Listeners []*ListenerConfig
 	Clusters  []*ClusterConfig
 	// Warnings name each field accepted but not emulated, one line each.
@@ -198,10 +201,9 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 	c := &checker{}
 	cfg := &Config{Bootstrap: bs}
 	c.check(bs, "bootstrap", fields{
-		use: "node admin static_resources",
+		use: "node admin static_resources stats_config",
 		warn: map[string]string{
 			"stats_sinks":             "no stats are pushed; /stats/prometheus serves the filter metrics",
-			"stats_config":            "stat tags and matchers",
 			"stats_flush_interval":    "stats flushing",
 			"overload_manager":        "overload actions: nothing is shed under memory pressure",
 			"layered_runtime":         "runtime layers",
@@ -214,6 +216,9 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 			"application_log_config":  "application log format",
 		},
 	})
+	if sc := bs.GetStatsConfig(); sc != nil {
+		cfg.StatTags = compileStatTags(c, sc)
+	}
 	if a := bs.GetAdmin(); a != nil {
 		c.check(a, "admin", fields{use: "address", warn: map[string]string{
 			"access_log": "admin access log", "access_log_path": "admin access log", "profile_path": "profiler",

@@ -27,7 +27,8 @@
 // ROUND_ROBIN, RANDOM, LEAST_REQUEST; active HTTP health checks with
 // Envoy's panic threshold; connect_timeout; upstream TLS with sni and a
 // trusted CA) and the admin endpoints /ready, /stats (Envoy's text and
-// JSON, with filter=), /stats/prometheus, /clusters, /listeners,
+// JSON, with filter=), /stats/prometheus (with stats_config.stats_tags
+// turning parts of the filters' metric names into labels), /clusters, /listeners,
 // /server_info, /config_dump (the bootstrap) and POST /quitquitquit.
 // The command line takes Envoy's: -c/--config-path, --concurrency,
 // -l/--log-level, --component-log-level, --mode validate, --drain-time-s,
