@@ -95,6 +95,11 @@ func (a *algorithm) verify(input string, sig []byte, key any) bool {
 		if !ok {
 			return false
 		}
+		// A signature of the wrong length fails before the standard
+		// library sets up the modulus (it does so on every call).
+		if len(sig) != pub.Size() {
+			return false
+		}
 		digest := sum(a.hash, input)
 		if a.pss {
 			return rsa.VerifyPSS(pub, a.hash, digest, sig, pssVerify) == nil
