@@ -167,32 +167,30 @@ type failedCache struct {
 }
 
 type failedEntry struct {
-	keys    *keySet
-	expires time.Time
-	slot    int // its index in ring: an older ring slot with the same digest does not evict it
+	provider int
+	keys     *keySet
+	expires  time.Time
+	slot     int // its index in ring: an older ring slot with the same digest does not evict it
 }
 
 func newFailedCache(maxEntries int) *failedCache {
 	return &failedCache{index: make(map[[sha256.Size]byte]failedEntry, maxEntries), ring: make([][sha256.Size]byte, 0, maxEntries)}
 }
 
-// failed reports whether digest failed verification against keys before
-// and that failure is still remembered at now.
-func (c *failedCache) failed(digest *[sha256.Size]byte, keys *keySet, now time.Time) bool {
+// lookup returns the remembered failure of digest, if there is one still
+// live at now.
+func (c *failedCache) lookup(digest *[sha256.Size]byte, now time.Time) (failedEntry, bool) {
 	e, ok := c.index[*digest]
-	if !ok {
-		return false
-	}
-	if !now.Before(e.expires) || e.keys != keys {
+	if ok && !now.Before(e.expires) {
 		delete(c.index, *digest)
-		return false
+		return failedEntry{}, false
 	}
-	return true
+	return e, ok
 }
 
-// add remembers that digest failed verification against keys, until
-// expires.
-func (c *failedCache) add(digest *[sha256.Size]byte, keys *keySet, expires time.Time) {
+// add remembers that digest failed verification with provider's keys,
+// until expires.
+func (c *failedCache) add(digest *[sha256.Size]byte, provider int, keys *keySet, expires time.Time) {
 	if cap(c.ring) == 0 {
 		return
 	}
@@ -207,7 +205,7 @@ func (c *failedCache) add(digest *[sha256.Size]byte, keys *keySet, expires time.
 		c.ring[slot] = *digest
 		c.next = (c.next + 1) % len(c.ring)
 	}
-	c.index[*digest] = failedEntry{keys: keys, expires: expires, slot: slot}
+	c.index[*digest] = failedEntry{provider: provider, keys: keys, expires: expires, slot: slot}
 }
 
 // len returns the number of digests remembered (expired ones included

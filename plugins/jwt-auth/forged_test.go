@@ -143,26 +143,24 @@ func TestFailedCacheBounds(t *testing.T) {
 	d := func(i int) *[sha256.Size]byte { s := sha256.Sum256([]byte(fmt.Sprint(i))); return &s }
 	exp := testNow.Add(time.Minute)
 	for i := range 5 {
-		c.add(d(i), nil, exp)
+		c.add(d(i), i, nil, exp)
 	}
-	c.add(d(4), nil, exp) // again: one entry, and its newer slot protects it
+	c.add(d(4), 4, nil, exp) // again: one entry, and its newer slot protects it
 	for i, want := range []bool{false, false, false, true, true} {
-		if got := c.failed(d(i), nil, testNow); got != want {
-			t.Errorf("failed(%d) = %v, want %v", i, got, want)
+		e, got := c.lookup(d(i), testNow)
+		if got != want || got && e.provider != i {
+			t.Errorf("lookup(%d) = %+v, %v; want present %v", i, e, got, want)
 		}
 	}
 	if c.len() > 3 || len(c.ring) != 3 {
 		t.Errorf("len %d, ring %d; want at most 3", c.len(), len(c.ring))
 	}
-	if c.failed(d(4), nil, exp) {
-		t.Error("failed(4) at its expiry = true, want false")
-	}
-	if c.failed(d(3), &keySet{}, testNow) {
-		t.Error("failed(3) against another key set = true, want false")
+	if _, ok := c.lookup(d(4), exp); ok {
+		t.Error("lookup(4) at its expiry found it")
 	}
 	none := newFailedCache(0)
-	none.add(d(1), nil, exp)
-	if none.failed(d(1), nil, testNow) {
+	none.add(d(1), 0, nil, exp)
+	if _, ok := none.lookup(d(1), testNow); ok {
 		t.Error("a cache of size 0 remembered a digest")
 	}
 }

@@ -129,8 +129,17 @@ func (v *verifier) verify(tok foundToken, now time.Time) (authResult, error) {
 	if e := v.cache.get(tok.value, now); e != nil && v.cacheUsable(e, tok.loc) {
 		return authResult{token: tok, provider: e.provider, claims: e.claims, payload: e.payload, ident: e.ident, cached: true}, nil
 	}
+	// A forged token sent again is refused on its digest, before it is
+	// parsed: a hash and a map lookup are all a replay costs.
+	digest := sha256.Sum256(bytesOf(tok.value))
+	if e, ok := v.failed.lookup(&digest, now); ok && v.failureUsable(&e, tok.loc) {
+		return authResult{token: tok, provider: e.provider, cached: true}, errInvalidSig
+	}
 	res, keys, exp, err := v.verifyToken(tok, now)
 	if err != nil {
+		if errors.Is(err, errInvalidSig) {
+			v.failed.add(&digest, res.provider, keys, now.Add(failedMaxTTL))
+		}
 		return res, err
 	}
 	res.ident = v.cfg.providers[res.provider].identityOf(res.claims)
@@ -163,6 +172,18 @@ func (v *verifier) cacheUsable(e *cacheEntry, loc int) bool {
 	return e.keys == nil || e.keys == v.keysOf(p)
 }
 
+// failureUsable reports whether a remembered failure still applies: the
+// token came from a location its provider reads (else the fresh answer
+// would be another reason), and the provider's keys are the ones it failed
+// against (a new key set may hold the key that signed it).
+func (v *verifier) failureUsable(e *failedEntry, loc int) bool {
+	p := v.cfg.providers[e.provider]
+	if loc < 0 || loc >= 64 || p.locs&(1<<loc) == 0 {
+		return false
+	}
+	return e.keys == v.keysOf(p)
+}
+
 func (v *verifier) keysOf(p *provider) *keySet {
 	if p.remote != nil {
 		return v.remote[p.index]
@@ -171,8 +192,8 @@ func (v *verifier) keysOf(p *provider) *keySet {
 }
 
 // verifyToken is the uncached verification. keys is the asymmetric key set
-// used (nil for HMAC) and exp the token's expiry (zero without one), for
-// the cache.
+// used (nil for HMAC; also set with errInvalidSig) and exp the token's
+// expiry (zero without one), for the caches.
 func (v *verifier) verifyToken(tok foundToken, now time.Time) (res authResult, keys *keySet, exp time.Time, err error) {
 	res = authResult{token: tok, provider: -1}
 	pt, err := parseToken(tok.value)
@@ -222,26 +243,14 @@ func (v *verifier) verifyToken(tok foundToken, now time.Time) (res authResult, k
 			return res, nil, time.Time{}, errKeysUnavailable
 		}
 	}
-	// A token that failed against these keys before fails again: the
-	// digest is all a replayed forgery costs.
-	digest := sha256.Sum256(bytesOf(tok.value))
-	if v.failed.failed(&digest, keys, now) {
-		res.cached = true
-		return res, nil, time.Time{}, errInvalidSig
-	}
 	if pt.alg.kind == kindHMAC {
-		err = nil
 		if !pt.alg.verify(pt.signingInput, pt.sig, p.hmacSecret) {
-			err = errInvalidSig
+			return res, nil, time.Time{}, errInvalidSig
 		}
-	} else {
-		err = verifyWithKeys(keys, &pt)
-	}
-	if err != nil {
-		if errors.Is(err, errInvalidSig) {
-			v.failed.add(&digest, keys, now.Add(failedMaxTTL))
-		}
-		return res, nil, time.Time{}, err
+	} else if err := verifyWithKeys(keys, &pt); err != nil {
+		// keys goes back with errInvalidSig: the failure is remembered
+		// against them.
+		return res, keys, time.Time{}, err
 	}
 
 	res.claims = claims{json: pt.payload}
