@@ -82,6 +82,32 @@ func BenchmarkWasmRequest(b *testing.B) {
 			}
 		}
 	})
+	// Forged ES256 tokens one at a time (BenchmarkWasmForgedVsMissing
+	// interleaves them with the others): sent again and again, and
+	// expired ones cycled.
+	now := h.Clock().Now()
+	for _, kind := range []struct {
+		name string
+		toks []string
+	}{
+		{"forged-replay", forgedPool(b, "ES256", now, 1, false)},
+		{"forged-expired", forgedPool(b, "ES256", now, benchPoolSize, true)},
+	} {
+		reqs := make([]*hosttest.Request, len(kind.toks))
+		for i, tok := range kind.toks {
+			reqs[i] = hosttest.GET("/api").Header("authorization", "Bearer "+tok)
+		}
+		b.Run(kind.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if resp := h.Do(reqs[i%len(reqs)]); resp.Status != 401 {
+					b.Fatalf("%v", resp)
+				}
+				i++
+			}
+		})
+	}
 }
 
 // forgedPool returns n distinct forged tokens of alg: the right kid and
