@@ -129,7 +129,10 @@ const (
 	metricShadowed  = metricPrefix + "shadowed_total"
 	metricFetches   = metricPrefix + "jwks_fetches_total"
 	metricFailures  = metricPrefix + "jwks_failures_total"
-	metricConflicts = metricPrefix + "shared_data_conflicts_total"
+	// metricKeysSkipped counts unusable keys skipped in fetched key sets,
+	// once per fetch that saw them.
+	metricKeysSkipped = metricPrefix + "jwks_keys_skipped_total"
+	metricConflicts   = metricPrefix + "shared_data_conflicts_total"
 )
 
 // rulesRequest is what the rules match on, from the request headers the
