@@ -274,6 +274,13 @@ func TestLoweringRulesMatchEveryView(t *testing.T) {
 		{"path, trailing dot segment", `{"path":"/healthz"}`, off, Request{Path: "/healthz/."}, false},
 		{"path, hash", `{"path":"/healthz"}`, off, Request{Path: "/healthz#x"}, false},
 		{"path, lower-case escape", `{"path":"/a%3Fb"}`, off, Request{Path: "/a%3fb"}, false},
+		// The cautions of the package doc, pinned: these behave as Envoy's
+		// route matching does.
+		{"caution: prefix does not cover its directory", `{"prefix":"/admin/"}`, strict, Request{Path: "/admin?x=1"}, false},
+		{"caution: parameters pass a prefix", `{"prefix":"/admin/"}`, strict, Request{Path: "/admin;x=1/users"}, false},
+		{"caution: case passes a prefix", `{"prefix":"/admin/"}`, strict, Request{Path: "/ADMIN/users"}, false},
+		{"caution: ..; is not a dot segment", `{"prefix":"/public/"}`, off, Request{Path: "/public/..;/admin"}, true},
+		{"caution: %2F stays encoded", `{"prefix":"/public/"}`, off, Request{Path: "/public/..%2Fadmin"}, true},
 		{"prefix, neutral, raw here", `{"prefix":"/admin/"}`, strict, Request{Path: "/admin/../healthz"}, true},
 		{"path, neutral, normalized here", `{"path":"/admin"}`, strict, Request{Path: "/x/../admin"}, true},
 	}
