@@ -133,7 +133,7 @@ func TestMatch(t *testing.T) {
 
 		{"host exact", `[{"match":{"host":"api.example.com"}}]`, Request{Host: "api.example.com"}, 0},
 		{"host case-insensitive", `[{"match":{"host":"API.example.com"}}]`, Request{Host: "api.EXAMPLE.com"}, 0},
-		{"host port ignored", `[{"match":{"host":"api.example.com"}}]`, Request{Host: "api.example.com:8443"}, 0},
+		{"host port ignored by a rule that adds nothing", `[{"match":{"host":"api.example.com"}}]`, Request{Host: "api.example.com:8443"}, 0},
 		{"host trailing dot ignored", `[{"match":{"host":"api.example.com"}}]`, Request{Host: "api.example.com.:80"}, 0},
 		{"host other", `[{"match":{"host":"api.example.com"}}]`, Request{Host: "www.example.com"}, -1},
 		{"host suffix is not enough", `[{"match":{"host":"example.com"}}]`, Request{Host: "evilexample.com"}, -1},
