@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +160,24 @@ func TestPathRuleFollowsTheRouter(t *testing.T) {
 	// The rule still holds for the path it names, with dot segments that
 	// stay inside it.
 	wantReached(t, rawGet(t, addr, "/open/a/../p", "api.example.com"), "/open/a/../p", 200, "open")
+
+	t.Run("h2c", func(t *testing.T) {
+		tr := &http.Transport{Protocols: new(http.Protocols)}
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		t.Cleanup(tr.CloseIdleConnections)
+		for target, want := range map[string]int{"/open/p": 200, "/open/x#/../../x/secret.txt": 400, "/api/orders/../../open/p": 401} {
+			req := &http.Request{Method: "GET", URL: &url.URL{Scheme: "http", Host: addr, Opaque: target}, Host: "api.example.com", Header: http.Header{}}
+			res, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatalf("h2c GET %s: %v", target, err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.ProtoMajor != 2 || res.StatusCode != want {
+				t.Errorf("h2c GET %s: %s %d, want HTTP/2 %d", target, res.Proto, res.StatusCode, want)
+			}
+		}
+	})
 
 	t.Run("normalize_path on", func(t *testing.T) {
 		_, addr := rulesBootstrap(t, "normalize_path: true\nmerge_slashes: true")
