@@ -43,8 +43,8 @@
 // it rewrites :authority before any filter runs, so the filter sees the
 // stripped value too and the two still agree. Only Envoy's route-level
 // ignore_port_in_host_matching makes the router ignore a port the filter
-// sees; rules that lower protection then match less than the router, never
-// more.
+// sees: with it, write host rules without a port, and a rule that lowers
+// protection then matches less than the router, never more.
 //
 // Paths: `prefix` and `path` are compared with two forms of :path, both
 // without the query: the path as sent, which is what the router matches
