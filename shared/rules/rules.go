@@ -125,8 +125,9 @@ type views struct {
 }
 
 // Match returns the first rule that matches req, or nil. A rule that
-// lowers protection matches only when the request as sent and its
-// normalized form both match it; any other rule matches when either does.
+// lowers protection matches only when the authority as sent and the path
+// both as sent and normalized match it; any other rule matches when one
+// form of each does.
 func (s Set[T]) Match(req *Request) *Rule[T] {
 	if len(s.Rules) == 0 {
 		return nil
@@ -200,9 +201,9 @@ func (m *matcher) isAny() bool {
 }
 
 // matches tests the cheap, most selective criteria first. The views were
-// computed once per request by Match. every asks that each view of the
-// host and of the path match (a rule that lowers protection); otherwise
-// one view of each is enough.
+// computed once per request by Match. every (a rule that lowers
+// protection) asks for the authority as sent and both forms of the path;
+// otherwise one form of each is enough.
 func (m *matcher) matches(req *Request, v *views, every bool) bool {
 	if m.methods != nil && !contains(m.methods, req.Method) {
 		return false
