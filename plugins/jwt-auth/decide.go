@@ -117,8 +117,8 @@ func reasonIndex(reason error) int {
 	return -1
 }
 
-// metricPrefix starts every metric name of this filter (DESIGN.md
-// convention 8).
+// metricPrefix starts every metric name of this filter (convention 8,
+// README.md "Writing a filter").
 const metricPrefix = "concierge_jwt_auth_"
 
 // Metric names other than the per-reason denials.

@@ -3,8 +3,8 @@ package main
 // Remote JWKS: one fetch serves every worker VM.
 //
 // Each VM has its own Go heap, so keys fetched by one worker are invisible
-// to the others unless they travel through shared data (DESIGN.md
-// convention 5). Per remote provider there are two shared-data keys:
+// to the others unless they travel through shared data (convention 5
+// in README.md, "Writing a filter"). Per remote provider there are two shared-data keys:
 //
 //	jwt-auth/<ns>/jwks/<provider>        the last good JWKS and when it was fetched
 //	jwt-auth/<ns>/jwks/<provider>/fetch  who is fetching (a lease), the failure

@@ -3,7 +3,7 @@ package main
 // Algorithms and verification keys. Signatures are checked by the Go
 // standard library (crypto/rsa, crypto/ecdsa, crypto/ed25519, crypto/hmac),
 // called exactly as github.com/golang-jwt/jwt/v5's signing methods call it;
-// the tests check the two agree on every algorithm (jws_oracle_test.go).
+// the tests check the two agree on every algorithm (oracle_test.go).
 // golang-jwt itself is not linked into the module: it imports crypto/x509
 // and so net, whose WASI imports (path_filestat_get) Envoy 1.33-1.37 does
 // not provide, and the module would not load there (README.md,

@@ -1,5 +1,6 @@
-// Package rules is the one implementation of the per-route `rules` list
-// every concierge filter accepts.
+// Package rules is the one implementation of convention 2 (README.md,
+// "Writing a filter"): the per-route `rules` list every concierge filter
+// accepts.
 //
 //	"shadow": false,
 //	"rules": [

@@ -42,20 +42,16 @@ func (g *Gateway) adminMux() http.Handler {
 			}
 		}
 	})
+	g.envoyAdminHandlers(mux)
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "concierge-gateway admin\n  /ready\n  /stats/prometheus\n  /clusters\n")
+		io.WriteString(w, "concierge-gateway admin\n  /ready\n  /stats\n  /stats/prometheus\n  /clusters\n  /listeners\n  /server_info\n  /config_dump\n  /quitquitquit (POST)\n")
 	})
 	return mux
 }
 
-// Envoy's default histogram buckets (ms).
-var buckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
-
-// Prometheus renders the filter metrics (summed over every worker VM and
-// listener, under the names the filters defined, as Envoy's wasmcustom
-// namespace does) and the gateway's own Envoy-named stats, in the
-// Prometheus text format.
-func (g *Gateway) Prometheus() string {
+// mergedMetrics are the filter metrics summed over every worker VM and
+// listener, by name, sorted by name.
+func (g *Gateway) mergedMetrics() []*engine.MetricValue {
 	merged := map[string]*engine.MetricValue{}
 	for _, l := range g.listeners {
 		if l.host == nil {
@@ -74,15 +70,25 @@ func (g *Gateway) Prometheus() string {
 			x.Samples = append(x.Samples, m.Samples...)
 		}
 	}
-	names := make([]string, 0, len(merged))
-	for n := range merged {
-		names = append(names, n)
+	out := make([]*engine.MetricValue, 0, len(merged))
+	for _, m := range merged {
+		out = append(out, m)
 	}
-	sort.Strings(names)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Envoy's default histogram buckets (ms).
+var buckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
+
+// Prometheus renders the filter metrics (summed over every worker VM and
+// listener, under the names the filters defined, as Envoy's wasmcustom
+// namespace does) and the gateway's own Envoy-named stats, in the
+// Prometheus text format.
+func (g *Gateway) Prometheus() string {
 	var b strings.Builder
-	for _, n := range names {
-		m := merged[n]
-		name := promName(n)
+	for _, m := range g.mergedMetrics() {
+		name := promName(m.Name)
 		fmt.Fprintf(&b, "# TYPE %s %s\n", name, m.Type)
 		switch m.Type {
 		case "histogram":

@@ -40,7 +40,13 @@ type Gateway struct {
 	closed  sync.Once
 	closing chan struct{} // closed when Close starts: handlers stop waiting on the engine
 	started time.Time
+	quit    chan struct{} // closed by POST /quitquitquit
+	quitOne sync.Once
 }
+
+// Quit delivers when an operator asks the admin interface to exit
+// (POST /quitquitquit); the command line then shuts down as on SIGTERM.
+func (g *Gateway) Quit() <-chan struct{} { return g.quit }
 
 // listener is one listener with its connection manager and engine.
 type listener struct {
@@ -67,7 +73,7 @@ func Start(cfg *Config, o RunOptions) (*Gateway, error) {
 	if o.Workers <= 0 {
 		o.Workers = 2
 	}
-	g := &Gateway{cfg: cfg, opts: o, log: o.Log, clusters: map[string]*cluster{}, started: time.Now(), closing: make(chan struct{})}
+	g := &Gateway{cfg: cfg, opts: o, log: o.Log, clusters: map[string]*cluster{}, started: time.Now(), closing: make(chan struct{}), quit: make(chan struct{})}
 	for _, w := range cfg.Warnings {
 		g.log.Warnf("config", "%s", w)
 	}
