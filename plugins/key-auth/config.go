@@ -74,7 +74,15 @@ type ruleOverride struct {
 	// require lists permissions the consumer needs on the matched route,
 	// besides the one its method needs.
 	require []string
+	// lowers is set when the rule lets keyless requests through although
+	// the top level does not.
+	lowers bool
 }
+
+// LowersProtection tells rules.Parse that the rule weakens the filter
+// (allow_missing where the top level has none), so that it applies only to
+// requests that match it in every form the router and upstream may see.
+func (o ruleOverride) LowersProtection() bool { return o.lowers }
 
 // methodPermissions maps request methods to the permission they need;
 // other is the permission of every method not listed. "" means none.
@@ -357,6 +365,7 @@ func parsePermissionByMethod(o *jsoncfg.Object) methodPermissions {
 // rule): allow_missing and require.
 func (c *config) parseOverride(r *jsoncfg.Object) ruleOverride {
 	ov := ruleOverride{allowMissing: r.Bool("allow_missing", c.allowMissing)}
+	ov.lowers = ov.allowMissing && !c.allowMissing
 	if r.Has("require") {
 		ov.require = r.Strings("require", nil)
 		if ov.require != nil && len(ov.require) == 0 {

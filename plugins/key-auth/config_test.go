@@ -53,6 +53,12 @@ func TestParseConfigOptions(t *testing.T) {
 	// A rule without allow_missing inherits the top-level one.
 	c = mustParse(t, testConfig(`,"allow_missing":true,"rules":[{"match":{"prefix":"/x"},"require":["a"]}]`))
 	wantEqual(t, "inherited allow_missing", c.rules.Rules[0].Override.allowMissing, true)
+	wantEqual(t, "inherited allow_missing lowers protection", c.rules.Rules[0].LowersProtection, false)
+	// allow_missing where the top level has none lowers protection: the
+	// rule then applies only when every form of the request matches.
+	c = mustParse(t, testConfig(`,"rules":[{"match":{"prefix":"/open/"},"allow_missing":true},{"match":{"prefix":"/x"},"require":["a"]}]`))
+	wantEqual(t, "rules[0] lowers protection", c.rules.Rules[0].LowersProtection, true)
+	wantEqual(t, "rules[1] lowers protection", c.rules.Rules[1].LowersProtection, false)
 }
 
 // TestParseConfigErrors pins the exact messages: each names the field path

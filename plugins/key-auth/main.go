@@ -213,4 +213,5 @@ func (s *stream) deny(out *outcome, requestID string, d rules.Decision[ruleOverr
 var (
 	_ types.PluginContext = (*plugin)(nil)
 	_ types.HttpContext   = (*stream)(nil)
+	_ rules.Lowerer       = ruleOverride{}
 )
