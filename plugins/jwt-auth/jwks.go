@@ -52,14 +52,14 @@ type jwksHost interface {
 type jwksEvent uint8
 
 const (
-	evFetchStarted jwksEvent = iota // concierge_jwt_auth_jwks_fetches_total
-	evFetchFailed                   // warn log; concierge_jwt_auth_jwks_failures_total
-	evKeysUpdated                   // info log
-	evConflict                      // warn log; concierge_jwt_auth_shared_data_conflicts_total
-	evKeysDropped                   // warn log
-	evHostError                     // warn log: a host call failed
-	evKeySkipped                    // warn log; concierge_jwt_auth_jwks_keys_skipped_total
-	evUnknownCluster                // error log: the configuration names a cluster the proxy lacks
+	evFetchStarted   jwksEvent = iota // concierge_jwt_auth_jwks_fetches_total
+	evFetchFailed                     // warn log; concierge_jwt_auth_jwks_failures_total
+	evKeysUpdated                     // info log
+	evConflict                        // warn log; concierge_jwt_auth_shared_data_conflicts_total
+	evKeysDropped                     // warn log
+	evHostError                       // warn log: a host call failed
+	evKeySkipped                      // warn log; concierge_jwt_auth_jwks_keys_skipped_total
+	evUnknownCluster                  // error log: the configuration names a cluster the proxy lacks
 )
 
 // errUnknownCluster is httpGet's answer when the proxy refuses the callout
