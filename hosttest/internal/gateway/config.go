@@ -436,6 +436,11 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 			if !ok {
 				continue
 			}
+			for _, ref := range clusterRefs(fcfg.Engine.Configuration) {
+				if !clusters[ref.name] {
+					c.errorf("%s.typed_config.config.configuration: %s names cluster %q, which the bootstrap does not define (every callout to it would fail)", fat, ref.path, ref.name)
+				}
+			}
 			for _, g := range h.Filters {
 				if g.Engine.Name == fcfg.Engine.Name {
 					c.errorf("%s: plugin name %q is also filter %q's; give each filter its own config.name (the gateway tells filters apart by it)", fat, fcfg.Engine.Name, g.HTTPName)
