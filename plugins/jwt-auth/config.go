@@ -37,6 +37,11 @@ type config struct {
 	// auth filter owns (identity.StripList); the wiring removes them from
 	// every incoming request before anything else.
 	stripHeaders []string
+	// acceptVerified lets a request that key-auth verified earlier in the
+	// chain through without a token (accept.go); stripWhenVerified is
+	// stripHeaders for such a request.
+	acceptVerified    bool
+	stripWhenVerified []string
 }
 
 // ruleOverride is what a rule of "rules" may change for the requests it
@@ -52,6 +57,12 @@ type ruleOverride struct {
 	// must come from on this route (401 "issuer not allowed" otherwise).
 	providers []int
 }
+
+// LowersProtection reports whether the override lets through what the
+// top-level settings stop: allow_missing does; require and providers only
+// narrow what passes. rules.Parse reads it, so that such a rule applies
+// only to a request the router sends where the rule says.
+func (o ruleOverride) LowersProtection() bool { return o.allowMissing }
 
 // allows reports whether a token verified by provider i may be used under
 // the override.
@@ -134,7 +145,7 @@ var reservedHeaders = []string{"host", "content-length", "content-type", "transf
 	"connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection", "cookie"}
 
 // topLevelFields are the keys of the configuration object.
-var topLevelFields = []string{"providers", "realm", "error_format", "shadow", "rules"}
+var topLevelFields = []string{"providers", "realm", "error_format", "shadow", "rules", "accept_verified_identity"}
 
 var providerFields = []string{"name", "issuer", "audiences", "algorithms", "local_jwks",
 	"hmac_secret", "hmac_secret_base64", "remote_jwks", "from_headers", "from_params",
@@ -155,6 +166,7 @@ func parseConfig(data []byte) (config, error) {
 	provs := o.Objects("providers")
 	c.realm = o.String("realm", "")
 	c.errorFormat = reply.ParseFormat(o)
+	c.acceptVerified = o.Bool("accept_verified_identity", false)
 	if !validQuotedValue(c.realm) {
 		o.Errorf("realm", "must not contain quotes, backslashes or control characters, got %q", c.realm)
 	}
@@ -181,6 +193,7 @@ func parseConfig(data []byte) (config, error) {
 	c.buildOwnedHeaders(provs)
 	c.rules = rules.Parse(o, c.parseOverride)
 	c.shadow = c.rules.Shadow
+	c.stripWhenVerified = withoutDefaultIdentity(c.stripHeaders)
 	if err := o.Err(); err != nil {
 		return config{}, err
 	}

@@ -117,8 +117,8 @@ func reasonIndex(reason error) int {
 	return -1
 }
 
-// metricPrefix starts every metric name of this filter (DESIGN.md
-// convention 8).
+// metricPrefix starts every metric name of this filter (convention 8,
+// README.md "Writing a filter").
 const metricPrefix = "concierge_jwt_auth_"
 
 // Metric names other than the per-reason denials.
@@ -127,9 +127,13 @@ const (
 	metricDenied    = metricPrefix + "denied_total"
 	metricAnonymous = metricPrefix + "anonymous_total"
 	metricShadowed  = metricPrefix + "shadowed_total"
+	metricVerified  = metricPrefix + "key_auth_accepted_total"
 	metricFetches   = metricPrefix + "jwks_fetches_total"
 	metricFailures  = metricPrefix + "jwks_failures_total"
-	metricConflicts = metricPrefix + "shared_data_conflicts_total"
+	// metricKeysSkipped counts unusable keys skipped in fetched key sets,
+	// once per fetch that saw them.
+	metricKeysSkipped = metricPrefix + "jwks_keys_skipped_total"
+	metricConflicts   = metricPrefix + "shared_data_conflicts_total"
 )
 
 // rulesRequest is what the rules match on, from the request headers the

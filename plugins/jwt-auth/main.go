@@ -63,7 +63,9 @@ type plugin struct {
 // counters are the filter's metrics (README.md lists them).
 type counters struct {
 	allowed, denied, anonymous, shadowed proxywasm.MetricCounter
+	verified                             proxywasm.MetricCounter
 	fetches, failures, conflicts         proxywasm.MetricCounter
+	keysSkipped                          proxywasm.MetricCounter
 	byReason                             []proxywasm.MetricCounter // parallel to denialReasons
 }
 
@@ -73,9 +75,12 @@ func defineCounters() counters {
 		denied:    proxywasm.DefineCounterMetric(metricDenied),
 		anonymous: proxywasm.DefineCounterMetric(metricAnonymous),
 		shadowed:  proxywasm.DefineCounterMetric(metricShadowed),
+		verified:  proxywasm.DefineCounterMetric(metricVerified),
 		fetches:   proxywasm.DefineCounterMetric(metricFetches),
 		failures:  proxywasm.DefineCounterMetric(metricFailures),
 		conflicts: proxywasm.DefineCounterMetric(metricConflicts),
+
+		keysSkipped: proxywasm.DefineCounterMetric(metricKeysSkipped),
 	}
 	for _, r := range denialReasons {
 		c.byReason = append(c.byReason, proxywasm.DefineCounterMetric(reasonMetric(r)))
@@ -274,6 +279,9 @@ func (hostCalls) httpGet(r *remoteJWKS, done func(status int, body []byte)) erro
 			}
 			done(status, body)
 		})
+	if errors.Is(err, types.ErrorStatusBadArgument) {
+		return errUnknownCluster
+	}
 	return err
 }
 
@@ -286,13 +294,18 @@ func (h hostCalls) note(e jwksEvent, msg string) {
 		m.failures.Increment(1)
 	case evConflict:
 		m.conflicts.Increment(1)
+	case evKeySkipped:
+		m.keysSkipped.Increment(1)
 	}
 	if msg == "" {
 		return
 	}
-	if e == evKeysUpdated {
+	switch e {
+	case evKeysUpdated:
 		proxywasm.LogInfo("jwt-auth: " + msg)
-	} else {
+	case evUnknownCluster:
+		proxywasm.LogError("jwt-auth: " + msg)
+	default:
 		proxywasm.LogWarn("jwt-auth: " + msg)
 	}
 }
@@ -315,11 +328,16 @@ type stream struct {
 func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	p := s.p
 	headers, _ := proxywasm.GetHttpRequestHeaders()
+	strip := p.cfg.stripHeaders
+	verified := p.cfg.acceptVerified && keyAuthVerified()
+	if verified {
+		strip = p.cfg.stripWhenVerified
+	}
 	// Identity headers are the gateway's: whatever the route and the
 	// outcome, the client's copies never reach the upstream, and rules
 	// never match on them (README.md, "Identity headers"). Only the ones
 	// present are removed: each removal is a host call.
-	if spoofed := ownedPresent(headers, p.cfg.stripHeaders); len(spoofed) > 0 {
+	if spoofed := ownedPresent(headers, strip); len(spoofed) > 0 {
 		if err := identity.Strip(spoofed); err != nil {
 			proxywasm.LogWarnf("jwt-auth: removing identity headers: %v", err)
 		}
@@ -336,6 +354,10 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 		d = p.cfg.rules.Decide(&req)
 	}
 	if !d.Enabled {
+		return types.ActionContinue
+	}
+	if verified && d.Override.acceptsVerified() {
+		p.m.verified.Increment(1)
 		return types.ActionContinue
 	}
 	s.shadow, s.override, s.rule = d.Shadow, d.Override, d.Rule

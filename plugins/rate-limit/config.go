@@ -55,6 +55,38 @@ type override struct {
 type policy struct {
 	set       *limitSet
 	overrides []override
+	// lowers: a rule's policy that may admit more than the top level's
+	// (see LowersProtection).
+	lowers bool
+}
+
+// LowersProtection tells shared/rules that a rule with this policy may let
+// through what the top level would stop, so that the rule applies only
+// when every form of the request matches it (shared/rules, "Rules that
+// lower protection"): its own `limits` leave some top-level limit without
+// one at least as strict, or it has overrides of its own (they give
+// identities more).
+func (p policy) LowersProtection() bool { return p.lowers }
+
+// looser reports whether limits a may admit more than limits top: some
+// top-level limit has no limit in a that is at least as strict (no larger
+// burst, no faster refill).
+func looser(a, top []limit) bool {
+	for _, t := range top {
+		covered := false
+		for _, l := range a {
+			// rate(l) <= rate(t), compared without division.
+			slower := float64(l.tokensPerFill)*float64(t.fillInterval) <= float64(t.tokensPerFill)*float64(l.fillInterval)
+			if l.maxTokens <= t.maxTokens && slower {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			return true
+		}
+	}
+	return false
 }
 
 // forIdentity picks the limits for a caller ("" for none).
@@ -133,9 +165,11 @@ func (c *config) parseRule(r *jsoncfg.Object) policy {
 	if r.Has("limits") {
 		p.set = c.parseLimits(r)
 		p.overrides = nil
+		p.lowers = looser(p.set.limits, c.set.limits)
 	}
 	if r.Has("overrides") {
 		p.overrides = c.parseOverrides(r)
+		p.lowers = p.lowers || len(p.overrides) > 0
 	}
 	return p
 }

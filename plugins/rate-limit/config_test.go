@@ -150,3 +150,29 @@ func TestGlob(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesThatLowerProtection: a rule whose limits are looser than the
+// top level's, or with overrides of its own, is marked for shared/rules,
+// which then applies it only when every form of the request matches.
+func TestRulesThatLowerProtection(t *testing.T) {
+	c, err := parseConfig([]byte(`{"limits":[{"requests":10,"per":"1s"},{"requests":100,"per":"1m"}],"rules":[
+		{"match":{"prefix":"/a"},"limits":[{"requests":5,"per":"1s"},{"requests":50,"per":"1m"}]},
+		{"match":{"prefix":"/a2"},"limits":[{"requests":5,"per":"1s"}]},
+		{"match":{"prefix":"/b"},"limits":[{"requests":20,"per":"1s"}]},
+		{"match":{"prefix":"/c"},"limits":[{"requests":10,"per":"1s"},{"requests":100,"per":"1m"}]},
+		{"match":{"prefix":"/d"},"limits":[{"max_tokens":10,"tokens_per_fill":11,"fill_interval":"1s"}]},
+		{"match":{"prefix":"/e"},"overrides":[{"identity":"x","limits":[{"requests":1,"per":"1s"}]}]},
+		{"match":{"prefix":"/f"},"overrides":[]},
+		{"match":{"prefix":"/g"},"shadow":false}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// /a2 is stricter per second but lets 300 a minute through where the
+	// top level lets 100.
+	want := []bool{false, true, true, false, true, true, false, false}
+	for i, r := range c.rules.Rules {
+		if r.LowersProtection != want[i] {
+			t.Errorf("rules[%d].LowersProtection = %v, want %v", i, r.LowersProtection, want[i])
+		}
+	}
+}
