@@ -112,7 +112,7 @@ func TestREADMEConfigTables(t *testing.T) {
 // filter defines; every denial reason is in the responses table and in the
 // per-reason metric row.
 func TestREADMEMetricsAndReasons(t *testing.T) {
-	want := []string{metricAllowed, metricDenied, metricAnonymous, metricShadowed, metricFetches, metricFailures, metricConflicts,
+	want := []string{metricAllowed, metricDenied, metricAnonymous, metricShadowed, metricSpoofed, metricFetches, metricFailures, metricConflicts,
 		metricPrefix + "denied_<reason>_total"}
 	sort.Strings(want)
 	metrics := readme(t).Section("## Metrics")
@@ -120,6 +120,9 @@ func TestREADMEMetricsAndReasons(t *testing.T) {
 		t.Errorf("README metrics table lists\n  %q\nthe filter defines\n  %q", got, want)
 	}
 	responses := readme(t).Section("## Responses")
+	if !strings.Contains(responses, "`"+errSpoofedIdentity.Error()+"`") {
+		t.Errorf("README responses: reason %q missing", errSpoofedIdentity.Error())
+	}
 	for _, r := range denialReasons {
 		if !strings.Contains(metrics, "`"+reasonSlug(r)+"`") {
 			t.Errorf("README metrics: reason %q missing from the per-reason row", reasonSlug(r))
