@@ -24,6 +24,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.rqTotal.Add(1)
 	l.active.Add(1)
 	defer l.active.Add(-1)
+	if !l.screenUnderscores(w, r) {
+		return
+	}
 	hs, rej := l.hcm.requestHeaders(r, remoteAddr(r.RemoteAddr))
 	if rej != nil {
 		l.count(rej.status)
@@ -86,11 +89,18 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 				}
 				if err == io.EOF {
 					// net/http fills r.Trailer once the body is read to EOF.
-					var trailers []abi.Pair
-					for k, vs := range r.Trailer {
-						for _, v := range vs {
-							trailers = append(trailers, abi.Pair{Key: strings.ToLower(k), Value: v})
+					trailers, reject := l.requestTrailers(r)
+					if reject != "" {
+						if n > 0 {
+							s.SendData(buf[:n], false)
 						}
+						l.g.log.Debugf("http", "%s %s: rejecting the request: a trailer name contains an underscore (%s)", r.Method, r.RequestURI, reject)
+						if r.ProtoMajor == 2 {
+							s.Reset(reject)
+						} else {
+							s.CodecError(http.StatusBadRequest, http.StatusText(http.StatusBadRequest), reject)
+						}
+						return
 					}
 					if len(trailers) == 0 {
 						s.SendData(buf[:n], true)
@@ -114,7 +124,7 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 		}()
 	}
 
-	status, reset := sink.write(w, rc, l, r.Context(), s)
+	status, reset := sink.write(w, rc, l, r, s)
 	// A response that ended before the request did (a filter answered
 	// early): stop reading the rest.
 	select {
@@ -241,8 +251,9 @@ func (c *clientSink) take() []sinkEvent {
 
 // write copies the response to the client as it comes. It returns the
 // status sent, and whether the stream was reset instead.
-func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l *listener, ctx context.Context, s *engine.Stream) (status int, reset bool) {
-	clientGone := ctx.Done()
+func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l *listener, r *http.Request, s *engine.Stream) (status int, reset bool) {
+	clientGone := r.Context().Done()
+	trailers := l.trailersPass(r)
 	for {
 		select {
 		case <-l.g.closing:
@@ -275,8 +286,10 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 				_ = rc.Flush()
 				s.ResponseDrained(len(e.data))
 			case 't':
-				for _, p := range e.headers {
-					w.Header().Add(http.TrailerPrefix+p.Key, p.Value)
+				if trailers {
+					for _, p := range e.headers {
+						w.Header().Add(http.TrailerPrefix+p.Key, p.Value)
+					}
 				}
 				return status, false
 			case 'r':
@@ -400,6 +413,9 @@ func (l *listener) serveDirect(w http.ResponseWriter, r *http.Request, hs []abi.
 		r2 = r2.WithContext(ctx)
 	}
 	r2.Header = http.Header{}
+	if !l.trailersPass(r) { // HTTP/1 without enable_trailers: the codec drops them
+		r2.Trailer = nil
+	}
 	for _, p := range hs {
 		switch p.Key {
 		case ":authority":

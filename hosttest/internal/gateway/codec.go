@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
+)
+
+// What Envoy's downstream codecs do with a request before the connection
+// manager sees it, as far as the gateway emulates it: header names with
+// underscores (common_http_protocol_options.headers_with_underscores_action)
+// and HTTP/1 trailers (http_protocol_options.enable_trailers). net/http has
+// parsed the request by then; the gateway applies the same rules to what
+// it parsed.
+
+// codecStats are Envoy's per-codec counters the gateway keeps, rooted as
+// Envoy roots downstream codec stats (http1.*, http2.*).
+type codecStats struct {
+	droppedUnderscore  [2]atomic.Uint64 // [0] http1, [1] http2
+	rejectedUnderscore [2]atomic.Uint64
+}
+
+// codecIndex is 0 for HTTP/1, 1 for HTTP/2.
+func codecIndex(r *http.Request) int {
+	if r.ProtoMajor == 2 {
+		return 1
+	}
+	return 0
+}
+
+// underscoreDetails is Envoy's response code details for a rejected
+// underscore name, per codec.
+var underscoreDetails = [2]string{"http1.unexpected_underscore", "http2.unexpected_underscore"}
+
+// screenUnderscores applies headers_with_underscores_action to the request
+// header names, as Envoy's codecs do while they parse: DROP_HEADER removes
+// each such header (counted in <codec>.dropped_headers_with_underscores);
+// REJECT_REQUEST refuses the request (counted in
+// <codec>.requests_rejected_with_underscores_in_headers) — HTTP/1 with a
+// 400 and the connection closed (details http1.unexpected_underscore),
+// HTTP/2 by resetting the stream (http2.unexpected_underscore: nghttp2
+// and oghttp2 reset it, no response is sent). It reports whether the
+// request goes on.
+func (l *listener) screenUnderscores(w http.ResponseWriter, r *http.Request) bool {
+	if l.hcm.Underscores == corev3.HttpProtocolOptions_ALLOW {
+		return true
+	}
+	ci := codecIndex(r)
+	for k := range r.Header {
+		if strings.IndexByte(k, '_') < 0 {
+			continue
+		}
+		if l.hcm.Underscores == corev3.HttpProtocolOptions_DROP_HEADER {
+			l.g.codec.droppedUnderscore[ci].Add(1)
+			delete(r.Header, k)
+			continue
+		}
+		l.g.codec.rejectedUnderscore[ci].Add(1)
+		l.g.log.Debugf("http", "%s %s: rejecting the request: header name %q contains an underscore (%s)", r.Method, r.RequestURI, strings.ToLower(k), underscoreDetails[ci])
+		if ci == 1 {
+			panic(http.ErrAbortHandler) // RST_STREAM
+		}
+		l.count(http.StatusBadRequest)
+		w.Header().Set("content-type", "text/plain")
+		w.Header().Set("connection", "close")
+		l.serverHeader(w.Header())
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, http.StatusText(http.StatusBadRequest))
+		return false
+	}
+	return true
+}
+
+// requestTrailers are the trailers net/http read after the request body,
+// as the filters get them: none on HTTP/1 unless the connection manager
+// enables trailers (Envoy's HTTP/1 codec ignores them; HTTP/2 always
+// passes them), and with headers_with_underscores_action applied to their
+// names as to headers. reject names the codec's details when a name with
+// an underscore refuses the request.
+func (l *listener) requestTrailers(r *http.Request) (trailers []abi.Pair, reject string) {
+	if !l.trailersPass(r) {
+		return nil, ""
+	}
+	ci := codecIndex(r)
+	for k, vs := range r.Trailer {
+		if len(vs) == 0 {
+			continue // announced in a Trailer header but not sent
+		}
+		lk := strings.ToLower(k)
+		if strings.IndexByte(lk, '_') >= 0 {
+			switch l.hcm.Underscores {
+			case corev3.HttpProtocolOptions_DROP_HEADER:
+				l.g.codec.droppedUnderscore[ci].Add(1)
+				continue
+			case corev3.HttpProtocolOptions_REJECT_REQUEST:
+				l.g.codec.rejectedUnderscore[ci].Add(1)
+				return nil, underscoreDetails[ci]
+			}
+		}
+		for _, v := range vs {
+			trailers = append(trailers, abi.Pair{Key: lk, Value: v})
+		}
+	}
+	return trailers, ""
+}
+
+// trailersPass reports whether trailers cross this client's codec, in
+// either direction: Envoy's HTTP/1 codec ignores request trailers and
+// leaves response trailers out unless trailers are enabled.
+func (l *listener) trailersPass(r *http.Request) bool {
+	return r.ProtoMajor == 2 || l.hcm.HTTP1Trailers
+}
