@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -114,4 +116,83 @@ func (l *listener) requestTrailers(r *http.Request) (trailers []abi.Pair, reject
 // leaves response trailers out unless trailers are enabled.
 func (l *listener) trailersPass(r *http.Request) bool {
 	return r.ProtoMajor == 2 || l.hcm.HTTP1Trailers
+}
+
+// dropTrailers removes the response trailers an upstream handler set, once
+// it is done, when the client's codec does not carry them.
+func (d *directWriter) dropTrailers() {
+	if !d.noTrailers {
+		return
+	}
+	for k := range d.Header() {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			delete(d.Header(), k)
+		}
+	}
+}
+
+// directBody is the request body of a connection manager without filters
+// on its way to the router: when it ends, the client's trailers are passed
+// on as the codec passes them (requestTrailers), into the router's request
+// in place (the router announced their names when it sent the headers).
+type directBody struct {
+	io.ReadCloser
+	l      *listener
+	client *http.Request // net/http fills client.Trailer at the body's end
+	to     http.Header
+	cancel context.CancelFunc
+	reject string
+}
+
+var errRejectedTrailer = errors.New("request trailer rejected by headers_with_underscores_action")
+
+// directBody wraps r2's body (r2 is the router's copy of the client's
+// request r) and gives r2 a context it can cancel.
+func (l *listener) directBody(r, r2 *http.Request) (*http.Request, *directBody) {
+	ctx, cancel := context.WithCancel(r2.Context())
+	r2 = r2.WithContext(ctx)
+	b := &directBody{ReadCloser: r2.Body, l: l, client: r, to: r2.Trailer, cancel: cancel}
+	if !l.trailersPass(r) {
+		r2.Trailer = nil
+	}
+	if r2.Body != nil && r2.Body != http.NoBody {
+		r2.Body = b
+	}
+	return r2, b
+}
+
+func (b *directBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != io.EOF || b.to == nil || !b.l.trailersPass(b.client) {
+		return n, err
+	}
+	ts, reject := b.l.requestTrailers(b.client)
+	clear(b.to)
+	if reject != "" {
+		// Cancelling first makes the router give up without answering, so
+		// rejectTrailers answers as the codec does.
+		b.reject = reject
+		b.cancel()
+		return n, errRejectedTrailer
+	}
+	for _, t := range ts {
+		b.to[http.CanonicalHeaderKey(t.Key)] = append(b.to[http.CanonicalHeaderKey(t.Key)], t.Value)
+	}
+	return n, err
+}
+
+// rejectTrailers answers a request whose trailers the codec rejected, as
+// Envoy's codecs do: HTTP/1 with 400 (the response has not started),
+// HTTP/2 by resetting the stream. It reports whether it did.
+func (b *directBody) rejectTrailers(dw *directWriter, r *http.Request) bool {
+	if b == nil || b.reject == "" {
+		return false
+	}
+	b.l.g.log.Debugf("http", "%s %s: rejecting the request: a trailer name contains an underscore (%s)", r.Method, r.RequestURI, b.reject)
+	if r.ProtoMajor == 2 {
+		panic(http.ErrAbortHandler)
+	}
+	dw.Header().Set("connection", "close")
+	dw.local(http.StatusBadRequest, http.StatusText(http.StatusBadRequest))
+	return true
 }

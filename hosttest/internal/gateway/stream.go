@@ -413,9 +413,7 @@ func (l *listener) serveDirect(w http.ResponseWriter, r *http.Request, hs []abi.
 		r2 = r2.WithContext(ctx)
 	}
 	r2.Header = http.Header{}
-	if !l.trailersPass(r) { // HTTP/1 without enable_trailers: the codec drops them
-		r2.Trailer = nil
-	}
+	r2, body := l.directBody(r, r2)
 	for _, p := range hs {
 		switch p.Key {
 		case ":authority":
@@ -427,11 +425,14 @@ func (l *listener) serveDirect(w http.ResponseWriter, r *http.Request, hs []abi.
 			r2.Header.Add(p.Key, p.Value)
 		}
 	}
-	dw := &directWriter{ResponseWriter: w, l: l}
+	dw := &directWriter{ResponseWriter: w, l: l, noTrailers: !l.trailersPass(r)}
 	defer func() {
 		if p := recover(); p != nil {
 			if p != http.ErrAbortHandler || dw.status != 0 {
 				panic(p)
+			}
+			if body.rejectTrailers(dw, r) {
+				return
 			}
 			// The exchange ended before a response: the route timeout
 			// (Envoy's 504), or the client went away (nobody to answer).
@@ -442,6 +443,7 @@ func (l *listener) serveDirect(w http.ResponseWriter, r *http.Request, hs []abi.
 		l.count(dw.status)
 	}()
 	l.route(dw, r2)
+	dw.dropTrailers()
 }
 
 // routerReply answers as Envoy's router does by itself: through the
@@ -464,12 +466,18 @@ type directWriter struct {
 	http.ResponseWriter
 	l      *listener
 	status int
+	// noTrailers: the client's codec drops response trailers (HTTP/1
+	// without enable_trailers).
+	noTrailers bool
 }
 
 func (d *directWriter) WriteHeader(code int) {
 	if d.status == 0 {
 		d.status = code
 		d.l.serverHeader(d.Header())
+		if d.noTrailers {
+			d.Header().Del("Trailer")
+		}
 	}
 	d.ResponseWriter.WriteHeader(code)
 }
