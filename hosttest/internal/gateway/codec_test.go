@@ -211,6 +211,9 @@ func TestTrailers(t *testing.T) {
 			if res.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d", res.StatusCode, tc.status)
 			}
+			if tc.status == 400 && !res.Close {
+				t.Error("400 for a rejected trailer: the connection stays open, want it closed")
+			}
 			if v := res.Trailer.Get("x-resp-trailer"); v != tc.resp {
 				t.Errorf("response trailer x-resp-trailer = %q, want %q", v, tc.resp)
 			}

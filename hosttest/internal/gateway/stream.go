@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
@@ -98,6 +99,7 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 						if r.ProtoMajor == 2 {
 							s.Reset(reject)
 						} else {
+							sink.closeConn.Store(true) // before the reply it marks
 							s.CodecError(http.StatusBadRequest, http.StatusText(http.StatusBadRequest), reject)
 						}
 						return
@@ -208,6 +210,9 @@ type clientSink struct {
 	mu     sync.Mutex
 	events []sinkEvent
 	wake   chan struct{}
+	// closeConn: the HTTP/1 codec failed (a rejected trailer); the
+	// connection closes after the response, as Envoy's does.
+	closeConn atomic.Bool
 }
 
 type sinkEvent struct {
@@ -268,6 +273,9 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 		for _, e := range c.take() {
 			switch e.kind {
 			case 'h':
+				if c.closeConn.Load() {
+					w.Header().Set("connection", "close")
+				}
 				status = l.writeHeaders(w, e.headers)
 				if e.eos {
 					return status, false
