@@ -2,6 +2,7 @@ package identity
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/concierge-wasm/concierge/shared/config"
@@ -128,15 +129,73 @@ func TestParseSpoofAction(t *testing.T) {
 	}
 }
 
-func BenchmarkGuardSpoofedNone(b *testing.B) {
+// benchHeaders are a typical request's headers, with nothing spoofed.
+var benchHeaders = [][2]string{{":authority", "api.example.com"}, {":path", "/api/orders"}, {":method", "GET"},
+	{":scheme", "https"}, {"authorization", "Bearer abc"}, {"accept", "*/*"}, {"user-agent", "curl/8"},
+	{"x-request-id", "5f0c8a9e"}, {"x-forwarded-for", "10.0.0.1"}}
+
+// BenchmarkGuardSpoofed is the cost of screening a request, against
+// BenchmarkExactNames, the exact-name lookup it replaced (compare the two
+// in one run).
+func BenchmarkGuardSpoofed(b *testing.B) {
 	g := NewGuard(StripSpoofed, "x-email")
-	hs := [][2]string{{":authority", "api.example.com"}, {":path", "/api/orders"}, {":method", "GET"},
-		{":scheme", "https"}, {"authorization", "Bearer abc"}, {"accept", "*/*"}, {"user-agent", "curl/8"},
-		{"x-request-id", "5f0c8a9e"}, {"x-forwarded-for", "10.0.0.1"}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if g.Spoofed(hs) != nil {
+		if g.Spoofed(benchHeaders) != nil {
 			b.Fatal("spoofed")
 		}
 	}
+}
+
+func BenchmarkExactNames(b *testing.B) {
+	names := StripList("x-email")
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, n := range names {
+			for _, h := range benchHeaders {
+				if strings.EqualFold(h[0], n) {
+					b.Fatal("spoofed")
+				}
+			}
+		}
+	}
+}
+
+// FuzzGuardOwns: a header name from a client is owned exactly when what a
+// CGI server makes of it (lower case, '_' as '-') is an owned name, and
+// SameName agrees with CanonicalName.
+func FuzzGuardOwns(f *testing.F) {
+	for _, s := range spellings {
+		f.Add(s.name, "x-user-id")
+	}
+	f.Add("X_USER_ROLES", "x_user-roles")
+	g := NewGuard(StripSpoofed, "x-email")
+	owned := map[string]bool{}
+	for _, n := range g.Names() {
+		owned[n] = true
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		cgi := strings.ReplaceAll(asciiLower(a), "_", "-")
+		if got := g.Owns(a); got != owned[cgi] {
+			t.Errorf("Owns(%q) = %v, want %v (%q)", a, got, owned[cgi], cgi)
+		}
+		if CanonicalName(a) != cgi {
+			t.Errorf("CanonicalName(%q) = %q, want %q", a, CanonicalName(a), cgi)
+		}
+		if got, want := SameName(a, b), CanonicalName(a) == CanonicalName(b); got != want {
+			t.Errorf("SameName(%q, %q) = %v, want %v", a, b, got, want)
+		}
+	})
+}
+
+// asciiLower lower-cases ASCII letters only, as HTTP header names are
+// compared (strings.ToLower would also fold non-ASCII bytes).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
