@@ -123,8 +123,8 @@ func reasonIndex(reason error) int {
 	return -1
 }
 
-// metricPrefix starts every metric name of this filter (DESIGN.md
-// convention 8).
+// metricPrefix starts every metric name of this filter (convention 8,
+// README.md "Writing a filter").
 const metricPrefix = "concierge_jwt_auth_"
 
 // Metric names other than the per-reason denials.
@@ -136,7 +136,10 @@ const (
 	metricSpoofed   = metricPrefix + "spoofed_identity_headers_total"
 	metricFetches   = metricPrefix + "jwks_fetches_total"
 	metricFailures  = metricPrefix + "jwks_failures_total"
-	metricConflicts = metricPrefix + "shared_data_conflicts_total"
+	// metricKeysSkipped counts unusable keys skipped in fetched key sets,
+	// once per fetch that saw them.
+	metricKeysSkipped = metricPrefix + "jwks_keys_skipped_total"
+	metricConflicts   = metricPrefix + "shared_data_conflicts_total"
 )
 
 // rulesRequest is what the rules match on, from the request headers the

@@ -3,8 +3,8 @@ package main
 // Remote JWKS: one fetch serves every worker VM.
 //
 // Each VM has its own Go heap, so keys fetched by one worker are invisible
-// to the others unless they travel through shared data (DESIGN.md
-// convention 5). Per remote provider there are two shared-data keys:
+// to the others unless they travel through shared data (convention 5
+// in README.md, "Writing a filter"). Per remote provider there are two shared-data keys:
 //
 //	jwt-auth/<ns>/jwks/<provider>        the last good JWKS and when it was fetched
 //	jwt-auth/<ns>/jwks/<provider>/fetch  who is fetching (a lease), the failure
@@ -58,6 +58,7 @@ const (
 	evConflict                      // warn log; concierge_jwt_auth_shared_data_conflicts_total
 	evKeysDropped                   // warn log
 	evHostError                     // warn log: a host call failed
+	evKeySkipped                    // warn log; concierge_jwt_auth_jwks_keys_skipped_total
 )
 
 // Limits of the remote key machinery.
@@ -204,7 +205,8 @@ func (m *jwksManager) sync(i int, now time.Time) (changed bool) {
 		case bytes.Equal(rec.body, rs.raw):
 			rs.cas, rs.fetchedAt = cas, rec.fetchedAt
 		default:
-			ks, err := parseJWKS(rec.body)
+			// The fetching VM logged and counted the skipped keys.
+			ks, _, err := parseFetchedJWKS(rec.body)
 			if err != nil || !ks.fitsAny(rs.p.algs) {
 				break // only checked documents are stored; be safe anyway
 			}
@@ -380,7 +382,10 @@ func (m *jwksManager) fetched(i int, status int, body []byte) {
 		m.failed(i, now, fmt.Sprintf("JWKS over the limit of %d bytes", maxJWKSBytes))
 		return
 	}
-	ks, err := parseJWKS(body)
+	ks, skipped, err := parseFetchedJWKS(body)
+	for _, k := range skipped {
+		m.host.note(evKeySkipped, fmt.Sprintf("jwks for provider %q from %s: unusable key skipped: %s", rs.p.name, rs.p.remote.uri, k))
+	}
 	if err != nil {
 		m.failed(i, now, "invalid JWKS: "+err.Error())
 		return
@@ -394,7 +399,11 @@ func (m *jwksManager) fetched(i int, status int, body []byte) {
 	m.v.setRemoteKeys(i, ks)
 	m.store(rs, body, now)
 	m.release(rs, now, false)
-	m.host.note(evKeysUpdated, fmt.Sprintf("jwks for provider %q: %d keys fetched from %s", rs.p.name, len(ks.keys), rs.p.remote.uri))
+	msg := fmt.Sprintf("jwks for provider %q: %d keys fetched from %s", rs.p.name, len(ks.keys), rs.p.remote.uri)
+	if len(skipped) > 0 {
+		msg += fmt.Sprintf(" (%d unusable skipped)", len(skipped))
+	}
+	m.host.note(evKeysUpdated, msg)
 }
 
 // store writes a fetched JWKS to shared data unless a newer one is there.

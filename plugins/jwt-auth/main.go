@@ -65,6 +65,7 @@ type counters struct {
 	allowed, denied, anonymous, shadowed proxywasm.MetricCounter
 	spoofed                              proxywasm.MetricCounter
 	fetches, failures, conflicts         proxywasm.MetricCounter
+	keysSkipped                          proxywasm.MetricCounter
 	byReason                             []proxywasm.MetricCounter // parallel to denialReasons
 }
 
@@ -78,6 +79,8 @@ func defineCounters() counters {
 		fetches:   proxywasm.DefineCounterMetric(metricFetches),
 		failures:  proxywasm.DefineCounterMetric(metricFailures),
 		conflicts: proxywasm.DefineCounterMetric(metricConflicts),
+
+		keysSkipped: proxywasm.DefineCounterMetric(metricKeysSkipped),
 	}
 	for _, r := range denialReasons {
 		c.byReason = append(c.byReason, proxywasm.DefineCounterMetric(reasonMetric(r)))
@@ -288,6 +291,8 @@ func (h hostCalls) note(e jwksEvent, msg string) {
 		m.failures.Increment(1)
 	case evConflict:
 		m.conflicts.Increment(1)
+	case evKeySkipped:
+		m.keysSkipped.Increment(1)
 	}
 	if msg == "" {
 		return

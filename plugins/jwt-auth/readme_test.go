@@ -112,7 +112,7 @@ func TestREADMEConfigTables(t *testing.T) {
 // filter defines; every denial reason is in the responses table and in the
 // per-reason metric row.
 func TestREADMEMetricsAndReasons(t *testing.T) {
-	want := []string{metricAllowed, metricDenied, metricAnonymous, metricShadowed, metricSpoofed, metricFetches, metricFailures, metricConflicts,
+	want := []string{metricAllowed, metricDenied, metricAnonymous, metricShadowed, metricSpoofed, metricFetches, metricFailures, metricKeysSkipped, metricConflicts,
 		metricPrefix + "denied_<reason>_total"}
 	sort.Strings(want)
 	metrics := readme(t).Section("## Metrics")

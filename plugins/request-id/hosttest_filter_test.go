@@ -280,7 +280,7 @@ func TestAccessLog(t *testing.T) {
 	})
 }
 
-// TestMetricNames: every metric the filter defines follows DESIGN.md.
+// TestMetricNames: every metric the filter defines follows convention 8 (README.md, "Writing a filter").
 func TestMetricNames(t *testing.T) {
 	h := newHost(t, `{"traceparent": true, "envelope": {"enabled": true}}`)
 	h.Do(hosttest.GET("/"))

@@ -1,6 +1,6 @@
 // Package identity carries the verified caller from the auth filters
 // (jwt-auth, key-auth) to the filters after them (rate-limit,
-// response-cache), per DESIGN.md convention 4.
+// response-cache), per convention 4 of README.md's "Writing a filter".
 //
 // A header would be the obvious carrier, and the wrong one: a client can send
 // any header, and a filter later in the chain cannot tell a header the

@@ -1,4 +1,5 @@
-// Package rules is the one implementation of DESIGN.md convention 2: the
+// Package rules is the one implementation of convention 2 (README.md,
+// "Writing a filter"): the
 // per-route `rules` list every concierge filter accepts.
 //
 //	"shadow": false,

@@ -37,7 +37,13 @@ import (
 
 // Config is a bootstrap as the gateway serves it.
 type Config struct {
+	// Bootstrap is the configuration as parsed, for /config_dump and the
+	// node properties.
+	Bootstrap *bootstrapv3.Bootstrap
 	Admin     string // admin listener address; empty: none
+	// StatTags are stats_config.stats_tags: they turn parts of the
+	// filters' metric names into Prometheus labels.
+	StatTags  []StatTag
 	Listeners []*ListenerConfig
 	Clusters  []*ClusterConfig
 	// Warnings name each field accepted but not emulated, one line each.
@@ -97,7 +103,10 @@ type HCMConfig struct {
 type FilterConfig struct {
 	HTTPName string
 	CodePath string
-	Engine   engine.FilterConfig
+	// PluginName is config.name as written, possibly empty (the engine
+	// then knows the filter by HTTPName).
+	PluginName string
+	Engine     engine.FilterConfig
 }
 
 // RouteTable is an inline route_config.
@@ -198,12 +207,11 @@ type Options struct {
 // each wasm module. All refusals are returned together.
 func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 	c := &checker{}
-	cfg := &Config{}
+	cfg := &Config{Bootstrap: bs}
 	c.check(bs, "bootstrap", fields{
-		use: "node admin static_resources",
+		use: "node admin static_resources stats_config",
 		warn: map[string]string{
 			"stats_sinks":             "no stats are pushed; /stats/prometheus serves the filter metrics",
-			"stats_config":            "stat tags and matchers",
 			"stats_flush_interval":    "stats flushing",
 			"overload_manager":        "overload actions: nothing is shed under memory pressure",
 			"layered_runtime":         "runtime layers",
@@ -216,6 +224,9 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 			"application_log_config":  "application log format",
 		},
 	})
+	if sc := bs.GetStatsConfig(); sc != nil {
+		cfg.StatTags = compileStatTags(c, sc)
+	}
 	if a := bs.GetAdmin(); a != nil {
 		c.check(a, "admin", fields{use: "address", warn: map[string]string{
 			"access_log": "admin access log", "access_log_path": "admin access log", "profile_path": "profiler",
@@ -381,7 +392,9 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 	}
 
 	// http_filters: wasm filters, then the router.
-	names := map[string]string{} // http filter name → engine filter name
+	// http filter name → engine filter names: Envoy lets two filters share
+	// a name, and typed_per_filter_config under it then applies to both.
+	names := map[string][]string{}
 	h.disabledByDefault = map[string]bool{}
 	hf := m.GetHttpFilters()
 	if len(hf) == 0 {
@@ -411,21 +424,16 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 				c.errorf("%s: the last http filter must be the router", fat)
 			}
 			c.check(x, fat+".typed_config", fields{use: "config"})
-			if _, dup := names[f.GetName()]; dup {
-				c.errorf("%s: two http filters named %q", fat, f.GetName())
-				continue
-			}
 			fcfg, ok := compileWasm(c, x.GetConfig(), fat+".typed_config.config", f.GetName(), o)
-			names[f.GetName()] = fcfg.Engine.Name
 			if !ok {
 				continue
 			}
 			for _, g := range h.Filters {
 				if g.Engine.Name == fcfg.Engine.Name {
-					c.errorf("%s: plugin name %q is also filter %q's; give each filter its own config.name", fat, fcfg.Engine.Name, g.HTTPName)
+					c.errorf("%s: plugin name %q is also filter %q's; give each filter its own config.name (the gateway tells filters apart by it)", fat, fcfg.Engine.Name, g.HTTPName)
 				}
 			}
-			names[f.GetName()] = fcfg.Engine.Name
+			names[f.GetName()] = append(names[f.GetName()], fcfg.Engine.Name)
 			if f.GetDisabled() {
 				h.disabledByDefault[fcfg.Engine.Name] = true
 			}
@@ -488,7 +496,7 @@ func compileWasm(c *checker, pc *wasmv3.PluginConfig, at, httpName string, o Opt
 	if pc.GetAllowOnHeadersStopIteration().GetValue() {
 		c.errorf("%s.allow_on_headers_stop_iteration: true is not supported", at)
 	}
-	f := FilterConfig{HTTPName: httpName}
+	f := FilterConfig{HTTPName: httpName, PluginName: pc.GetName()}
 	e := &f.Engine
 	e.Name = pc.GetName()
 	if e.Name == "" {
@@ -560,7 +568,7 @@ func compileWasm(c *checker, pc *wasmv3.PluginConfig, at, httpName string, o Opt
 		if err != nil {
 			hint := ""
 			if errors.Is(err, os.ErrNotExist) {
-				hint = " (build the modules with `make build`, and start the gateway from the repository root)"
+				hint = missingModuleHint(f.CodePath, o.WasmDir)
 			}
 			c.errorf("%s.code.local.filename: %v%s", vat, err, hint)
 			return f, false
@@ -594,7 +602,7 @@ func configBytes(a *anypb.Any) ([]byte, error) {
 	return nil, fmt.Errorf("%s is not supported; use google.protobuf.StringValue", a.GetTypeUrl())
 }
 
-func compileRoutes(c *checker, rc *routev3.RouteConfiguration, at string, filters map[string]string, disabledByDefault map[string]bool, clusters map[string]bool) *RouteTable {
+func compileRoutes(c *checker, rc *routev3.RouteConfiguration, at string, filters map[string][]string, disabledByDefault map[string]bool, clusters map[string]bool) *RouteTable {
 	mutationFields := "request_headers_to_add request_headers_to_remove response_headers_to_add response_headers_to_remove"
 	c.check(rc, at, fields{use: "name virtual_hosts validate_clusters " + mutationFields})
 	t := &RouteTable{Name: rc.GetName(), mutations: compileMutations(c, at, rc.GetRequestHeadersToAdd(), rc.GetRequestHeadersToRemove(), rc.GetResponseHeadersToAdd(), rc.GetResponseHeadersToRemove())}
@@ -620,7 +628,7 @@ func compileRoutes(c *checker, rc *routev3.RouteConfiguration, at string, filter
 
 // perFilter reads typed_per_filter_config: FilterConfig{disabled} per
 // filter, on top of base (the virtual host's, or the defaults).
-func perFilter(c *checker, at string, m map[string]*anypb.Any, filters map[string]string, base map[string]bool) map[string]bool {
+func perFilter(c *checker, at string, m map[string]*anypb.Any, filters map[string][]string, base map[string]bool) map[string]bool {
 	out := map[string]bool{}
 	for k, v := range base {
 		out[k] = v
@@ -643,12 +651,14 @@ func perFilter(c *checker, at string, m map[string]*anypb.Any, filters map[strin
 			continue
 		}
 		c.check(fc, pat, fields{use: "disabled is_optional"})
-		eng, ok := filters[name]
+		engs, ok := filters[name]
 		if !ok {
 			c.warnf("%s: names no wasm filter of the chain; it changes nothing (as in Envoy)", pat)
 			continue
 		}
-		out[eng] = fc.GetDisabled()
+		for _, eng := range engs {
+			out[eng] = fc.GetDisabled()
+		}
 	}
 	for k, v := range out {
 		if !v {
@@ -658,7 +668,7 @@ func perFilter(c *checker, at string, m map[string]*anypb.Any, filters map[strin
 	return out
 }
 
-func compileRoute(c *checker, r *routev3.Route, at string, filters map[string]string, vhDisabled map[string]bool, clusters map[string]bool) *Route {
+func compileRoute(c *checker, r *routev3.Route, at string, filters map[string][]string, vhDisabled map[string]bool, clusters map[string]bool) *Route {
 	c.check(r, at, fields{use: "name match route direct_response typed_per_filter_config metadata request_headers_to_add request_headers_to_remove response_headers_to_add response_headers_to_remove", warn: map[string]string{
 		"decorator": "tracing", "tracing": "tracing", "stat_prefix": "route stats",
 		// Envoy 1.33-1.35 use it for retry and shadow buffering only; the
@@ -682,7 +692,13 @@ func compileRoute(c *checker, r *routev3.Route, at string, filters map[string]st
 			"rate_limits": "Envoy's rate limit service (concierge's rate-limit filter does this)", "include_vh_rate_limits": "rate limits",
 		}})
 		rt.Cluster = a.GetCluster()
-		if !clusters[rt.Cluster] {
+		switch {
+		case a.GetClusterSpecifier() == nil:
+			c.errorf("%s.cluster: required", aat)
+		case rt.Cluster == "":
+			// Another cluster specifier (weighted_clusters, cluster_header,
+			// …), already refused by name above.
+		case !clusters[rt.Cluster]:
 			c.errorf("%s.cluster: unknown cluster %q", aat, rt.Cluster)
 		}
 		rt.PrefixRewrite = a.GetPrefixRewrite()
@@ -1062,4 +1078,19 @@ func compileTLS(c *checker, ts *corev3.TransportSocket, at string) *tls.Config {
 		}
 	}
 	return cfg
+}
+
+// missingModuleHint says how to get a module that is not where the
+// bootstrap says. A production bootstrap names an absolute path
+// (/etc/envoy/wasm/jwt-auth.wasm) that a checkout does not have; --wasm-dir
+// is the answer there, not a build.
+func missingModuleHint(codePath, wasmDir string) string {
+	switch {
+	case wasmDir != "":
+		return fmt.Sprintf(" (--wasm-dir %s: build the modules there with `make build`, or name the folder that holds %s)", wasmDir, filepath.Base(codePath))
+	case filepath.IsAbs(codePath):
+		return fmt.Sprintf(" (a production path: to check this bootstrap against a checkout, pass --wasm-dir build to read build/%s after `make build`)", filepath.Base(codePath))
+	default:
+		return " (build the modules with `make build` and start the gateway from the repository root, or pass --wasm-dir with the folder that holds them)"
+	}
 }

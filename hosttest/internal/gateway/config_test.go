@@ -43,12 +43,14 @@ func TestUnsupportedFieldsAreRefused(t *testing.T) {
 			`STATIC endpoint "users.internal" is not an IP address`},
 		{"missing wasm file", bootstrap(wasmFilter("f", "build/no-such-module.wasm", "{}"), oneRoute, oneCluster("")),
 			"open build/no-such-module.wasm: no such file or directory (build the modules with `make build`"},
+		{"missing wasm file at a production path", bootstrap(wasmFilter("f", "/etc/envoy/wasm/no-such-module.wasm", "{}"), oneRoute, oneCluster("")),
+			"no such file or directory (a production path: to check this bootstrap against a checkout, pass --wasm-dir build to read build/no-such-module.wasm after `make build`)"},
 		{"router not last", strings.Replace(bootstrap(wasmFilter("f", "x.wasm", "{}"), oneRoute, oneCluster("")), "          - name: envoy.filters.http.router", "          - name: envoy.filters.http.router\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\n          - name: envoy.filters.http.router2", 1),
 			"the router must be the last http filter"},
 		{"unknown filter type", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "envoy.extensions.filters.http.router.v3.Router", "envoy.extensions.filters.http.cors.v3.Cors", 1),
 			"envoy.extensions.filters.http.cors.v3.Cors"},
 		{"unknown field", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "merge_slashes: true", "merge_slashes: true\n          merge_slashez: true", 1),
-			`unknown field "merge_slashez"`},
+			`typed_config.merge_slashez: unknown field (did you mean merge_slashes?)`},
 		{"listener filter", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "    filter_chains:\n", "    listener_filters: [ { name: envoy.filters.listener.tls_inspector } ]\n    filter_chains:\n", 1),
 			"listeners[0] (ingress).listener_filters: not supported"},
 		{"invalid proto", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "port_value: 9 }", "port_value: 99999 }", 1),
@@ -58,6 +60,11 @@ func TestUnsupportedFieldsAreRefused(t *testing.T) {
 			got, _ := compileErr(t, tc.yaml)
 			if got == "" || !strings.Contains(got, tc.want) {
 				t.Errorf("Compile error = %q, want it to contain %q", got, tc.want)
+			}
+			// One mistake, one message: a refused cluster specifier is not
+			// also an empty cluster name.
+			if strings.Contains(got, `unknown cluster ""`) {
+				t.Errorf("Compile error = %q, with a spurious complaint about an empty cluster name", got)
 			}
 		})
 	}

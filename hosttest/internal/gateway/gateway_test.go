@@ -528,3 +528,33 @@ func TestRequestHeaderLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestTwoFiltersOfOneName: Envoy accepts two http filters of one name (two
+// envoy.filters.http.wasm, say); typed_per_filter_config under that name
+// then switches both off.
+func TestTwoFiltersOfOneName(t *testing.T) {
+	one := echoServer(t, "one")
+	mod := module(t, "hosttest/testdata/probe")
+	second := strings.Replace(wasmFilter("probe", mod, `{"name":"probe-2"}`), "      name: probe\n      root_id: probe\n", "      name: probe-2\n      root_id: probe-2\n", 1)
+	routes := `
+- name: public
+  match: { prefix: /public/ }
+  route: { cluster: one }
+  typed_per_filter_config:
+    probe:
+      "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig
+      disabled: true
+- name: api
+  match: { prefix: / }
+  route: { cluster: one }
+`
+	g := start(t, bootstrap(wasmFilter("probe", mod, `{"name":"probe"}`)+second, routes, staticCluster("one", []string{port(t, one)}, "")))
+	base, c := "http://"+g.Addr("ingress"), client(t)
+	script := map[string]string{"x-probe": "add-req:x-probed=yes", "x-probe-2": "add-req:x-probed=yes"}
+	if e := do(t, c, "GET", base+"/api", script, nil).echo(t); len(e.Headers["x-probed"]) != 2 {
+		t.Errorf("GET /api: upstream saw x-probed %v, want it from both filters", e.Headers["x-probed"])
+	}
+	if e := do(t, c, "GET", base+"/public/x", script, nil).echo(t); len(e.Headers["x-probed"]) != 0 {
+		t.Errorf("GET /public/x: upstream saw x-probed %v, want both filters switched off", e.Headers["x-probed"])
+	}
+}
