@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -136,6 +137,19 @@ func TestHeadersWithUnderscoresAction(t *testing.T) {
 			}
 			if tc.stat != "" && !strings.Contains(g.Prometheus(), "\n"+tc.stat+"\n") {
 				t.Errorf("/stats/prometheus lacks %q", tc.stat)
+			}
+			if tc.stat != "" {
+				dotted := strings.Replace(strings.TrimPrefix(tc.stat, "envoy_"), "_", ".", 1)
+				dotted = strings.Replace(dotted, " ", ": ", 1)
+				found := false
+				for _, s := range g.envoyStats() {
+					if fmt.Sprintf("%s: %d", s.name, s.value) == dotted {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("/stats lacks %q", dotted)
+				}
 			}
 		})
 	}
