@@ -58,7 +58,8 @@ func (l *listener) screenUnderscores(w http.ResponseWriter, r *http.Request) boo
 			continue
 		}
 		if l.hcm.Underscores == corev3.HttpProtocolOptions_DROP_HEADER {
-			l.g.codec.droppedUnderscore[ci].Add(1)
+			// Envoy counts each header line; net/http merged them.
+			l.g.codec.droppedUnderscore[ci].Add(uint64(len(r.Header[k])))
 			delete(r.Header, k)
 			continue
 		}
@@ -97,7 +98,7 @@ func (l *listener) requestTrailers(r *http.Request) (trailers []abi.Pair, reject
 		if strings.IndexByte(lk, '_') >= 0 {
 			switch l.hcm.Underscores {
 			case corev3.HttpProtocolOptions_DROP_HEADER:
-				l.g.codec.droppedUnderscore[ci].Add(1)
+				l.g.codec.droppedUnderscore[ci].Add(uint64(len(vs)))
 				continue
 			case corev3.HttpProtocolOptions_REJECT_REQUEST:
 				l.g.codec.rejectedUnderscore[ci].Add(1)
