@@ -8,7 +8,9 @@ import (
 	"strings"
 	"sync/atomic"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 
 	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
 )
@@ -196,4 +198,63 @@ func (b *directBody) rejectTrailers(dw *directWriter, r *http.Request) bool {
 	dw.Header().Set("connection", "close")
 	dw.local(http.StatusBadRequest, http.StatusText(http.StatusBadRequest))
 	return true
+}
+
+// upstreamTrailers reports whether Envoy's codec towards the cluster's
+// hosts carries trailers: HTTP/2 always, HTTP/1 only with its
+// enable_trailers (request trailers are then sent, response trailers
+// read); otherwise the HTTP/1 client codec leaves request trailers out
+// and ignores response trailers. A protocol chosen at run time
+// (auto_config, use_downstream_protocol_config) may be HTTP/2, so they
+// pass. The gateway itself always speaks HTTP/1.1 upstream and sends
+// trailers when this holds.
+func upstreamTrailers(cl *clusterv3.Cluster) bool {
+	//nolint:staticcheck // the deprecated cluster-level options still configure Envoy
+	if cl.GetHttp2ProtocolOptions() != nil || cl.GetHttpProtocolOptions().GetEnableTrailers() {
+		return true
+	}
+	for _, v := range cl.GetTypedExtensionProtocolOptions() {
+		m, err := v.UnmarshalNew()
+		if err != nil {
+			continue
+		}
+		o, ok := m.(*upstreamhttpv3.HttpProtocolOptions)
+		if !ok {
+			continue
+		}
+		if e := o.GetExplicitHttpConfig(); e != nil {
+			return e.GetHttp2ProtocolOptions() != nil || e.GetHttpProtocolOptions().GetEnableTrailers()
+		}
+		if o.GetAutoConfig() != nil || o.GetUseDownstreamProtocolConfig() != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// dropTrailers makes resp carry no trailers to the proxy that copies it:
+// net/http fills resp.Trailer when the body ends, so the body clears it
+// again then.
+func dropTrailers(resp *http.Response) {
+	resp.Trailer = nil
+	resp.Body = &trailerDropper{ReadCloser: resp.Body, resp: resp}
+}
+
+type trailerDropper struct {
+	io.ReadCloser
+	resp *http.Response
+}
+
+func (t *trailerDropper) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if err != nil {
+		t.resp.Trailer = nil
+	}
+	return n, err
+}
+
+func (t *trailerDropper) Close() error {
+	err := t.ReadCloser.Close()
+	t.resp.Trailer = nil
+	return err
 }

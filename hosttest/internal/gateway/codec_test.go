@@ -155,17 +155,31 @@ func TestHeadersWithUnderscoresAction(t *testing.T) {
 	}
 }
 
+// clusterTrailers is cluster YAML (for staticCluster) enabling trailers on
+// its HTTP/1 codec.
+const clusterTrailers = `
+typed_extension_protocol_options:
+  envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+    "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+    explicit_http_config:
+      http_protocol_options: { enable_trailers: true }
+`
+
 // TestTrailers: HTTP/1 request and response trailers cross the gateway
-// only with http_protocol_options.enable_trailers, as Envoy's HTTP/1 codec
-// has it; HTTP/2 always carries them. headers_with_underscores_action
+// only with http_protocol_options.enable_trailers, as Envoy's HTTP/1
+// codecs have it, downstream on the connection manager and upstream on the
+// cluster; HTTP/2 always carries them. headers_with_underscores_action
 // applies to trailer names too.
 func TestTrailers(t *testing.T) {
 	up, got := recordingServer(t)
+	routes := "- name: all\n  match: { prefix: / }\n  route: { cluster: up, timeout: 5s }"
 	yaml := bootstrap(wasmFilter("probe", module(t, "hosttest/testdata/probe"), `{"name":"probe"}`),
-		"- name: all\n  match: { prefix: / }\n  route: { cluster: up, timeout: 5s }", staticCluster("up", []string{port(t, up)}, ""))
+		routes, staticCluster("up", []string{port(t, up)}, clusterTrailers))
+	clusterOff := start(t, withHCM(bootstrap(wasmFilter("probe", module(t, "hosttest/testdata/probe"), `{"name":"probe"}`),
+		routes, staticCluster("up", []string{port(t, up)}, "")), "http_protocol_options: { enable_trailers: true }"))
 	byDefault := start(t, yaml)
 	enabled := start(t, withHCM(yaml, "http_protocol_options: { enable_trailers: true }"))
-	direct := bootstrap("", "- name: all\n  match: { prefix: / }\n  route: { cluster: up, timeout: 5s }", staticCluster("up", []string{port(t, up)}, ""))
+	direct := bootstrap("", routes, staticCluster("up", []string{port(t, up)}, clusterTrailers))
 	routerOnly := start(t, direct)
 	routerOnlyEnabled := start(t, withHCM(direct, "http_protocol_options: { enable_trailers: true }"))
 	routerOnlyDropping := start(t, withHCM(direct, "http_protocol_options: { enable_trailers: true }\ncommon_http_protocol_options: { headers_with_underscores_action: DROP_HEADER }"))
@@ -190,6 +204,8 @@ func TestTrailers(t *testing.T) {
 		{"http1, router only, REJECT_REQUEST", routerOnlyRejecting, h1, 400, "", false, ""},
 		{"http2, router only, REJECT_REQUEST", routerOnlyRejecting, h2, 0, "", false, ""},
 		{"http1, enable_trailers", enabled, h1, 200, "x-checksum=abc x_user_id=admin", true, "t"},
+		{"http1, enable_trailers, not on the cluster", clusterOff, h1, 200, "", true, ""},
+		{"http2, not on the cluster", clusterOff, h2, 200, "", true, ""},
 		{"http2, trailers always", byDefault, h2, 200, "x-checksum=abc x_user_id=admin", true, "t"},
 		{"http1, DROP_HEADER", dropping, h1, 200, "x-checksum=abc", true, "t"},
 		{"http2, DROP_HEADER", dropping, h2, 200, "x-checksum=abc", true, "t"},
@@ -280,7 +296,7 @@ func TestJWTAuthStripsSpoofedIdentityEndToEnd(t *testing.T) {
 	up, got := recordingServer(t)
 	cfg := `{"providers":[{"issuer":"https://issuer.example","algorithms":["HS256"],"hmac_secret":"0123456789abcdef0123456789abcdef"}],"rules":[{"match":{"prefix":"/public/"},"enabled":false}]}`
 	yaml := withHCM(bootstrap(wasmFilter("jwt-auth", module(t, "plugins/jwt-auth"), cfg),
-		"- name: all\n  match: { prefix: / }\n  route: { cluster: up, timeout: 5s }", staticCluster("up", []string{port(t, up)}, "")),
+		"- name: all\n  match: { prefix: / }\n  route: { cluster: up, timeout: 5s }", staticCluster("up", []string{port(t, up)}, clusterTrailers)),
 		"http_protocol_options: { enable_trailers: true }")
 	g := start(t, yaml)
 	for name, c := range map[string]*http.Client{"http1": client(t), "http2": h2cClient(t)} {

@@ -162,6 +162,9 @@ type ClusterConfig struct {
 	DNSRefresh     time.Duration
 	DNSFamily      clusterv3.Cluster_DnsLookupFamily
 	TLS            *tls.Config
+	// Trailers: the cluster's codec carries trailers (HTTP/2, or HTTP/1
+	// with enable_trailers); see upstreamTrailers.
+	Trailers bool
 }
 
 // EndpointAddr is an lb_endpoint's address.
@@ -972,8 +975,9 @@ func compileCluster(c *checker, cl *clusterv3.Cluster, at string) *ClusterConfig
 			c.errorf("%s: %s is not supported", pat, v.GetTypeUrl())
 			continue
 		}
-		c.warnf("%s: accepted, not emulated (upstream protocol options: the gateway speaks HTTP/1.1 upstream)", pat)
+		c.warnf("%s: accepted, not emulated (upstream protocol options: the gateway speaks HTTP/1.1 upstream; only whether trailers pass is)", pat)
 	}
+	cc.Trailers = upstreamTrailers(cl)
 	return cc
 }
 
