@@ -54,6 +54,12 @@ type ruleOverride struct {
 	providers []int
 }
 
+// LowersProtection reports whether the override lets through what the
+// top-level settings stop: allow_missing does; require and providers only
+// narrow what passes. rules.Parse reads it, so that such a rule applies
+// only to a request the router sends where the rule says.
+func (o ruleOverride) LowersProtection() bool { return o.allowMissing }
+
 // allows reports whether a token verified by provider i may be used under
 // the override.
 func (o *ruleOverride) allows(i int) bool {

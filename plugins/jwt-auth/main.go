@@ -279,6 +279,9 @@ func (hostCalls) httpGet(r *remoteJWKS, done func(status int, body []byte)) erro
 			}
 			done(status, body)
 		})
+	if errors.Is(err, types.ErrorStatusBadArgument) {
+		return errUnknownCluster
+	}
 	return err
 }
 
@@ -297,9 +300,12 @@ func (h hostCalls) note(e jwksEvent, msg string) {
 	if msg == "" {
 		return
 	}
-	if e == evKeysUpdated {
+	switch e {
+	case evKeysUpdated:
 		proxywasm.LogInfo("jwt-auth: " + msg)
-	} else {
+	case evUnknownCluster:
+		proxywasm.LogError("jwt-auth: " + msg)
+	default:
 		proxywasm.LogWarn("jwt-auth: " + msg)
 	}
 }

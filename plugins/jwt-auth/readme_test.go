@@ -82,7 +82,10 @@ func TestREADMESnippets(t *testing.T) {
 		return rsToken(t, claimsAt(now, map[string]any{"iss": "https://idp.example.com", "roles": roles}))
 	}
 	wantStatus(t, h.Do(get("/api/x", token("reader"))), 200)
-	wantStatus(t, h.Do(get("/public/x", "")), 200)
+	wantStatus(t, h.Do(get("/public/x", "").Route("public")), 200)
+	// Without the route name (a host that does not report it) the rule
+	// matches nothing and the filter stays on.
+	wantDenied(t, h.Do(get("/public/x", "")), 401, "missing token", `Bearer realm="api"`)
 	wantDenied(t, h.Do(get("/admin/x", token("reader"))), 403, "insufficient scope", `Bearer realm="api", error="insufficient_scope"`)
 	wantStatus(t, h.Do(get("/admin/x", token("admin"))), 200)
 	wantDenied(t, h.Do(get("/api/x", "")), 401, "missing token", `Bearer realm="api"`)

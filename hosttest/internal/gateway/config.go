@@ -82,8 +82,13 @@ type HCMConfig struct {
 	NormalizePath bool
 	MergeSlashes  bool
 	EscSlashes    hcmv3.HttpConnectionManager_PathWithEscapedSlashesAction
-	ServerName    string
-	ServerHeader  hcmv3.HttpConnectionManager_ServerHeaderTransformation
+	// StripPort and StripTrailingDot are strip_any_host_port /
+	// strip_matching_host_port and strip_trailing_host_dot: the connection
+	// manager rewrites :authority before the filters and the router see it.
+	StripPort        stripPort
+	StripTrailingDot bool
+	ServerName       string
+	ServerHeader     hcmv3.HttpConnectionManager_ServerHeaderTransformation
 	// SuppressEnvoyHeaders is the router's suppress_envoy_headers.
 	SuppressEnvoyHeaders bool
 	// Underscores is common_http_protocol_options.headers_with_underscores_action:
@@ -341,7 +346,7 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 
 func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters map[string]bool, o Options) *HCMConfig {
 	c.check(m, at, fields{
-		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id normalize_path merge_slashes path_with_escaped_slashes_action max_request_headers_kb common_http_protocol_options http_protocol_options",
+		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id normalize_path merge_slashes path_with_escaped_slashes_action max_request_headers_kb strip_any_host_port strip_matching_host_port strip_trailing_host_dot common_http_protocol_options http_protocol_options",
 		warn: map[string]string{
 			"access_log":                           "HTTP access log (the filters' own access-log lines still appear)",
 			"access_log_options":                   "HTTP access log",
@@ -367,6 +372,16 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 		EscSlashes:    m.GetPathWithEscapedSlashesAction(),
 		ServerName:    m.GetServerName(),
 		ServerHeader:  m.GetServerHeaderTransformation(),
+
+		StripTrailingDot: m.GetStripTrailingHostDot(),
+	}
+	switch {
+	case m.GetStripAnyHostPort() && m.GetStripMatchingHostPort():
+		c.errorf("%s: only one of strip_matching_host_port or strip_any_host_port can be set", at)
+	case m.GetStripAnyHostPort():
+		h.StripPort = stripAnyPort
+	case m.GetStripMatchingHostPort():
+		h.StripPort = stripMatchingPort
 	}
 	if h.ServerName == "" {
 		h.ServerName = "envoy"
@@ -430,6 +445,11 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 			fcfg, ok := compileWasm(c, x.GetConfig(), fat+".typed_config.config", f.GetName(), o)
 			if !ok {
 				continue
+			}
+			for _, ref := range clusterRefs(fcfg.Engine.Configuration) {
+				if !clusters[ref.name] {
+					c.errorf("%s.typed_config.config.configuration: %s names cluster %q, which the bootstrap does not define (every callout to it would fail)", fat, ref.path, ref.name)
+				}
 			}
 			for _, g := range h.Filters {
 				if g.Engine.Name == fcfg.Engine.Name {

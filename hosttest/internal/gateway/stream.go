@@ -28,7 +28,8 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !l.screenUnderscores(w, r) {
 		return
 	}
-	hs, rej := l.hcm.requestHeaders(r, remoteAddr(r.RemoteAddr))
+	localAddr, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	hs, rej := l.hcm.requestHeaders(r, remoteAddr(r.RemoteAddr), localAddr)
 	if rej != nil {
 		l.count(rej.status)
 		l.g.log.Debugf("http", "%s %s: %d %s", r.Method, r.RequestURI, rej.status, rej.details)
@@ -40,8 +41,8 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	view := pairsView(hs)
 	rt := l.hcm.Routes.Match(view)
 	local := ""
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		local = a.String()
+	if localAddr != nil {
+		local = localAddr.String()
 	}
 	req := engine.Request{Headers: hs, Source: r.RemoteAddr, Destination: local, Upstream: http.HandlerFunc(l.route),
 		Disabled: l.hcm.disabledByDefault, BufferLimit: l.cfg.BufferLimit}
