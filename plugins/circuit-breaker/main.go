@@ -267,7 +267,9 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 		p.m.probes.Increment(1)
 	}
 	s.t, s.guarded = t, true
-	p.m.inFlight.Add(1)
+	if t.slot {
+		p.m.inFlight.Add(1)
+	}
 	return types.ActionContinue
 }
 
@@ -328,14 +330,23 @@ func (s *stream) OnHttpResponseHeaders(int, bool) types.Action {
 	if !s.guarded || s.judged {
 		return types.ActionContinue
 	}
+	// Each host call costs: the status matters only for an upstream's
+	// response, the flags only for anything else.
 	var r response
-	if v, err := proxywasm.GetHttpResponseHeader(":status"); err == nil {
-		r.status, _ = strconv.Atoi(v)
-	}
 	if b, err := proxywasm.GetProperty(detailsProperty); err == nil {
-		r.details = string(b)
+		if string(b) == viaUpstream {
+			r.details = viaUpstream
+		} else {
+			r.details = string(b)
+		}
 	}
-	r.flags = readFlags()
+	if r.details == viaUpstream {
+		if v, err := proxywasm.GetHttpResponseHeader(":status"); err == nil {
+			r.status, _ = strconv.Atoi(v)
+		}
+	} else {
+		r.flags = readFlags()
+	}
 	r.elapsed = time.Since(s.start)
 	o, why := classify(r, s.pol)
 	if o == noOutcome {
@@ -354,7 +365,9 @@ func (s *stream) OnHttpStreamDone() {
 	if !s.guarded {
 		return
 	}
-	s.p.m.inFlight.Add(-1)
+	if s.t.slot {
+		s.p.m.inFlight.Add(-1)
+	}
 	if s.judged {
 		if s.t.slot {
 			s.record(noOutcome, "", false, true)
