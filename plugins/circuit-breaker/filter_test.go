@@ -407,3 +407,22 @@ func TestBadConfigRefusedAtStart(t *testing.T) {
 		}
 	}
 }
+
+// Requests that only succeed create no breaker: with "scope":
+// "authority", clients cannot spend the key bound on made-up hosts that
+// answer.
+func TestSuccessesCreateNoBreaker(t *testing.T) {
+	be := newBackend()
+	h := newHost(t, `{"scope": "authority"}`, hosttest.Upstream(be))
+	for i := range 50 {
+		wantStatus(t, h.Do(hosttest.GET("/x").Host("made-up-"+strconv.Itoa(i)+".example.com")), 200)
+	}
+	if keys := h.SharedData("").Keys(); len(keys) != 0 {
+		t.Fatalf("shared data after 50 successes: %q, want nothing", keys)
+	}
+	be.set("fail")
+	h.Do(hosttest.GET("/x").Host("real.example.com"))
+	if keys := h.SharedData("").Keys(); len(keys) != 2 {
+		t.Fatalf("shared data after a failure: %q, want the breaker and the key count", keys)
+	}
+}

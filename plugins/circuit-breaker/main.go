@@ -401,8 +401,11 @@ func (s *stream) record(o outcome, why string, settle, free bool) {
 	}
 	if s.b == nil {
 		// No breaker existed when the request came in, so it holds no
-		// slot and no permit; only an outcome is worth creating one for.
-		if o == noOutcome {
+		// slot and no permit. A success on a breaker that does not exist
+		// changes nothing (unless the rate window counts it): creating one
+		// for it would let clients spend the key bound on healthy
+		// authorities.
+		if o == noOutcome || o == success && !s.pol.rateOn() {
 			return
 		}
 		b, err := p.st.breaker(s.polIdx, p.cfg.policyNames[s.polIdx], s.scope, true)
