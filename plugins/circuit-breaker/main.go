@@ -244,8 +244,8 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	v, t := admitted, ticket{}
 	var retry time.Duration
 	var tr *transition
+	var r record
 	if b != nil {
-		var r record
 		err = p.st.update(b, &r, func(r *record) bool {
 			var changed bool
 			v, t, retry, changed, tr = admit(r, s.pol, now)
@@ -260,7 +260,11 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	s.b = b
 	switch v {
 	case rejected:
-		return s.reject(v, retry, "")
+		why := "breaker open"
+		if r.state == halfOpen {
+			why = "breaker half-open, its probes in flight"
+		}
+		return s.reject(v, retry, why)
 	case overflow:
 		return s.reject(v, retry, "")
 	case probing:
@@ -281,8 +285,6 @@ func (s *stream) reject(v verdict, retry time.Duration, why string) types.Action
 	if v == overflow {
 		p.m.overflow.Increment(1)
 		why = "max_concurrent (" + strconv.Itoa(int(s.pol.maxConcurrent)) + ") requests in flight"
-	} else if why == "" {
-		why = "breaker open"
 	}
 	secs := int64((retry + time.Second - 1) / time.Second)
 	if secs < 1 {
