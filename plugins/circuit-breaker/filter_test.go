@@ -428,3 +428,22 @@ func TestSuccessesCreateNoBreaker(t *testing.T) {
 		t.Fatalf("shared data after a failure: %q, want the breaker and the key count", keys)
 	}
 }
+
+// A client that hangs up gives its bulkhead slot back (on_log runs for
+// every stream).
+func TestBulkheadSlotFreedByClientReset(t *testing.T) {
+	be := newBackend()
+	h := newHost(t, `{"max_concurrent": 1}`, hosttest.Upstream(be))
+	be.set("hold")
+	first := h.Stream(get("/x")).SendHeaders()
+	be.awaitArrivals(t, 1)
+	wantRejected(t, h.Do(get("/x")), "1")
+	wantMetric(t, h, "in_flight", 1)
+	first.Reset()
+	wantMetric(t, h, "in_flight", 0)
+	be.set("ok")
+	wantStatus(t, h.Do(get("/x")), 200)
+	if r := sharedRecord(t, h, recordKey); r.inFlight != 0 || r.consecutive != 0 {
+		t.Fatalf("record after the reset and a success: %+v, want no slot held and no failure counted", r)
+	}
+}
