@@ -57,3 +57,36 @@ func TestLocalYAMLCircuitBreaker(t *testing.T) {
 		}
 	}
 }
+
+// TestCircuitBreakerSeesConnectionFailures: over real sockets, a refused
+// connection (Envoy's 503 with flag UF) counts as a failure of the
+// cluster's breaker, which then answers at once; another cluster's
+// breaker stays closed.
+func TestCircuitBreakerSeesConnectionFailures(t *testing.T) {
+	up := echoServer(t, "up")
+	routes := `
+- name: refused
+  match: { prefix: /refused }
+  route: { cluster: dead }
+- name: up
+  match: { prefix: /up }
+  route: { cluster: up }
+`
+	clusters := staticCluster("dead", []string{closedPort(t)}, "") + staticCluster("up", []string{port(t, up)}, "")
+	g := start(t, bootstrap(wasmFilter("circuit-breaker", module(t, "plugins/circuit-breaker"), `{"consecutive_failures": 2}`), routes, clusters))
+	c := client(t)
+	base := "http://" + g.Addr("ingress")
+	for range 2 {
+		r := do(t, c, "GET", base+"/refused", nil, nil)
+		if r.status != 503 || r.header.Get("retry-after") != "" {
+			t.Fatalf("refused connection: %d %s, want the router's 503", r.status, r.body)
+		}
+	}
+	r := do(t, c, "GET", base+"/refused", nil, nil)
+	if r.status != 503 || r.header.Get("retry-after") != "60" || !strings.Contains(string(r.body), `"retryAfter":60`) {
+		t.Fatalf("after two refused connections: %d %q %s, want the breaker's 503", r.status, r.header.Get("retry-after"), r.body)
+	}
+	if r := do(t, c, "GET", base+"/up", nil, nil); r.status != 200 {
+		t.Fatalf("the other cluster: %d, want 200", r.status)
+	}
+}
