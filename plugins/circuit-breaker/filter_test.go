@@ -419,13 +419,13 @@ func TestSuccessesCreateNoBreaker(t *testing.T) {
 	for i := range 50 {
 		wantStatus(t, h.Do(hosttest.GET("/x").Host("made-up-"+strconv.Itoa(i)+".example.com")), 200)
 	}
-	if keys := h.SharedData("").Keys(); len(keys) != 0 {
-		t.Fatalf("shared data after 50 successes: %q, want nothing", keys)
+	if keys := h.SharedData("").Keys(); len(keys) != 1 || keys[0] != "circuit-breaker/circuit-breaker/lock" {
+		t.Fatalf("shared data after 50 successes: %q, want only the creation lock", keys)
 	}
 	be.set("fail")
 	h.Do(hosttest.GET("/x").Host("real.example.com"))
-	if keys := h.SharedData("").Keys(); len(keys) != 2 {
-		t.Fatalf("shared data after a failure: %q, want the breaker and the key count", keys)
+	if keys := h.SharedData("").Keys(); len(keys) != 3 {
+		t.Fatalf("shared data after a failure: %q, want the breaker, the key count and the lock", keys)
 	}
 }
 

@@ -47,7 +47,7 @@ type plugin struct {
 	gauges int
 }
 
-// metricPrefix is DESIGN.md's concierge_<plugin>_ prefix.
+// metricPrefix is the concierge_<plugin>_ prefix of convention 8 (README.md).
 const metricPrefix = "concierge_circuit_breaker_"
 
 // maxStateGauges bounds the per-breaker state gauges: beyond it, breakers

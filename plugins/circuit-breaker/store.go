@@ -1,10 +1,20 @@
 package main
 
 // Breakers live in shared data so that every worker VM of one Envoy sees
-// and moves the same breaker (DESIGN.md convention 5). One key per breaker:
+// and moves the same breaker (convention 5 in README.md, "Writing a
+// filter"). One key per breaker:
 //
 //	circuit-breaker/<ns>/b/<policy>/<scope key>   the record (record.go)
 //	circuit-breaker/<ns>/keys                     how many breaker keys exist
+//	circuit-breaker/<ns>/lock                     serialises creating records
+//
+// Envoy's shared data has no create-if-absent: a write to an absent key
+// succeeds whatever CAS it carries, so two workers that both found a
+// breaker missing would both write their first change, and one would be
+// lost (a bulkhead admitting twice its limit on a burst). A record is
+// therefore created, empty, under a lock (itself a CAS on a key made when
+// the plugin starts, before traffic), and every change after that is a CAS
+// on an existing key.
 //
 // <ns> is the plugin's root_id (or plugin_name); <policy> is 0 for the
 // top-level settings and r<i> for rule i when it has settings of its own.
@@ -22,7 +32,9 @@ package main
 // which main.go implements and the tests fake.
 
 import (
+	"encoding/binary"
 	"strconv"
+	"time"
 )
 
 // storeHost is what the store needs from the proxy.
@@ -43,6 +55,11 @@ const (
 	casAttempts = 16
 	// maxKeys bounds the number of breakers per filter configuration.
 	maxKeys = 1024
+	// lockLease frees the creation lock of a worker that died holding it;
+	// lockWaits bounds how often one request finds it held (a holder keeps
+	// it for a few host calls) before giving up like a CAS loop does.
+	lockLease = time.Second
+	lockWaits = 256
 )
 
 // store reads and changes breaker records of one filter configuration.
@@ -55,6 +72,8 @@ type store struct {
 	known  []map[string]*breakerKey
 	nKnown int
 	buf    []byte
+	// now is the host clock in Unix nanoseconds, for the lock's lease.
+	now func() int64
 }
 
 // breakerKey is one breaker as a VM knows it.
@@ -70,13 +89,68 @@ type breakerKey struct {
 	stateMetric uint32
 }
 
+// newStore makes the store of one filter configuration, and its creation
+// lock unless another VM has made it already. Call it when the plugin
+// starts: VMs start before the proxy takes traffic, so two VMs making the
+// lock at once both write it free, which is harmless.
 func newStore(host storeHost, ns string, policies int) *store {
 	s := &store{host: host, prefix: "circuit-breaker/" + ns + "/", known: make([]map[string]*breakerKey, policies),
-		buf: make([]byte, 0, maxRecordBytes)}
+		buf: make([]byte, 0, maxRecordBytes), now: func() int64 { return time.Now().UnixNano() }}
 	for i := range s.known {
 		s.known[i] = map[string]*breakerKey{}
 	}
+	if _, _, ok := host.sharedGet(s.lockKey()); !ok {
+		host.sharedSet(s.lockKey(), lockValue(0), 0) //nolint:errcheck // create retries making it
+	}
 	return s
+}
+
+func (s *store) lockKey() string { return s.prefix + "lock" }
+
+// lockValue is the lock's content: until when it is held (0: free).
+func lockValue(until int64) []byte {
+	return binary.LittleEndian.AppendUint64(make([]byte, 0, 8), uint64(until))
+}
+
+// create makes b's record, empty, if it is still absent, holding the
+// creation lock so that no other worker writes it at the same time.
+// busy reports that the lock was held (or taken under our feet): read
+// again.
+func (s *store) create(key string) (busy bool, err error) {
+	lock := s.lockKey()
+	now := s.now()
+	lv, lcas, ok := s.host.sharedGet(lock)
+	if !ok {
+		// Made at start; gone only if the VM that made it never finished.
+		_, err := s.host.sharedSet(lock, lockValue(0), 0)
+		return true, err
+	}
+	if len(lv) == 8 && int64(binary.LittleEndian.Uint64(lv)) > now {
+		return true, nil
+	}
+	held := lockValue(now + int64(lockLease))
+	if mismatch, err := s.host.sharedSet(lock, held, lcas); mismatch || err != nil {
+		return true, err
+	}
+	if _, _, exists := s.host.sharedGet(key); !exists {
+		s.buf = appendRecord(s.buf[:0], &record{})
+		if _, err = s.host.sharedSet(key, s.buf, 0); err != nil {
+			err = s.release(lock, held)
+			return false, err
+		}
+	}
+	return false, s.release(lock, held)
+}
+
+// release frees the lock if it is still ours: a lease that lapsed may have
+// passed it to another worker since.
+func (s *store) release(lock string, held []byte) error {
+	lv, lcas, ok := s.host.sharedGet(lock)
+	if !ok || string(lv) != string(held) {
+		return nil
+	}
+	_, err := s.host.sharedSet(lock, lockValue(0), lcas)
+	return err
 }
 
 // breaker returns the breaker of scope under policy pol, or nil when it
@@ -151,11 +225,30 @@ func (e casError) Error() string { return string(e) }
 // the record as written (or as read, when nothing changed). An unreadable
 // record is replaced by a closed breaker.
 func (s *store) update(b *breakerKey, r *record, change func(r *record) bool) error {
-	for range casAttempts {
+	waits := 0
+	for attempt := 0; attempt < casAttempts; {
 		v, cas, ok := s.host.sharedGet(b.key)
-		if !ok || decodeRecord(v, r) != nil {
-			*r = record{}
-			cas = 0
+		if !ok {
+			// Absent: create it (empty) first, so that the change below is
+			// a CAS on an existing key. Doing nothing creates nothing.
+			var probe record
+			if !change(&probe) {
+				*r = probe
+				return nil
+			}
+			busy, err := s.create(b.key)
+			if err != nil {
+				return err
+			}
+			if busy {
+				if waits++; waits >= lockWaits {
+					return errCASExhausted
+				}
+			}
+			continue
+		}
+		if decodeRecord(v, r) != nil {
+			*r = record{} // unreadable: replaced by a closed breaker, by CAS
 		}
 		if !change(r) {
 			return nil
@@ -168,6 +261,7 @@ func (s *store) update(b *breakerKey, r *record, change func(r *record) bool) er
 		if !mismatch {
 			return nil
 		}
+		attempt++
 	}
 	return errCASExhausted
 }

@@ -147,8 +147,8 @@ func TestStoreKeyBound(t *testing.T) {
 	if b, _ := other.breaker(0, "0", []byte("h7"), true); b == nil || b.untracked {
 		t.Fatalf("existing breaker on another VM: %+v", b)
 	}
-	if n := len(host.data); n != maxKeys+1 {
-		t.Fatalf("%d shared-data keys, want %d breakers + the counter", n, maxKeys)
+	if n := len(host.data); n != maxKeys+2 {
+		t.Fatalf("%d shared-data keys, want %d breakers + the counter + the lock", n, maxKeys)
 	}
 }
 
@@ -158,5 +158,59 @@ func TestBreakerLookupDoesNotAllocate(t *testing.T) {
 	st.breaker(0, "0", scope, true)
 	if n := testing.AllocsPerRun(100, func() { st.breaker(0, "0", scope, false) }); n != 0 {
 		t.Fatalf("looking up a known breaker: %v allocs, want 0", n)
+	}
+}
+
+// TestStoreCreatesEachRecordOnce: workers that find a breaker missing at
+// the same moment must not each write their first change (Envoy writes an
+// absent key whatever its CAS): of 8 workers admitting at once into a
+// bulkhead of 3 on a new breaker, exactly 3 get in, every time.
+func TestStoreCreatesEachRecordOnce(t *testing.T) {
+	host := newFakeShared()
+	const workers, limit, rounds = 8, 3, 200
+	stores := make([]*store, workers)
+	for i := range stores {
+		stores[i] = newStore(host, "ns", 1)
+	}
+	for round := range rounds {
+		scope := []byte("backend-" + strconv.Itoa(round))
+		var admitted sync.WaitGroup
+		var mu sync.Mutex
+		in := 0
+		start := make(chan struct{})
+		for _, st := range stores {
+			admitted.Add(1)
+			go func() {
+				defer admitted.Done()
+				<-start
+				b, err := st.breaker(0, "0", scope, true)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got := false
+				var r record
+				if err := st.update(b, &r, func(r *record) bool {
+					got = r.inFlight < limit
+					if got {
+						r.inFlight++
+					}
+					return got
+				}); err != nil {
+					t.Error(err)
+					return
+				}
+				if got {
+					mu.Lock()
+					in++
+					mu.Unlock()
+				}
+			}()
+		}
+		close(start)
+		admitted.Wait()
+		if in != limit {
+			t.Fatalf("round %d: %d of %d workers admitted into a bulkhead of %d", round, in, workers, limit)
+		}
 	}
 }
