@@ -6,8 +6,6 @@ package main
 // which only filters can write, never from a header a client could send.
 
 import (
-	"slices"
-
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 
 	"github.com/concierge-wasm/concierge/shared/identity"
@@ -29,14 +27,4 @@ func keyAuthVerified() bool {
 // only a token has.
 func (o *ruleOverride) acceptsVerified() bool {
 	return o == nil || (len(o.require.claims) == 0 && o.providers == nil)
-}
-
-// withoutDefaultIdentity is strip without identity.DefaultHeaders: when
-// key-auth has verified the request it has already removed the client's
-// copies of those (every concierge auth filter strips them) and set its
-// own, which must reach the upstream. This filter's other identity headers
-// (claim_to_headers, forward_payload_header) are still stripped.
-func withoutDefaultIdentity(strip []string) []string {
-	def := identity.DefaultHeaders()
-	return slices.DeleteFunc(slices.Clone(strip), func(h string) bool { return slices.Contains(def, h) })
 }

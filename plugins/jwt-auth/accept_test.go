@@ -2,6 +2,7 @@ package main
 
 import (
 	"reflect"
+	"sort"
 	"testing"
 )
 
@@ -19,8 +20,10 @@ func TestAcceptVerifiedIdentityConfig(t *testing.T) {
 	if c.acceptVerified {
 		t.Errorf("accept_verified_identity defaults to true, want false")
 	}
-	if want := []string{"x-jwt-payload", "x-email"}; !reflect.DeepEqual(c.stripWhenVerified, want) {
-		t.Errorf("stripWhenVerified = %q, want %q", c.stripWhenVerified, want)
+	got := c.guardWhenVerified.Names()
+	sort.Strings(got)
+	if want := []string{"x-email", "x-jwt-payload"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("guardWhenVerified owns %q, want %q", got, want)
 	}
 	c, err = parseConfig([]byte(withRealm(t, `,"accept_verified_identity":true`)))
 	if err != nil || !c.acceptVerified {

@@ -39,9 +39,12 @@ type config struct {
 	errorFormat       reply.Format // shape of denial bodies ("error_format")
 	shadow            bool         // top-level "shadow"
 	rules             rules.Set[ruleOverride]
-	// stripHeaders are the identity headers removed from every incoming
-	// request (identity.StripList plus the two configured ones).
-	stripHeaders []string
+	// guard recognises the identity headers removed from every incoming
+	// request, in any spelling an upstream reads as them (x_consumer):
+	// every concierge filter's (identity.DefaultHeaders) plus the two
+	// configured ones. With "spoofed_identity_headers": "reject" such a
+	// request gets 400.
+	guard *identity.Guard
 	// plaintext lists the config paths of keys given in plain text, for the
 	// start-up warning (never the keys themselves).
 	plaintext []string
@@ -124,7 +127,7 @@ var reservedHeaders = []string{"host", "content-length", "content-type", "transf
 	"authorization", "x-request-id"}
 
 var topLevelFields = []string{"consumers", "header", "query_param", "hide_credentials", "allow_missing",
-	"permission_by_method", "consumer_header", "permissions_header", "realm", "error_format", "shadow", "rules"}
+	"permission_by_method", "consumer_header", "permissions_header", "realm", "error_format", "shadow", "rules", identity.SpoofOption}
 
 var consumerFields = []string{"name", "keys", "permissions"}
 
@@ -177,11 +180,10 @@ func parseConfig(data []byte) (config, error) {
 	if !validQuotedValue(c.realm) {
 		o.Errorf("realm", "must not contain quotes, backslashes or control characters, got %q", c.realm)
 	}
-	c.stripHeaders = identity.StripList(c.consumerHeader, c.permissionsHeader)
+	c.guard = identity.NewGuard(identity.ParseSpoofAction(o), c.consumerHeader, c.permissionsHeader)
 	// The wiring strips identity headers before reading the key: a key
 	// header among them would always be missing.
-	if slices.Contains(c.stripHeaders, normalizeHeader(c.header)) || normalizeHeader(c.header) == normalizeHeader(c.consumerHeader) ||
-		normalizeHeader(c.header) == normalizeHeader(c.permissionsHeader) {
+	if c.guard.Owns(c.header) {
 		o.Errorf("header", "%q is an identity header this filter removes", c.header)
 	}
 

@@ -17,8 +17,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	wantEqual(t, "permissions_header", c.permissionsHeader, "x-consumer-permissions")
 	wantEqual(t, "keys", len(c.keys), 3)
 	wantEqual(t, "challenge", c.challenge(), "Key")
-	if want := []string{"x-user-id", "x-user-roles", "x-consumer", "x-consumer-permissions"}; !reflect.DeepEqual(c.stripHeaders, want) {
-		t.Errorf("stripHeaders = %q, want %q", c.stripHeaders, want)
+	if want := []string{"x-user-id", "x-user-roles", "x-consumer", "x-consumer-permissions"}; !reflect.DeepEqual(c.guard.Names(), want) {
+		t.Errorf("guard owns %q, want %q", c.guard.Names(), want)
 	}
 	for m, want := range map[string]string{"GET": "read", "HEAD": "read", "OPTIONS": "read", "POST": "write", "DELETE": "write", "PURGE": "write"} {
 		wantEqual(t, "permission of "+m, c.perms.of(m), want)

@@ -28,6 +28,9 @@ const (
 	// reasonMalformed: several keys, an oversized one, a bad escape.
 	reasonMalformed
 	reasonPermission
+	// reasonSpoofed: the request carried an identity header of its own
+	// and spoofed_identity_headers is "reject".
+	reasonSpoofed
 	numReasons
 )
 
@@ -46,6 +49,8 @@ func (r reason) slug() string {
 		return "malformed_key"
 	case reasonPermission:
 		return "permission_denied"
+	case reasonSpoofed:
+		return "spoofed_identity_header"
 	}
 	return "none"
 }
@@ -56,11 +61,15 @@ const (
 	msgMissing    = "API key required"
 	msgInvalid    = "invalid API key"
 	msgPermission = "permission denied"
+	msgSpoofed    = "spoofed identity header" // identity.SpoofReason, as jwt-auth says it
 )
 
 func (r reason) status() int {
-	if r == reasonPermission {
+	switch r {
+	case reasonPermission:
 		return 403
+	case reasonSpoofed:
+		return 400
 	}
 	return 401
 }
@@ -71,6 +80,8 @@ func (r reason) message() string {
 		return msgMissing
 	case reasonPermission:
 		return msgPermission
+	case reasonSpoofed:
+		return msgSpoofed
 	}
 	return msgInvalid
 }
@@ -328,41 +339,6 @@ func (l headerList) get(name string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// carriesIdentity reports whether a request header is, or normalizes to
-// (lower case, '_' as '-'), one of the identity headers in strip.
-func carriesIdentity(headers [][2]string, strip []string) bool {
-	for _, h := range headers {
-		name := h[0]
-		if len(name) < 2 || name[0] != 'x' && name[0] != 'X' {
-			continue // every identity header starts with "x-"; a cheap filter
-		}
-		for _, s := range strip {
-			if len(s) == len(name) && sameHeaderName(name, s) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// sameHeaderName compares a received name with a lower-case one, reading
-// '_' as '-' and ignoring case.
-func sameHeaderName(got, want string) bool {
-	for i := 0; i < len(got); i++ {
-		c := got[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '_':
-			c = '-'
-		}
-		if c != want[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func headerValue(headers [][2]string, name string) string {

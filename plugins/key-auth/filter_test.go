@@ -179,7 +179,10 @@ func TestWasmSpoofedIdentityHeaders(t *testing.T) {
 	))
 	spoof := func(r *hosttest.Request) *hosttest.Request {
 		return r.Header("x-consumer", "ops").Header("X-Consumer", "ops2").Header("x-partner-perms", "admin").
-			Header("x-user-id", "root").Header("x-user-roles", "admin").Header("x-consumer-permissions", "admin")
+			Header("x-user-id", "root").Header("x-user-roles", "admin").Header("x-consumer-permissions", "admin").
+			// Spellings that CGI, WSGI and Rack servers read as the same headers.
+			Header("x_consumer", "ops3").Header("X_User_Id", "root").Header("x-user_roles", "admin").
+			Header("x_partner_perms", "admin").Header("x_consumer_permissions", "admin")
 	}
 	tests := []struct {
 		name, path, key string
@@ -203,13 +206,38 @@ func TestWasmSpoofedIdentityHeaders(t *testing.T) {
 			up := resp.Upstream
 			wantEqual(t, "x-consumer values", strings.Join(up.HeaderValues("x-consumer"), ","), tt.consumer)
 			wantEqual(t, "x-partner-perms", strings.Join(up.HeaderValues("x-partner-perms"), ","), tt.perms)
-			for _, h := range []string{"x-user-id", "x-user-roles"} {
+			for _, h := range []string{"x-user-id", "x-user-roles", "x_consumer", "x_user_id", "x-user_roles", "x_partner_perms", "x_consumer_permissions"} {
 				if up.Has(h) {
 					t.Errorf("spoofed %s reached the upstream: %q", h, up.Header(h))
 				}
 			}
 			wantEqual(t, "identity property", up.Header("x-identity"), tt.identity)
 		})
+	}
+}
+
+// TestWasmSpoofedReject: with "spoofed_identity_headers": "reject" a
+// request carrying an identity header of its own, in any spelling, gets
+// 400 (shadow: let through without it); trailers are stripped, never
+// answered, since the request is already on its way.
+func TestWasmSpoofedReject(t *testing.T) {
+	h := newHost(t, testConfig(`,"spoofed_identity_headers":"reject","rules":[{"match":{"prefix":"/shadow"},"shadow":true}]`))
+	wantDenied(t, h.Do(withKey("/api", acmeKey).Header("x_consumer", "ops")), 400, msgSpoofed, "")
+	wantEqual(t, metricDenied+" spoofed", metric(t, h, reasonMetric(reasonSpoofed)), 1)
+	resp := h.Do(withKey("/shadow/x", acmeKey).Header("X_User_Id", "root"))
+	wantStatus(t, resp, 200)
+	if resp.Upstream.Has("x_user_id") {
+		t.Errorf("shadow: the spoofed header reached the upstream")
+	}
+	resp = h.Do(withKey("/api", acmeKey).Trailer("x_consumer", "ops").Trailer("x-user-id", "root").Trailer("x-checksum", "1"))
+	wantStatus(t, resp, 200)
+	for _, tr := range resp.Upstream.Trailers {
+		if tr.Key != "x-checksum" {
+			t.Errorf("trailer %s reached the upstream", tr.Key)
+		}
+	}
+	if _, err := parseConfig([]byte(testConfig(`,"spoofed_identity_headers":"drop"`))); err == nil {
+		t.Errorf("spoofed_identity_headers: \"drop\" was accepted")
 	}
 }
 

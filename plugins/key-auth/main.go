@@ -113,16 +113,12 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	p := s.p
 	headers, _ := proxywasm.GetHttpRequestHeaders()
 	// Identity headers are the gateway's: whatever the route and the
-	// outcome, the client's copies never reach the upstream, and neither
-	// rules nor later filters ever see them. shared/identity does the
-	// removing; it is called only when the request carries one (in any
-	// spelling that upstreams may read as one), since each removal is a
-	// host call.
-	if carriesIdentity(headers, p.cfg.stripHeaders) {
-		if err := identity.Strip(p.cfg.stripHeaders); err != nil {
-			proxywasm.LogWarnf("key-auth: removing identity headers: %v", err)
-		}
-		headers, _ = proxywasm.GetHttpRequestHeaders()
+	// outcome, the client's copies, in any spelling an upstream may read
+	// as them (x_consumer), never reach the upstream, and neither rules nor
+	// later filters ever see them (shared/identity's Guard).
+	headers, spoofed, reject, err := p.cfg.guard.ScreenRequestHeaders(headers)
+	if len(spoofed) > 0 && err != nil {
+		proxywasm.LogWarnf("key-auth: removing identity headers: %v", err)
 	}
 	d := rules.Decision[ruleOverride]{Enabled: true, Shadow: p.cfg.shadow, Rule: -1}
 	if len(p.cfg.rules.Rules) > 0 {
@@ -136,6 +132,13 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	if !d.Enabled {
 		return types.ActionContinue
+	}
+	if reject {
+		// 400 with the shared JSON body; in shadow mode logged and counted,
+		// and the request goes on (without the headers) to its key check.
+		if s.deny(&outcome{reason: reasonSpoofed, consumer: -1}, headerValue(headers, reply.DefaultRequestIDHeader), d) == types.ActionPause {
+			return types.ActionPause
+		}
 	}
 	path := headerValue(headers, ":path")
 	out := p.cfg.authenticate(headers, path, headerValue(headers, ":method"), d.Override, time.Now)
@@ -151,6 +154,16 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 		return types.ActionContinue
 	}
 	return s.deny(&out, headerValue(headers, reply.DefaultRequestIDHeader), d)
+}
+
+// OnHttpRequestTrailers removes identity headers from the request
+// trailers, which Envoy passes on for HTTP/2, and for HTTP/1 when the
+// listener enables them: an upstream reads a trailer as it reads a header.
+func (s *stream) OnHttpRequestTrailers(int) types.Action {
+	if _, err := s.p.cfg.guard.StripRequestTrailers(); err != nil {
+		proxywasm.LogWarnf("key-auth: removing identity trailers: %v", err)
+	}
+	return types.ActionContinue
 }
 
 // allow passes the verified consumer on: headers, the identity property,
