@@ -87,7 +87,23 @@ func newStore(host sharedStore, namespace string, maxKeys int, note func(storeEv
 	if note == nil {
 		note = func(storeEvent, error) {}
 	}
-	return &store{host: host, prefix: "rate-limit/" + namespace + "/", maxKeys: uint64(maxKeys), note: note}
+	s := &store{host: host, prefix: "rate-limit/" + namespace + "/", maxKeys: uint64(maxKeys), note: note}
+	// Make the stripe locks now, when the plugin starts, before the proxy
+	// takes traffic: made lazily, a worker that found a lock absent could
+	// write it free just after another worker took it, and two creators
+	// would hold one stripe. VMs starting together all write them free,
+	// which is harmless; a VM started later finds them and writes nothing.
+	for i := uint64(0); i < min(uint64(lockStripes), s.maxKeys); i++ {
+		lock := s.lockKey(i)
+		if _, _, ok := host.get(lock); !ok {
+			host.set(lock, lockValue(0), 0) //nolint:errcheck // create makes it on first use if this failed
+		}
+	}
+	return s
+}
+
+func (s *store) lockKey(slot uint64) string {
+	return s.prefix + "l/" + strconv.FormatUint(slot%lockStripes, 10)
 }
 
 // slots are the two candidate slots of a key.
@@ -304,10 +320,11 @@ const (
 // (itself a CAS on an existing key) lets one creator at a time check and
 // write.
 func (s *store) create(name string, val []byte, slot uint64, now int64) (setResult, error) {
-	lock := s.prefix + "l/" + strconv.FormatUint(slot%lockStripes, 10)
+	lock := s.lockKey(slot)
 	lv, lcas, ok := s.host.get(lock)
 	if !ok {
-		// The first use of this stripe: make the lock (free), then retry.
+		// Made at start; absent only if that write failed: make it (free),
+		// then retry.
 		if _, err := s.host.set(lock, lockValue(0), 0); err != nil {
 			return setDone, err
 		}
