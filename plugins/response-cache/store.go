@@ -151,6 +151,10 @@ func (s *store) loadIndex() (index, uint32) {
 type storeResult struct {
 	evicted    int
 	totalBytes int64
+	// delta is how much the index's total changed, for the bytes gauge:
+	// every VM adds its own changes, so the gauge is right in Envoy (one
+	// process-wide gauge) and in hosts that sum per-VM gauges alike.
+	delta int64
 }
 
 // put stores value (an encoded entry) under key. staleAt (Unix seconds)
@@ -170,6 +174,7 @@ func (s *store) put(key []byte, uriHash uint64, e *entry, staleAt uint32) (store
 	committed := false
 	for attempt := 0; attempt < casRetries && !committed; attempt++ {
 		x, cas := s.loadIndex()
+		before := x.total()
 		victims = victims[:0]
 		switch {
 		case x.keyHash(a) == h:
@@ -207,7 +212,7 @@ func (s *store) put(key []byte, uriHash uint64, e *entry, staleAt uint32) (store
 		switch {
 		case err == nil:
 			committed = true
-			res.totalBytes = total
+			res.totalBytes, res.delta = total, total-before
 		case !errors.Is(err, errCASMismatch):
 			return storeResult{}, err
 		}
@@ -249,37 +254,39 @@ func (s *store) clearSlot(v victim) {
 
 // invalidate drops every entry whose URI hash is uriHash (all variants,
 // all identities, all queries of one URI) and reports how many it dropped.
-func (s *store) invalidate(uriHash uint64) (int, error) {
+func (s *store) invalidate(uriHash uint64) (n int, freed int64, err error) {
 	return s.drop(func(x index, i int) bool { return x.uriHash(i) == uriHash })
 }
 
 // drop frees the slots the predicate selects, in the index first.
-func (s *store) drop(match func(x index, i int) bool) (int, error) {
+func (s *store) drop(match func(x index, i int) bool) (int, int64, error) {
 	var victims []victim
 	for attempt := 0; attempt < casRetries; attempt++ {
 		x, cas := s.loadIndex()
 		victims = victims[:0]
+		var freed int64
 		for i := 0; i < x.slots(); i++ {
 			if x.keyHash(i) != 0 && match(x, i) {
 				victims = append(victims, victim{i, x.keyHash(i)})
+				freed += x.size(i)
 				x.free(i)
 			}
 		}
 		if len(victims) == 0 {
-			return 0, nil
+			return 0, 0, nil
 		}
 		err := s.sd.set(s.indexKey, x, cas)
 		if err == nil {
 			for _, v := range victims {
 				s.clearSlot(v)
 			}
-			return len(victims), nil
+			return len(victims), freed, nil
 		}
 		if !errors.Is(err, errCASMismatch) {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return 0, errConflict
+	return 0, 0, errConflict
 }
 
 // usedBytes is the total the index counts.

@@ -72,7 +72,7 @@ func TestStorePutLookup(t *testing.T) {
 	if got, _, _ := s.lookup([]byte("a")); len(got.body) != 20 {
 		t.Errorf("after replace, body %d bytes, want 20", len(got.body))
 	}
-	if n, _ := s.invalidate(hash64([]byte("a"))); n != 1 {
+	if n, _, _ := s.invalidate(hash64([]byte("a"))); n != 1 {
 		t.Errorf("invalidate = %d, want 1", n)
 	}
 	if _, _, ok := s.lookup([]byte("a")); ok {

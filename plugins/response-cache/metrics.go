@@ -1,0 +1,75 @@
+package main
+
+import "github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+
+// metricPrefix starts every metric of this filter (DESIGN.md convention 8).
+const metricPrefix = "concierge_response_cache_"
+
+// bypassReasons and notStoredReasons name the per-reason counters.
+var (
+	bypassReasons    = []string{"method", "no-store", "range"}
+	notStoredReasons = []string{string(reasonMethod), string(reasonStatus), string(reasonNoStore), string(reasonPrivate),
+		string(reasonAuthz), string(reasonSetCookie), string(reasonVaryStar), string(reasonNoFreshness), string(reasonRange),
+		"too_large", "trailers"}
+)
+
+type metrics struct {
+	hits, misses, shadowHits, stores, evictions, revalidations proxywasm.MetricCounter
+	invalidations, purges, purgeDenied, conflicts              proxywasm.MetricCounter
+	bytes                                                      proxywasm.MetricGauge
+	byBypass, byNotStored                                      map[string]proxywasm.MetricCounter
+}
+
+func defineMetrics() metrics {
+	m := metrics{
+		hits:          proxywasm.DefineCounterMetric(metricPrefix + "hits_total"),
+		misses:        proxywasm.DefineCounterMetric(metricPrefix + "misses_total"),
+		shadowHits:    proxywasm.DefineCounterMetric(metricPrefix + "shadow_hits_total"),
+		stores:        proxywasm.DefineCounterMetric(metricPrefix + "stores_total"),
+		evictions:     proxywasm.DefineCounterMetric(metricPrefix + "evictions_total"),
+		revalidations: proxywasm.DefineCounterMetric(metricPrefix + "revalidations_total"),
+		invalidations: proxywasm.DefineCounterMetric(metricPrefix + "invalidations_total"),
+		purges:        proxywasm.DefineCounterMetric(metricPrefix + "purges_total"),
+		purgeDenied:   proxywasm.DefineCounterMetric(metricPrefix + "purges_denied_total"),
+		conflicts:     proxywasm.DefineCounterMetric(metricPrefix + "conflicts_total"),
+		bytes:         proxywasm.DefineGaugeMetric(metricPrefix + "bytes_stored"),
+		byBypass:      map[string]proxywasm.MetricCounter{},
+		byNotStored:   map[string]proxywasm.MetricCounter{},
+	}
+	for _, r := range bypassReasons {
+		m.byBypass[r] = proxywasm.DefineCounterMetric(metricPrefix + "bypass_" + slug(r) + "_total")
+	}
+	for _, r := range notStoredReasons {
+		m.byNotStored[r] = proxywasm.DefineCounterMetric(metricPrefix + "not_stored_" + slug(r) + "_total")
+	}
+	return m
+}
+
+func (m *metrics) bypass(reason string) {
+	if c, ok := m.byBypass[reason]; ok {
+		c.Increment(1)
+	}
+}
+
+func (m *metrics) notStored(reason string) {
+	if c, ok := m.byNotStored[reason]; ok {
+		c.Increment(1)
+	}
+}
+
+// slug turns a reason into a metric name part: "no-store" → "no_store".
+func slug(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '-' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func (m *metrics) freed(bytes int64) {
+	if bytes > 0 {
+		m.bytes.Add(-bytes)
+	}
+}
