@@ -35,6 +35,8 @@ type requestInfo struct {
 	// stored for that user alone.
 	identityKeyed bool
 	rangeRequest  bool
+	// unkeyed names a poisoning header the request carries (unkeyedHeader).
+	unkeyed string
 }
 
 // policy is the part of the configuration the rules depend on.
@@ -59,6 +61,7 @@ const (
 	reasonVaryStar    notStored = "vary_star"
 	reasonNoFreshness notStored = "no_freshness"
 	reasonRange       notStored = "range"
+	reasonUnkeyed     notStored = "unkeyed_header"
 )
 
 // statusUnderstood lists the final statuses the cache stores at all (RFC
@@ -84,6 +87,9 @@ func storability(req *requestInfo, resp *response, pol *policy, lifetime time.Du
 	}
 	if req.rangeRequest || resp.contentRange || resp.status == 206 {
 		return reasonRange
+	}
+	if req.unkeyed != "" {
+		return reasonUnkeyed
 	}
 	understood, heuristic := statusUnderstood(resp.status)
 	if !understood {
@@ -258,4 +264,17 @@ func reuse(req *directives, pragmaNoCache bool, e *stored) use {
 		return useFresh
 	}
 	return revalidateOrMiss
+}
+
+// forRequest narrows a policy for one request. Freshness the filter
+// invents (default_ttl, heuristics) is for anonymous content: a request
+// with credentials (Authorization, Cookie) whose key does not hold the
+// verified identity is cached only when the origin said so explicitly.
+// Otherwise a route with default_ttl would store /api/users/me.css, answered
+// for one user's cookie, and serve it to the next (web cache deception).
+func (p policy) forRequest(credentialed, identityKeyed bool) policy {
+	if credentialed && !identityKeyed {
+		p.defaultTTL, p.heuristicFraction = 0, 0
+	}
+	return p
 }

@@ -161,3 +161,16 @@ func TestReuse(t *testing.T) {
 		}
 	}
 }
+
+func TestPolicyForRequest(t *testing.T) {
+	p := policy{defaultTTL: time.Minute, heuristicFraction: 0.1, maxTTL: time.Hour}
+	if got := p.forRequest(true, false); got.defaultTTL != 0 || got.heuristicFraction != 0 || got.maxTTL != time.Hour {
+		t.Errorf("credentialed, unkeyed: %+v, want no implicit freshness", got)
+	}
+	if got := p.forRequest(true, true); got != p {
+		t.Errorf("credentialed, identity keyed: %+v, want unchanged", got)
+	}
+	if got := p.forRequest(false, false); got != p {
+		t.Errorf("anonymous: %+v, want unchanged", got)
+	}
+}

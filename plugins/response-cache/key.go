@@ -198,3 +198,31 @@ func hash64(b []byte) uint64 {
 	}
 	return h
 }
+
+// poisoningHeaders are request headers that frameworks commonly read to
+// build URLs or pick methods, yet no cache key holds: a response to a
+// request carrying one may reflect it (an attacker's host in a link, say),
+// and storing it would serve the attacker's variant to everyone.
+var poisoningHeaders = [...]string{
+	"x-forwarded-host", "x-forwarded-server", "x-forwarded-scheme", "x-forwarded-port", "x-forwarded-prefix",
+	"x-host", "x-original-host", "x-original-url", "x-rewrite-url",
+	"x-http-method-override", "x-http-method", "x-method-override", "forwarded",
+}
+
+// unkeyedHeader returns the first poisoning header a request carries that
+// the key does not hold (key.headers), or "".
+func unkeyedHeader(has func(string) bool, keyed []string) string {
+outer:
+	for _, h := range poisoningHeaders {
+		if !has(h) {
+			continue
+		}
+		for _, k := range keyed {
+			if k == h {
+				continue outer
+			}
+		}
+		return h
+	}
+	return ""
+}

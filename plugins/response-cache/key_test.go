@@ -73,3 +73,25 @@ func TestVary(t *testing.T) {
 		t.Errorf("variantKey = %q, want the primary key first", a)
 	}
 }
+
+func TestUnkeyedHeader(t *testing.T) {
+	has := func(names ...string) func(string) bool {
+		return func(h string) bool {
+			for _, n := range names {
+				if n == h {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if got := unkeyedHeader(has("x-forwarded-for", "x-forwarded-proto", "accept"), nil); got != "" {
+		t.Errorf("ordinary proxy headers flagged: %q", got)
+	}
+	if got := unkeyedHeader(has("x-forwarded-host"), nil); got != "x-forwarded-host" {
+		t.Errorf("unkeyedHeader(x-forwarded-host) = %q", got)
+	}
+	if got := unkeyedHeader(has("x-forwarded-host"), []string{"x-forwarded-host"}); got != "" {
+		t.Errorf("keyed x-forwarded-host flagged: %q", got)
+	}
+}

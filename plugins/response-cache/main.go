@@ -189,6 +189,8 @@ func (s *stream) OnHttpRequestHeaders(_ int, _ bool) types.Action {
 			s.identity = true
 		}
 	}
+	credentialed := s.req.has("authorization") || s.req.has("cookie")
+	s.pol = s.pol.forRequest(credentialed, s.identity)
 	s.primary = primaryKey(nil, &cfg.key, &keyRequest{scheme: s.scheme, authority: s.authority, path: path, header: s.reqHeader, identity: idBytes})
 	s.key = s.primary
 	e, found := s.lookup()
@@ -369,7 +371,8 @@ func (s *stream) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
 		method = "HEAD"
 	}
 	info := requestInfo{method: method, cc: parseCacheControl(s.req.all("cache-control")...),
-		authorization: s.req.has("authorization"), identityKeyed: s.identity}
+		authorization: s.req.has("authorization"), identityKeyed: s.identity,
+		unkeyed: unkeyedHeader(s.req.has, s.p.cfg.key.headers)}
 	lifetime := freshnessLifetime(&resp, &s.pol, now)
 	why := storability(&info, &resp, &s.pol, lifetime)
 	if why == storable && status < 500 {

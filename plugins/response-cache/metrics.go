@@ -10,7 +10,7 @@ var (
 	bypassReasons    = []string{"method", "no-store", "range"}
 	notStoredReasons = []string{string(reasonMethod), string(reasonStatus), string(reasonNoStore), string(reasonPrivate),
 		string(reasonAuthz), string(reasonSetCookie), string(reasonVaryStar), string(reasonNoFreshness), string(reasonRange),
-		"too_large", "trailers"}
+		string(reasonUnkeyed), "too_large", "trailers"}
 )
 
 type metrics struct {
