@@ -99,3 +99,32 @@ func TestSoak(t *testing.T) {
 			metric(h, "hits_total"), metric(h, "stores_total"), metric(h, "evictions_total"))
 	}
 }
+
+// TestSharedBytesPerKiB measures what one cached 1 KiB and 64 KiB response
+// costs in shared data, beyond the fixed layout (slot keys, index): the
+// entry's key, its headers and its framing.
+func TestSharedBytesPerKiB(t *testing.T) {
+	for _, size := range []int{1 << 10, 64 << 10} {
+		o := newOrigin(t)
+		o.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Header().Set("Cache-Control", "max-age=600")
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("ETag", `"0123456789abcdef"`)
+			w.Write([]byte(strings.Repeat("j", size)))
+		}
+		h := newCache(t, `{"max_entries": 64}`, o)
+		h.Do(hosttest.GET("/api/products/1"))
+		empty := h.SharedData("").Bytes()
+		slot := 0
+		for _, k := range h.SharedData("").Keys() {
+			if v, _, _ := h.SharedData("").Get(k); strings.Contains(k, "/slot/") {
+				slot += len(v)
+			}
+		}
+		perKiB := float64(slot) / float64(size) * 1024
+		t.Logf("%d-byte response: slot value %d bytes (%.0f bytes per cached KiB); all shared data %d bytes with a 64-slot layout", size, slot, perKiB, empty)
+		if slot < size || slot > size+512 {
+			t.Errorf("%d-byte response stored in %d bytes, want the body plus at most 512", size, slot)
+		}
+	}
+}

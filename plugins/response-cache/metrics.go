@@ -13,6 +13,22 @@ var (
 		string(reasonUnkeyed), "too_large", "trailers"}
 )
 
+// metricNames lists every metric the filter defines, for README checks.
+func metricNames() []string {
+	names := []string{"hits_total", "misses_total", "shadow_hits_total", "stores_total", "evictions_total",
+		"revalidations_total", "invalidations_total", "purges_total", "purges_denied_total", "conflicts_total", "bytes_stored"}
+	for _, r := range bypassReasons {
+		names = append(names, "bypass_"+slug(r)+"_total")
+	}
+	for _, r := range notStoredReasons {
+		names = append(names, "not_stored_"+slug(r)+"_total")
+	}
+	for i := range names {
+		names[i] = metricPrefix + names[i]
+	}
+	return names
+}
+
 type metrics struct {
 	hits, misses, shadowHits, stores, evictions, revalidations proxywasm.MetricCounter
 	invalidations, purges, purgeDenied, conflicts              proxywasm.MetricCounter
