@@ -27,6 +27,9 @@ type entry struct {
 	responseTime int64
 	initialAge   int64 // corrected_initial_age, seconds
 	lifetime     int64 // freshness lifetime, seconds
+	// staleIfError is the response's stale-if-error (RFC 5861), seconds;
+	// -1 when absent.
+	staleIfError int64
 	flags        uint8
 	status       uint16
 	vary         []string    // kindVaried: the varied header names
@@ -53,6 +56,7 @@ func (e *entry) appendBinary(dst []byte) []byte {
 	dst = binary.AppendVarint(dst, e.responseTime)
 	dst = binary.AppendVarint(dst, e.initialAge)
 	dst = binary.AppendVarint(dst, e.lifetime)
+	dst = binary.AppendVarint(dst, e.staleIfError)
 	dst = binary.AppendUvarint(dst, uint64(e.status))
 	dst = binary.AppendUvarint(dst, uint64(len(e.vary)))
 	for _, v := range e.vary {
@@ -96,6 +100,7 @@ func decodeEntry(b []byte) (entry, error) {
 	e.responseTime = r.varint()
 	e.initialAge = r.varint()
 	e.lifetime = r.varint()
+	e.staleIfError = r.varint()
 	st := r.uvarint()
 	if st > 999 {
 		r.bad = true

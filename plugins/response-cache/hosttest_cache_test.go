@@ -4,6 +4,7 @@ package main
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -167,12 +168,12 @@ func TestRequestDirectives(t *testing.T) {
 	h.Clock().Advance(30 * time.Second)
 	expect(t, "max-age=10 refetches", h.Do(hosttest.GET("/d").Header("cache-control", "max-age=10")), 200, "MISS", "body of /d #4")
 	h.Clock().Advance(70 * time.Second)
-	expect(t, "max-stale accepts stale", h.Do(hosttest.GET("/d").Header("cache-control", "max-stale=30")), 200, "HIT", "body of /d #4")
+	expect(t, "max-stale accepts stale", h.Do(hosttest.GET("/d").Header("cache-control", "max-stale=30")), 200, "STALE", "body of /d #4")
 	r := h.Do(hosttest.GET("/nothing").Header("cache-control", "only-if-cached"))
 	if r.Status != 504 || o.hits("/nothing") != 0 {
 		t.Errorf("only-if-cached miss: %s, origin saw %d", r, o.hits("/nothing"))
 	}
-	expect(t, "only-if-cached hit", h.Do(hosttest.GET("/d").Header("cache-control", "only-if-cached, max-stale")), 200, "HIT", "body of /d #4")
+	expect(t, "only-if-cached hit", h.Do(hosttest.GET("/d").Header("cache-control", "only-if-cached, max-stale")), 200, "STALE", "body of /d #4")
 	expect(t, "Pragma no-cache", h.Do(hosttest.GET("/d").Header("pragma", "no-cache")), 200, "MISS", "body of /d #5")
 	expect(t, "range bypasses", h.Do(hosttest.GET("/d").Header("range", "bytes=0-1")), 200, "BYPASS", "")
 }
@@ -216,7 +217,7 @@ func TestConditionalAndRevalidation(t *testing.T) {
 		w.Write([]byte("new payload"))
 	}
 	h.Clock().Advance(15 * time.Second)
-	expect(t, "replaced", h.Do(hosttest.GET("/c")), 200, "STALE", "new payload")
+	expect(t, "replaced", h.Do(hosttest.GET("/c")), 200, "MISS", "new payload")
 	expect(t, "new entry", h.Do(hosttest.GET("/c")), 200, "HIT", "new payload")
 }
 
@@ -333,5 +334,55 @@ func TestBadConfigRefused(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), `response-cache: max_ttl: must be > 0, got "0s"`) {
 		t.Errorf("refusal = %v, want the field path", err)
+	}
+}
+
+// TestStaleIfError: an origin error within the stale-if-error window of a
+// stale entry is answered with the entry; past the window, or with
+// must-revalidate, the error goes through.
+func TestStaleIfError(t *testing.T) {
+	cases := []struct {
+		name   string
+		cc     string // the stored response's Cache-Control
+		req    string // the failing request's Cache-Control
+		after  time.Duration
+		status int
+		stale  bool
+	}{
+		{"within the window", "max-age=10, stale-if-error=60", "", 30 * time.Second, 503, true},
+		{"past the window", "max-age=10, stale-if-error=60", "", 90 * time.Second, 503, false},
+		{"request directive", "max-age=10", "stale-if-error=60", 30 * time.Second, 502, true},
+		{"no directive", "max-age=10", "", 30 * time.Second, 503, false},
+		{"must-revalidate", "max-age=10, stale-if-error=60, must-revalidate", "", 30 * time.Second, 503, false},
+		{"not an error", "max-age=10, stale-if-error=60", "", 30 * time.Second, 404, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := newOrigin(t)
+			o.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+				if n > 1 {
+					w.WriteHeader(c.status)
+					w.Write([]byte("origin error"))
+					return
+				}
+				w.Header().Set("Cache-Control", c.cc)
+				w.Header().Set("ETag", `"v1"`)
+				w.Write([]byte("good"))
+			}
+			h := newCache(t, `{}`, o)
+			h.Do(hosttest.GET("/e"))
+			h.Clock().Advance(c.after)
+			req := hosttest.GET("/e")
+			if c.req != "" {
+				req = req.Header("cache-control", c.req)
+			}
+			r := h.Do(req)
+			if got := r.Status == 200 && string(r.Body) == "good" && r.Header("x-cache") == "STALE"; got != c.stale {
+				t.Errorf("%s; served stale = %v, want %v", r, got, c.stale)
+			}
+			if c.stale && !strings.Contains(r.Header("cache-status"), "fwd-status="+strconv.Itoa(c.status)) {
+				t.Errorf("Cache-Status = %q, want fwd-status=%d", r.Header("cache-status"), c.status)
+			}
+		})
 	}
 }

@@ -118,7 +118,10 @@ type stream struct {
 	authority   string
 	requestTime time.Time
 	identity    bool
-	stale       *entry // the entry being revalidated
+	// stale is the stored entry the request found stale: revalidated
+	// (phaseRevalidate) or kept to stand in for an origin error.
+	stale *entry
+	reqCC directives
 	// storing: the response is being copied for the cache.
 	storing  bool
 	pending  entry
@@ -174,6 +177,7 @@ func (s *stream) OnHttpRequestHeaders(_ int, _ bool) types.Action {
 		return s.skip("method")
 	}
 	cc := parseCacheControl(s.req.all("cache-control")...)
+	s.reqCC = cc
 	if cc.noStore {
 		return s.skip("no-store")
 	}
@@ -217,7 +221,7 @@ func (s *stream) OnHttpRequestHeaders(_ int, _ bool) types.Action {
 			s.p.m.misses.Increment(1)
 			return types.ActionContinue
 		}
-		return s.serve(&e, st.age)
+		return s.serve(&e, st.age, st.age >= st.lifetime)
 	case useRevalidate:
 		if cc.onlyIfCached {
 			return s.onlyIfCached()
@@ -226,13 +230,14 @@ func (s *stream) OnHttpRequestHeaders(_ int, _ bool) types.Action {
 		if cc.noCache || cc.maxAge >= 0 || pragma {
 			s.fwd = "request"
 		}
+		s.stale = &e
 		// A client's own conditionals are its business: forward them as
 		// they are and treat the answer as a miss.
 		if s.req.has("if-none-match") || s.req.has("if-modified-since") || s.shadow {
 			s.p.m.misses.Increment(1)
 			return types.ActionContinue
 		}
-		s.phase, s.stale = phaseRevalidate, &e
+		s.phase = phaseRevalidate
 		if et := e.header("etag"); et != "" {
 			proxywasm.ReplaceHttpRequestHeader("if-none-match", et) //nolint:errcheck // the request is ours while its headers are
 		}
@@ -250,6 +255,7 @@ func (s *stream) OnHttpRequestHeaders(_ int, _ bool) types.Action {
 		} else {
 			s.fwd = "stale"
 		}
+		s.stale = &e
 		s.p.m.misses.Increment(1)
 		return types.ActionContinue
 	}
@@ -305,13 +311,18 @@ func (s *stream) onlyIfCached() types.Action {
 
 // serve answers from the cache: 304 for a satisfied conditional, else the
 // stored response (headers only for HEAD).
-func (s *stream) serve(e *entry, age time.Duration) types.Action {
+func (s *stream) serve(e *entry, age time.Duration, stale bool) types.Action {
 	s.phase = phaseLocal
 	s.p.m.hits.Increment(1)
+	xcache := "HIT"
+	if stale {
+		// Stale but allowed by the client's max-stale.
+		xcache = "STALE"
+	}
 	extra := [][2]string{
 		{"age", ageValue(age)},
 		{"cache-status", cacheStatus(s.p.cfg.statusName, "hit")},
-		{"x-cache", "HIT"},
+		{"x-cache", xcache},
 	}
 	if e.notModified(s.req) {
 		h := append(e.notModifiedHeaders(), extra...)
@@ -361,10 +372,10 @@ func (s *stream) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
 	if s.phase == phaseRevalidate && status == 304 {
 		return s.refreshed(h, now)
 	}
-	xcache := "MISS"
-	if s.phase == phaseRevalidate {
-		xcache = "STALE"
+	if s.stale != nil && !s.shadow && s.stale.staleOnError(status, &s.reqCC, now) {
+		return s.serveStaleOnError(status, now)
 	}
+	xcache := "MISS"
 	resp := responseOf(status, h)
 	method := "GET"
 	if s.head {
@@ -427,6 +438,22 @@ func (s *stream) refreshed(h headerList, now time.Time) types.Action {
 		{"x-cache", "REVALIDATED"},
 	}
 	s.reply(e, extra)
+	return types.ActionPause
+}
+
+// serveStaleOnError answers with the stale entry instead of the origin's
+// error (stale-if-error). The error's headers are being encoded, so Envoy
+// sends this reply directly to the client.
+func (s *stream) serveStaleOnError(status int, now time.Time) types.Action {
+	e := s.stale
+	s.phase = phaseLocal
+	s.p.m.staleOnError.Increment(1)
+	st := e.state(now)
+	s.reply(e, [][2]string{
+		{"age", ageValue(st.age)},
+		{"cache-status", cacheStatus(s.p.cfg.statusName, "hit", "fwd=stale", "fwd-status="+strconv.Itoa(status))},
+		{"x-cache", "STALE"},
+	})
 	return types.ActionPause
 }
 

@@ -130,6 +130,7 @@ func newEntry(key, uri []byte, resp *response, h headerList, pol *policy, reques
 		responseTime: responseTime.Unix(),
 		initialAge:   int64(initialAge(resp, requestTime, responseTime) / time.Second),
 		lifetime:     int64(lifetime / time.Second),
+		staleIfError: resp.cc.staleIfError,
 		status:       uint16(resp.status),
 		headers:      storedHeaders(h),
 		tags:         tagsOf(h),
@@ -184,6 +185,7 @@ func (e *entry) refresh(h304 headerList, pol *policy, requestTime, responseTime 
 	e.responseTime = responseTime.Unix()
 	e.initialAge = int64(initialAge(&resp, requestTime, responseTime) / time.Second)
 	e.lifetime = int64(freshnessLifetime(&resp, pol, responseTime) / time.Second)
+	e.staleIfError = resp.cc.staleIfError
 	e.flags = 0
 	if resp.cc.noCache {
 		e.flags |= flagNoCache
@@ -283,4 +285,25 @@ func sameOriginPath(v, scheme, authority string) (string, bool) {
 		return "/", true
 	}
 	return "/" + path, true
+}
+
+// staleOnError reports whether a stale entry may stand in for an origin
+// error (RFC 5861 stale-if-error, from the response or the request), now
+// that the entry is age old: only for 500, 502, 503 and 504, never past
+// must-revalidate, and only within the window.
+func (e *entry) staleOnError(status int, req *directives, now time.Time) bool {
+	switch status {
+	case 500, 502, 503, 504:
+	default:
+		return false
+	}
+	st := e.state(now)
+	if st.mustRevalidate {
+		return false
+	}
+	window := max(e.staleIfError, req.staleIfError)
+	if window < 0 {
+		return false
+	}
+	return st.age-st.lifetime <= seconds(window)
 }
