@@ -128,3 +128,53 @@ func TestSharedBytesPerKiB(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentStoresStayBounded: four worker VMs storing distinct URLs
+// at once (their compare-and-swaps on the index really race) still leave
+// shared data under the bound, and the index agrees with the slots.
+func TestConcurrentStoresStayBounded(t *testing.T) {
+	const maxTotal, slots, clients, each = 32 << 10, 64, 8, 100
+	o := newOrigin(t)
+	o.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Write([]byte(strings.Repeat("c", 300)))
+	}
+	h := newCache(t, fmt.Sprintf(`{"max_total_bytes": %d, "max_entry_bytes": 4096, "max_entries": %d}`, maxTotal, slots), o, hosttest.Workers(4))
+	done := make(chan struct{})
+	for c := 0; c < clients; c++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < each; i++ {
+				h.Do(hosttest.GET("/c/" + strconv.Itoa(c) + "/" + strconv.Itoa(i%40)))
+			}
+		}()
+	}
+	for c := 0; c < clients; c++ {
+		<-done
+	}
+	sd := h.SharedData("")
+	if limit := maxTotal + layoutBytes("response-cache", slots); sd.Bytes() > limit {
+		t.Errorf("shared data = %d bytes, want <= %d", sd.Bytes(), limit)
+	}
+	idx, _, ok := sd.Get("response-cache/response-cache/index")
+	if !ok {
+		t.Fatal("no index")
+	}
+	var counted, held int64
+	for i := 0; i < slots; i++ {
+		rec := idx[indexHeader+i*indexRecord:]
+		counted += int64(uint32(rec[16]) | uint32(rec[17])<<8 | uint32(rec[18])<<16 | uint32(rec[19])<<24)
+		v, _, _ := sd.Get("response-cache/response-cache/slot/" + strconv.Itoa(i))
+		held += int64(len(v))
+	}
+	t.Logf("index counts %d bytes, slots hold %d; conflicts %d, evictions %d", counted, held, metric(h, "conflicts_total"), metric(h, "evictions_total"))
+	if counted > maxTotal {
+		t.Errorf("index counts %d bytes > %d", counted, maxTotal)
+	}
+	if held > maxTotal+4*(4096+512) {
+		t.Errorf("slots hold %d bytes, more than the budget plus one entry per worker", held)
+	}
+	if got := metric(h, "bytes_stored"); got != counted {
+		t.Errorf("bytes_stored gauge = %d, index counts %d", got, counted)
+	}
+}
