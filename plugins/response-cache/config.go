@@ -42,7 +42,7 @@ const (
 	defaultMaxEntryBytes     = 1 << 20
 	defaultMaxTotalBytes     = 64 << 20
 	defaultMaxEntries        = 4096
-	// maxMaxEntries keeps the index (24 bytes a slot, copied on every
+	// maxMaxEntries keeps the index (32 bytes a slot, copied on every
 	// store) small.
 	maxMaxEntries = 65536
 	// Envoy refuses a shared-data value past its per-key limit only at its
@@ -54,6 +54,14 @@ const (
 // purgeTokenHeader carries the purge token; a dedicated header so that an
 // auth filter earlier in the chain does not read it as a credential.
 const purgeTokenHeader = "x-purge-token"
+
+// A purge drops its URI; with x-purge-match: prefix, every URI below its
+// path; with x-purge-tag, every entry tagged (Surrogate-Key, Cache-Tag)
+// with one of the listed tags, on any authority.
+const (
+	purgeMatchHeader = "x-purge-match"
+	purgeTagHeader   = "x-purge-tag"
+)
 
 func parseConfig(data []byte) (config, error) {
 	o, err := jsoncfg.Parse(data)

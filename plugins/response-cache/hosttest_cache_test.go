@@ -386,3 +386,62 @@ func TestStaleIfError(t *testing.T) {
 		})
 	}
 }
+
+func TestPurgePrefixAndTag(t *testing.T) {
+	cfg := `{"purge": {"token_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}`
+	o := newOrigin(t)
+	o.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/products/1"):
+			w.Header().Set("Surrogate-Key", "product-1 catalogue")
+		case strings.HasPrefix(r.URL.Path, "/products/2"):
+			w.Header().Set("Cache-Tag", "product-2, catalogue")
+		}
+		w.Write([]byte("x"))
+	}
+	h := newCache(t, cfg, o)
+	paths := []string{"/products/1", "/products/1/reviews", "/products/2", "/productsX", "/other"}
+	fill := func() {
+		for _, p := range paths {
+			h.Do(hosttest.GET(p))
+		}
+	}
+	cached := func() string {
+		var out []string
+		for _, p := range paths {
+			if h.Do(hosttest.GET(p)).Header("x-cache") == "HIT" {
+				out = append(out, p)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	purge := func(path string, kv ...string) string {
+		r := hosttest.NewRequest("PURGE", path).Header("x-purge-token", "test")
+		for i := 0; i+1 < len(kv); i += 2 {
+			r = r.Header(kv[i], kv[i+1])
+		}
+		return string(h.Do(r).Body)
+	}
+	fill()
+	if got := purge("/products", "x-purge-match", "prefix"); got != `{"purged":3}` {
+		t.Errorf("prefix purge of /products = %s, want 3", got)
+	}
+	if got, want := cached(), "/productsX /other"; got != want {
+		t.Errorf("after prefix purge, cached %q, want %q", got, want)
+	}
+	fill()
+	if got := purge("/", "x-purge-tag", "product-1"); got != `{"purged":2}` {
+		t.Errorf("tag purge of product-1 = %s, want 2", got)
+	}
+	if got, want := cached(), "/products/2 /productsX /other"; got != want {
+		t.Errorf("after tag purge, cached %q, want %q", got, want)
+	}
+	fill()
+	if got := purge("/", "x-purge-tag", "catalogue"); got != `{"purged":3}` {
+		t.Errorf("tag purge of catalogue = %s, want 3", got)
+	}
+	if got := purge("/", "x-purge-match", "prefix"); got != `{"purged":2}` {
+		t.Errorf("prefix purge of / = %s, want the 2 left", got)
+	}
+}

@@ -226,3 +226,73 @@ outer:
 	}
 	return ""
 }
+
+// Purge blooms: each index record carries a 64-bit Bloom filter of the
+// entry's tags and path prefixes, so a tag or prefix purge reads only the
+// slots that may match instead of every stored body.
+
+func bloomBits(item []byte) uint64 {
+	h := hash64(item)
+	return 1<<(h%64) | 1<<((h>>32)%64)
+}
+
+// tagBloom is the bloom of one purge tag.
+func tagBloom(tag string) uint64 { return bloomBits(append([]byte("t\n"), tag...)) }
+
+// prefixBloom is the bloom of a path prefix under a URI's scheme and
+// authority (uri as made by uriOf, without the path).
+func prefixBloom(origin []byte, prefix string) uint64 {
+	b := append(append([]byte("p\n"), origin...), prefix...)
+	return bloomBits(b)
+}
+
+// pathPrefixes calls f with every segment prefix of a path: "/", "/a",
+// "/a/b" for "/a/b".
+func pathPrefixes(path string, f func(string)) {
+	f("/")
+	for i := 1; i < len(path); i++ {
+		if path[i] == '/' {
+			f(path[:i])
+		}
+	}
+	if path != "/" && path != "" {
+		f(strings.TrimSuffix(path, "/"))
+	}
+}
+
+// splitURI splits a uriOf value into its scheme-and-authority part (with
+// the trailing separator) and its path.
+func splitURI(uri []byte) (origin []byte, path string) {
+	i := strings.IndexByte(string(uri), '\n')
+	if i < 0 {
+		return nil, string(uri)
+	}
+	j := strings.IndexByte(string(uri[i+1:]), '\n')
+	if j < 0 {
+		return nil, string(uri)
+	}
+	return uri[:i+1+j+1], string(uri[i+1+j+1:])
+}
+
+// purgeBloom is an entry's bloom: its tags and its path prefixes.
+func purgeBloom(e *entry) uint64 {
+	var b uint64
+	for _, t := range e.tags {
+		b |= tagBloom(t)
+	}
+	origin, path := splitURI(e.uri)
+	if origin != nil {
+		pathPrefixes(path, func(p string) { b |= prefixBloom(origin, p) })
+	}
+	return b
+}
+
+// underPrefix reports whether a path is prefix itself or below it, by
+// whole segments: /api/products covers /api/products/1, not /api/productsX.
+func underPrefix(path, prefix string) bool {
+	prefix = strings.TrimSuffix(prefix, "/")
+	if prefix == "" {
+		return true
+	}
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}

@@ -95,3 +95,32 @@ func TestUnkeyedHeader(t *testing.T) {
 		t.Errorf("keyed x-forwarded-host flagged: %q", got)
 	}
 }
+
+func TestPurgeMatching(t *testing.T) {
+	var got []string
+	pathPrefixes("/a/b/c", func(p string) { got = append(got, p) })
+	if strings.Join(got, " ") != "/ /a /a/b /a/b/c" {
+		t.Errorf("pathPrefixes(/a/b/c) = %q", got)
+	}
+	for _, c := range []struct {
+		path, prefix string
+		want         bool
+	}{
+		{"/api/products/1", "/api/products", true},
+		{"/api/products", "/api/products/", true},
+		{"/api/productsX", "/api/products", false},
+		{"/anything", "/", true},
+	} {
+		if got := underPrefix(c.path, c.prefix); got != c.want {
+			t.Errorf("underPrefix(%q, %q) = %v", c.path, c.prefix, got)
+		}
+	}
+	e := entry{uri: uriOf("https", "Shop.example", "/api/products/1?x=1"), tags: []string{"p-1"}}
+	b := purgeBloom(&e)
+	origin, _ := splitURI(uriOf("https", "shop.example", "/"))
+	for _, want := range []uint64{tagBloom("p-1"), prefixBloom(origin, "/api"), prefixBloom(origin, "/api/products/1"), prefixBloom(origin, "/")} {
+		if b&want != want {
+			t.Errorf("purgeBloom misses an item of the entry")
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
@@ -574,7 +575,32 @@ func (s *stream) purge(path string) types.Action {
 		s.p.replier.Send(403, "invalid purge token") //nolint:errcheck
 		return types.ActionPause
 	}
-	n, freed, err := s.p.store.invalidate(hash64(uriOf(s.scheme, s.authority, path)))
+	var n int
+	var freed int64
+	var err error
+	uri := uriOf(s.scheme, s.authority, path)
+	origin, p := splitURI(uri)
+	switch {
+	case s.req.has(purgeTagHeader):
+		for _, tag := range purgeTags(s.req.all(purgeTagHeader)) {
+			k, f, e := s.p.store.dropEntries(tagBloom(tag), func(en *entry) bool { return contains(en.tags, tag) })
+			n, freed = n+k, freed+f
+			if e != nil {
+				err = e
+			}
+		}
+	case s.req.get(purgeMatchHeader) == "prefix":
+		prefix := strings.TrimSuffix(p, "/")
+		if prefix == "" {
+			prefix = "/"
+		}
+		n, freed, err = s.p.store.dropEntries(prefixBloom(origin, prefix), func(en *entry) bool {
+			o, ep := splitURI(en.uri)
+			return string(o) == string(origin) && underPrefix(ep, prefix)
+		})
+	default:
+		n, freed, err = s.p.store.invalidate(hash64(uri))
+	}
 	s.p.m.freed(freed)
 	if err != nil {
 		s.p.replier.Send(503, "purge conflicted with concurrent writes; retry") //nolint:errcheck

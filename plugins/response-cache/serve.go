@@ -307,3 +307,12 @@ func (e *entry) staleOnError(status int, req *directives, now time.Time) bool {
 	}
 	return st.age-st.lifetime <= seconds(window)
 }
+
+// purgeTags splits x-purge-tag values (comma- or space-separated).
+func purgeTags(values []string) []string {
+	var tags []string
+	for _, v := range values {
+		tags = append(tags, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })...)
+	}
+	return tags
+}

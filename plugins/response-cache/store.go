@@ -10,7 +10,8 @@ package main
 //
 //	response-cache/<ns>/slot/<i>   i in [0, max_entries): one entry each,
 //	                               8-byte key hash + encoded entry, or empty
-//	response-cache/<ns>/index      per slot: key hash, URI hash, size, stale-at
+//	response-cache/<ns>/index      per slot: key hash, URI hash, size, stale-at,
+//	                               a Bloom filter of tags and path prefixes
 //
 // A key hashes to two candidate slots; a lookup reads both and compares the
 // full key stored in the entry. A store takes the slot already holding its
@@ -21,7 +22,7 @@ package main
 // the slots are written after it.
 //
 // Memory bound: max_total_bytes of values, plus max_entries slot keys and a
-// 24-byte index record per slot, whatever clients ask for.
+// 32-byte index record per slot, whatever clients ask for.
 
 import (
 	"encoding/binary"
@@ -41,7 +42,7 @@ var errCASMismatch = errors.New("cas mismatch")
 
 const (
 	indexHeader = 8  // magic, version, 2 spare, slot count u32
-	indexRecord = 24 // key hash u64, uri hash u64, size u32, stale-at u32
+	indexRecord = 32 // key hash u64, uri hash u64, size u32, stale-at u32, purge bloom u64
 	indexMagic  = 0xC6
 	slotPrefix  = 8 // key hash before the entry
 	// casRetries bounds the index update loop; past it the store (or the
@@ -108,12 +109,14 @@ func (x index) keyHash(i int) uint64 { return binary.LittleEndian.Uint64(x.rec(i
 func (x index) uriHash(i int) uint64 { return binary.LittleEndian.Uint64(x.rec(i)[8:]) }
 func (x index) size(i int) int64     { return int64(binary.LittleEndian.Uint32(x.rec(i)[16:])) }
 func (x index) staleAt(i int) uint32 { return binary.LittleEndian.Uint32(x.rec(i)[20:]) }
-func (x index) put(i int, key, uri uint64, size int, staleAt uint32) {
+func (x index) bloom(i int) uint64   { return binary.LittleEndian.Uint64(x.rec(i)[24:]) }
+func (x index) put(i int, key, uri uint64, size int, staleAt uint32, bloom uint64) {
 	r := x.rec(i)
 	binary.LittleEndian.PutUint64(r, key)
 	binary.LittleEndian.PutUint64(r[8:], uri)
 	binary.LittleEndian.PutUint32(r[16:], uint32(size))
 	binary.LittleEndian.PutUint32(r[20:], staleAt)
+	binary.LittleEndian.PutUint64(r[24:], bloom)
 }
 func (x index) free(i int) { clear(x.rec(i)) }
 
@@ -192,7 +195,7 @@ func (s *store) put(key []byte, uriHash uint64, e *entry, staleAt uint32) (store
 			slot = b
 			victims = append(victims, victim{b, x.keyHash(b)})
 		}
-		x.put(slot, h, uriHash, size, staleAt)
+		x.put(slot, h, uriHash, size, staleAt, purgeBloom(e))
 		total := x.total()
 		for total > s.maxTotal {
 			v := -1
@@ -287,6 +290,32 @@ func (s *store) drop(match func(x index, i int) bool) (int, int64, error) {
 		}
 	}
 	return 0, 0, errConflict
+}
+
+// dropEntries drops the entries the predicate selects among the slots whose
+// purge bloom has every bit of want: only those are read from shared data.
+func (s *store) dropEntries(want uint64, match func(e *entry) bool) (int, int64, error) {
+	x, _ := s.loadIndex()
+	chosen := map[int]uint64{}
+	for i := 0; i < x.slots(); i++ {
+		if x.keyHash(i) == 0 || x.bloom(i)&want != want {
+			continue
+		}
+		v, _, ok := s.sd.get(s.slotKeys[i])
+		if !ok || len(v) < slotPrefix || binary.LittleEndian.Uint64(v) != x.keyHash(i) {
+			continue
+		}
+		if e, err := decodeEntry(v[slotPrefix:]); err == nil && match(&e) {
+			chosen[i] = x.keyHash(i)
+		}
+	}
+	if len(chosen) == 0 {
+		return 0, 0, nil
+	}
+	return s.drop(func(x index, i int) bool {
+		h, ok := chosen[i]
+		return ok && x.keyHash(i) == h
+	})
 }
 
 // usedBytes is the total the index counts.
