@@ -445,3 +445,46 @@ func TestPurgePrefixAndTag(t *testing.T) {
 		t.Errorf("prefix purge of / = %s, want the 2 left", got)
 	}
 }
+
+func TestKeyOptionsThroughHost(t *testing.T) {
+	o := newOrigin(t)
+	h := newCache(t, `{"key": {"query": ["id"], "headers": ["x-tenant"]}}`, o)
+	h.Do(hosttest.GET("/k?id=1&utm=a").Header("x-tenant", "t1"))
+	expect(t, "other unkept param", h.Do(hosttest.GET("/k?utm=b&id=1").Header("x-tenant", "t1")), 200, "HIT", "body of /k #1")
+	expect(t, "other id", h.Do(hosttest.GET("/k?id=2").Header("x-tenant", "t1")), 200, "MISS", "body of /k #2")
+	expect(t, "other tenant", h.Do(hosttest.GET("/k?id=1").Header("x-tenant", "t2")), 200, "MISS", "body of /k #3")
+	// A keyed poisoning header is no longer refused: it is in the key.
+	o2 := newOrigin(t)
+	h2 := newCache(t, `{"key": {"query": "none", "headers": ["x-forwarded-host"]}}`, o2)
+	h2.Do(hosttest.GET("/f?a=1").Header("x-forwarded-host", "a.example"))
+	expect(t, "same forwarded host, query ignored", h2.Do(hosttest.GET("/f?a=2").Header("x-forwarded-host", "a.example")), 200, "HIT", "body of /f #1")
+	expect(t, "other forwarded host", h2.Do(hosttest.GET("/f").Header("x-forwarded-host", "b.example")), 200, "MISS", "body of /f #2")
+}
+
+func TestIfModifiedSinceHit(t *testing.T) {
+	o := newOrigin(t)
+	lm := "Mon, 01 Jan 2024 00:00:00 GMT"
+	o.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Last-Modified", lm)
+		w.Write([]byte("doc"))
+	}
+	h := newCache(t, `{}`, o)
+	h.Do(hosttest.GET("/ims"))
+	if r := h.Do(hosttest.GET("/ims").Header("if-modified-since", "Tue, 02 Jan 2024 00:00:00 GMT")); r.Status != 304 || r.Header("last-modified") != lm {
+		t.Errorf("If-Modified-Since after Last-Modified: %s, want 304", r)
+	}
+	expect(t, "If-Modified-Since before Last-Modified", h.Do(hosttest.GET("/ims").Header("if-modified-since", "Sun, 31 Dec 2023 00:00:00 GMT")), 200, "HIT", "doc")
+	expect(t, "unparsable If-Modified-Since", h.Do(hosttest.GET("/ims").Header("if-modified-since", "yesterday")), 200, "HIT", "doc")
+}
+
+func TestOnlyIfCachedProblemJSON(t *testing.T) {
+	h := newCache(t, `{"error_format": "problem+json"}`, newOrigin(t), hosttest.GenerateRequestID())
+	r := h.Do(hosttest.GET("/x").Header("cache-control", "only-if-cached"))
+	if r.Status != 504 || r.Header("content-type") != "application/problem+json" || !strings.Contains(string(r.Body), `"status":504`) {
+		t.Errorf("only-if-cached miss: %s content-type %q", r, r.Header("content-type"))
+	}
+	if id := r.Header("x-request-id"); id == "" || !strings.Contains(string(r.Body), id) {
+		t.Errorf("504 body %s does not carry the request ID %q", r.Body, id)
+	}
+}
