@@ -30,12 +30,15 @@ type entry struct {
 	// staleIfError is the response's stale-if-error (RFC 5861), seconds;
 	// -1 when absent.
 	staleIfError int64
-	flags        uint8
-	status       uint16
-	vary         []string    // kindVaried: the varied header names
-	headers      [][2]string // kindEntry: response headers to replay
-	tags         []string    // Surrogate-Key / Cache-Tag values
-	body         []byte
+	// staleWhileRevalidate is the response's stale-while-revalidate,
+	// seconds; -1 when absent.
+	staleWhileRevalidate int64
+	flags                uint8
+	status               uint16
+	vary                 []string    // kindVaried: the varied header names
+	headers              [][2]string // kindEntry: response headers to replay
+	tags                 []string    // Surrogate-Key / Cache-Tag values
+	body                 []byte
 }
 
 // entry flags.
@@ -57,6 +60,7 @@ func (e *entry) appendBinary(dst []byte) []byte {
 	dst = binary.AppendVarint(dst, e.initialAge)
 	dst = binary.AppendVarint(dst, e.lifetime)
 	dst = binary.AppendVarint(dst, e.staleIfError)
+	dst = binary.AppendVarint(dst, e.staleWhileRevalidate)
 	dst = binary.AppendUvarint(dst, uint64(e.status))
 	dst = binary.AppendUvarint(dst, uint64(len(e.vary)))
 	for _, v := range e.vary {
@@ -101,6 +105,7 @@ func decodeEntry(b []byte) (entry, error) {
 	e.initialAge = r.varint()
 	e.lifetime = r.varint()
 	e.staleIfError = r.varint()
+	e.staleWhileRevalidate = r.varint()
 	st := r.uvarint()
 	if st > 999 {
 		r.bad = true

@@ -9,7 +9,7 @@ import (
 func sampleEntry() entry {
 	return entry{
 		kind: kindEntry, key: []byte("http\na\n/p"), uri: []byte("http\na\n/p"),
-		responseTime: 1767355200, initialAge: 3, lifetime: 60, staleIfError: -1, flags: flagMustRevalidate, status: 200,
+		responseTime: 1767355200, initialAge: 3, lifetime: 60, staleIfError: -1, staleWhileRevalidate: -1, flags: flagMustRevalidate, status: 200,
 		headers: [][2]string{{"content-type", "text/plain"}, {"etag", `"v1"`}},
 		tags:    []string{"product-1"},
 		body:    []byte("hello"),

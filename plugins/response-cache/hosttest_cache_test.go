@@ -488,3 +488,79 @@ func TestOnlyIfCachedProblemJSON(t *testing.T) {
 		t.Errorf("504 body %s does not carry the request ID %q", r.Body, id)
 	}
 }
+
+// eventually polls cond for up to 10 s of real time: background
+// revalidations run on the host's own goroutines.
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestStaleWhileRevalidate: within the window the client gets the stale
+// entry at once and the root context revalidates it through the route's
+// cluster; the next request gets the fresh copy.
+func TestStaleWhileRevalidate(t *testing.T) {
+	o := newOrigin(t)
+	o.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Cache-Control", "max-age=10, stale-while-revalidate=60")
+		w.Write([]byte("version " + strconv.Itoa(n)))
+	}
+	h := newCache(t, `{}`, o, hosttest.Cluster("products", o), hosttest.Workers(1))
+	get := func() *hosttest.Request {
+		return hosttest.GET("/swr").Attribute("xds.cluster_name", []byte("products"))
+	}
+	h.Do(get())
+	h.Clock().Advance(20 * time.Second)
+	r := h.Do(get())
+	expect(t, "stale, revalidating", r, 200, "STALE", "version 1")
+	if r.Header("cache-status") != "concierge; hit; detail=stale-while-revalidate" {
+		t.Errorf("Cache-Status = %q", r.Header("cache-status"))
+	}
+	eventually(t, "the background revalidation", func() bool { return metric(h, "stores_total") == 2 })
+	expect(t, "refreshed", h.Do(get()), 200, "HIT", "version 2")
+	// Past the window: an ordinary miss.
+	h.Clock().Advance(200 * time.Second)
+	expect(t, "past the window", h.Do(get()), 200, "MISS", "version 3")
+	// Without a known cluster: an ordinary miss too.
+	h.Clock().Advance(20 * time.Second)
+	expect(t, "no cluster", h.Do(hosttest.GET("/swr")), 200, "MISS", "version 4")
+	if metric(h, "stale_while_revalidate_total") != 1 {
+		t.Errorf("stale_while_revalidate_total = %d, want 1", metric(h, "stale_while_revalidate_total"))
+	}
+}
+
+// TestStaleWhileRevalidate304: a background 304 refreshes the entry.
+func TestStaleWhileRevalidate304(t *testing.T) {
+	o := newOrigin(t)
+	o.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Cache-Control", "max-age=10, stale-while-revalidate=60")
+		w.Header().Set("ETag", `"e1"`)
+		if r.Header.Get("If-None-Match") == `"e1"` {
+			w.WriteHeader(304)
+			return
+		}
+		w.Write([]byte("body " + strconv.Itoa(n)))
+	}
+	h := newCache(t, `{}`, o, hosttest.Cluster("products", o), hosttest.Workers(1))
+	get := func() *hosttest.Request {
+		return hosttest.GET("/swr304").Attribute("xds.cluster_name", []byte("products"))
+	}
+	h.Do(get())
+	h.Clock().Advance(20 * time.Second)
+	expect(t, "stale", h.Do(get()), 200, "STALE", "body 1")
+	eventually(t, "the background revalidation", func() bool { return metric(h, "stores_total") == 2 })
+	r := h.Do(get())
+	expect(t, "refreshed by 304", r, 200, "HIT", "body 1")
+	if r.Header("age") != "0" {
+		t.Errorf("Age after the 304 refresh = %q, want 0", r.Header("age"))
+	}
+	if o.hits("/swr304") != 2 {
+		t.Errorf("origin saw %d requests, want 2", o.hits("/swr304"))
+	}
+}

@@ -40,6 +40,13 @@ type plugin struct {
 	store   *store
 	replier reply.Replier
 	m       metrics
+	// Background revalidations (stale-while-revalidate): queued by
+	// streams, dispatched from the root context on the next tick (the SDK
+	// drops a callout's answer once the stream that made it is gone), at
+	// most maxRefreshes in flight per VM, one per key.
+	queued   []*refresh
+	inFlight map[string]bool
+	ticking  bool
 }
 
 func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
@@ -53,6 +60,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	p.store = newStore(hostShared{}, namespace(), cfg.maxEntries, cfg.maxTotalBytes)
 	p.replier = reply.Replier{Format: cfg.errorFormat}
 	p.m = defineMetrics()
+	p.inFlight = map[string]bool{}
 	return types.OnPluginStartStatusOK
 }
 
@@ -215,6 +223,10 @@ func (s *stream) OnHttpRequestHeaders(_ int, _ bool) types.Action {
 	}
 	now := time.Now()
 	st := e.state(now)
+	if !s.shadow && e.staleWhileRevalidating(&st, &cc, pragma) && s.refreshInBackground(&e, path) {
+		s.p.m.staleWhileRevalidate.Increment(1)
+		return s.serve(&e, st.age, true, "detail=stale-while-revalidate")
+	}
 	switch reuse(&cc, pragma, &st) {
 	case useFresh:
 		if s.shadow {
@@ -312,7 +324,7 @@ func (s *stream) onlyIfCached() types.Action {
 
 // serve answers from the cache: 304 for a satisfied conditional, else the
 // stored response (headers only for HEAD).
-func (s *stream) serve(e *entry, age time.Duration, stale bool) types.Action {
+func (s *stream) serve(e *entry, age time.Duration, stale bool, params ...string) types.Action {
 	s.phase = phaseLocal
 	s.p.m.hits.Increment(1)
 	xcache := "HIT"
@@ -322,7 +334,7 @@ func (s *stream) serve(e *entry, age time.Duration, stale bool) types.Action {
 	}
 	extra := [][2]string{
 		{"age", ageValue(age)},
-		{"cache-status", cacheStatus(s.p.cfg.statusName, "hit")},
+		{"cache-status", cacheStatus(s.p.cfg.statusName, append([]string{"hit"}, params...)...)},
 		{"x-cache", xcache},
 	}
 	if e.notModified(s.req) {
@@ -500,7 +512,7 @@ func (s *stream) OnHttpResponseTrailers(int) types.Action {
 func (s *stream) commit() {
 	s.storing = false
 	if len(s.varyKey) > 0 {
-		marker := entry{kind: kindVaried, key: s.primary, uri: s.uri, vary: s.varyKey, responseTime: s.pending.responseTime,
+		marker := entry{kind: kindVaried, key: s.primary, uri: s.uri, vary: s.varyKey, responseTime: s.pending.responseTime, staleIfError: -1, staleWhileRevalidate: -1,
 			lifetime: s.pending.lifetime, initialAge: s.pending.initialAge}
 		s.put(&marker)
 	}
@@ -508,23 +520,25 @@ func (s *stream) commit() {
 	s.body = nil
 }
 
-func (s *stream) put(e *entry) {
-	res, err := s.p.store.put(e.key, hash64(e.uri), e, e.staleAt())
+func (s *stream) put(e *entry) { s.p.put(e) }
+
+func (p *plugin) put(e *entry) {
+	res, err := p.store.put(e.key, hash64(e.uri), e, e.staleAt())
 	if err != nil {
 		if errors.Is(err, errConflict) {
-			s.p.m.conflicts.Increment(1)
+			p.m.conflicts.Increment(1)
 		}
 		proxywasm.LogWarnf("response-cache: not stored: %v", err)
 		return
 	}
 	if e.kind == kindEntry {
-		s.p.m.stores.Increment(1)
+		p.m.stores.Increment(1)
 	}
 	if res.evicted > 0 {
-		s.p.m.evictions.Increment(uint64(res.evicted))
+		p.m.evictions.Increment(uint64(res.evicted))
 	}
 	if res.delta != 0 {
-		s.p.m.bytes.Add(res.delta)
+		p.m.bytes.Add(res.delta)
 	}
 }
 

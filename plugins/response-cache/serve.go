@@ -124,16 +124,17 @@ func responseOf(status int, h headerList) response {
 func newEntry(key, uri []byte, resp *response, h headerList, pol *policy, requestTime, responseTime time.Time) entry {
 	lifetime := freshnessLifetime(resp, pol, responseTime)
 	e := entry{
-		kind:         kindEntry,
-		key:          key,
-		uri:          uri,
-		responseTime: responseTime.Unix(),
-		initialAge:   int64(initialAge(resp, requestTime, responseTime) / time.Second),
-		lifetime:     int64(lifetime / time.Second),
-		staleIfError: resp.cc.staleIfError,
-		status:       uint16(resp.status),
-		headers:      storedHeaders(h),
-		tags:         tagsOf(h),
+		kind:                 kindEntry,
+		key:                  key,
+		uri:                  uri,
+		responseTime:         responseTime.Unix(),
+		initialAge:           int64(initialAge(resp, requestTime, responseTime) / time.Second),
+		lifetime:             int64(lifetime / time.Second),
+		staleIfError:         resp.cc.staleIfError,
+		staleWhileRevalidate: resp.cc.staleWhileRevalidate,
+		status:               uint16(resp.status),
+		headers:              storedHeaders(h),
+		tags:                 tagsOf(h),
 	}
 	if resp.cc.noCache {
 		e.flags |= flagNoCache
@@ -186,6 +187,7 @@ func (e *entry) refresh(h304 headerList, pol *policy, requestTime, responseTime 
 	e.initialAge = int64(initialAge(&resp, requestTime, responseTime) / time.Second)
 	e.lifetime = int64(freshnessLifetime(&resp, pol, responseTime) / time.Second)
 	e.staleIfError = resp.cc.staleIfError
+	e.staleWhileRevalidate = resp.cc.staleWhileRevalidate
 	e.flags = 0
 	if resp.cc.noCache {
 		e.flags |= flagNoCache
@@ -315,4 +317,17 @@ func purgeTags(values []string) []string {
 		tags = append(tags, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })...)
 	}
 	return tags
+}
+
+// staleWhileRevalidating reports whether a stale entry may be served while
+// it is revalidated in the background (RFC 5861 stale-while-revalidate):
+// only when staleness is the sole reason it cannot be served (the client
+// asked for nothing fresher), within the window, never past
+// must-revalidate or no-cache.
+func (e *entry) staleWhileRevalidating(st *stored, req *directives, pragma bool) bool {
+	if e.staleWhileRevalidate < 0 || st.mustRevalidate || st.noCache || req.noCache || pragma ||
+		req.maxAge >= 0 || req.minFresh >= 0 || st.age < st.lifetime {
+		return false
+	}
+	return st.age-st.lifetime <= seconds(e.staleWhileRevalidate)
 }

@@ -47,7 +47,7 @@ func (s *mapShared) bytes() int {
 }
 
 func testEntry(key string, body int) entry {
-	return entry{kind: kindEntry, key: []byte(key), uri: []byte(key), status: 200, lifetime: 60, staleIfError: -1, body: make([]byte, body)}
+	return entry{kind: kindEntry, key: []byte(key), uri: []byte(key), status: 200, lifetime: 60, staleIfError: -1, staleWhileRevalidate: -1, body: make([]byte, body)}
 }
 
 func TestStorePutLookup(t *testing.T) {
