@@ -20,6 +20,14 @@ type response struct {
 	lastModified string
 	etag         string
 	age          string
+	// ageInvalid: Age is not exactly one non-negative integer (two field
+	// lines, a list, a fraction, a suffix); the response is then taken as
+	// stale rather than guessed at.
+	ageInvalid bool
+	// sc are the Surrogate-Control directives addressed to every
+	// surrogate (Edge Architecture 1.0), which take precedence over
+	// Cache-Control for this cache.
+	sc           directives
 	vary         []string // every Vary field value
 	setCookie    bool
 	contentRange bool
@@ -95,7 +103,7 @@ func storability(req *requestInfo, resp *response, pol *policy, lifetime time.Du
 	if !understood {
 		return reasonStatus
 	}
-	if req.cc.noStore || resp.cc.noStore {
+	if req.cc.noStore || resp.sc.noStore || (resp.cc.noStore && resp.sc.maxAge < 0) {
 		return reasonNoStore
 	}
 	if resp.cc.private && !req.identityKeyed {
@@ -114,7 +122,7 @@ func storability(req *requestInfo, resp *response, pol *policy, lifetime time.Du
 			}
 		}
 	}
-	explicit := resp.cc.sMaxAge >= 0 || resp.cc.maxAge >= 0 || resp.hasExpires
+	explicit := resp.sc.maxAge >= 0 || resp.cc.sMaxAge >= 0 || resp.cc.maxAge >= 0 || resp.hasExpires
 	if !explicit && !resp.cc.public && !heuristic {
 		return reasonNoFreshness
 	}
@@ -133,6 +141,10 @@ func storability(req *requestInfo, resp *response, pol *policy, lifetime time.Du
 func freshnessLifetime(resp *response, pol *policy, responseTime time.Time) time.Duration {
 	var d time.Duration
 	switch {
+	case resp.ageInvalid:
+		d = 0
+	case resp.sc.maxAge >= 0:
+		d = seconds(resp.sc.maxAge)
 	case resp.cc.sMaxAge >= 0:
 		d = seconds(resp.cc.sMaxAge)
 	case resp.cc.maxAge >= 0:
@@ -277,4 +289,27 @@ func (p policy) forRequest(credentialed, identityKeyed bool) policy {
 		p.defaultTTL, p.heuristicFraction = 0, 0
 	}
 	return p
+}
+
+// parseSurrogateControl reads Surrogate-Control values, leaving out the
+// directives targeted at a named device (`max-age=60;edge1`).
+func parseSurrogateControl(values []string) directives {
+	d := noDirectives()
+	for _, v := range values {
+		for _, member := range strings.Split(v, ",") {
+			if !strings.Contains(member, ";") {
+				d.parse(member)
+			}
+		}
+	}
+	return d
+}
+
+// validAge reports whether Age values are exactly one non-negative integer.
+func validAge(values []string) bool {
+	if len(values) != 1 {
+		return len(values) == 0
+	}
+	_, ok := parseDelta(strings.TrimSpace(values[0]))
+	return ok
 }

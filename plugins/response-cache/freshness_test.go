@@ -10,7 +10,7 @@ var t0 = time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
 func date(d time.Duration) string { return formatHTTPDate(t0.Add(d)) }
 
 func resp(status int, cc string, f ...func(*response)) *response {
-	r := &response{status: status, cc: parseCacheControl(cc), date: date(0)}
+	r := &response{status: status, cc: parseCacheControl(cc), sc: noDirectives(), date: date(0)}
 	for _, fn := range f {
 		fn(r)
 	}
@@ -172,5 +172,35 @@ func TestPolicyForRequest(t *testing.T) {
 	}
 	if got := p.forRequest(false, false); got != p {
 		t.Errorf("anonymous: %+v, want unchanged", got)
+	}
+}
+
+func TestAgeAndSurrogateControl(t *testing.T) {
+	pol := &policy{maxTTL: 24 * time.Hour}
+	for _, c := range []struct {
+		ages []string
+		want bool
+	}{{nil, true}, {[]string{"0"}, true}, {[]string{" 30 "}, true}, {[]string{"0, 0"}, false}, {[]string{"0", "0"}, false},
+		{[]string{"1.5"}, false}, {[]string{"-1"}, false}, {[]string{"3600;x=1"}, false}} {
+		if got := validAge(c.ages); got != c.want {
+			t.Errorf("validAge(%q) = %v, want %v", c.ages, got, c.want)
+		}
+	}
+	r := resp(200, "max-age=3600", func(r *response) { r.ageInvalid = true })
+	if got := freshnessLifetime(r, pol, t0); got != 0 {
+		t.Errorf("lifetime with an invalid Age = %v, want 0 (stale)", got)
+	}
+	r = resp(200, "max-age=3600", func(r *response) { r.sc = parseSurrogateControl([]string{"max-age=60"}) })
+	if got := freshnessLifetime(r, pol, t0); got != time.Minute {
+		t.Errorf("Surrogate-Control max-age=60 over Cache-Control max-age=3600: %v", got)
+	}
+	r = resp(200, "max-age=3600", func(r *response) { r.sc = parseSurrogateControl([]string{"max-age=60;edge1"}) })
+	if got := freshnessLifetime(r, pol, t0); got != time.Hour {
+		t.Errorf("targeted Surrogate-Control applied: %v", got)
+	}
+	get := &requestInfo{method: "GET", cc: noDirectives()}
+	r = resp(200, "max-age=3600", func(r *response) { r.sc = parseSurrogateControl([]string{"no-store"}) })
+	if got := storability(get, r, pol, time.Hour); got != reasonNoStore {
+		t.Errorf("Surrogate-Control: no-store stored: %q", got)
 	}
 }

@@ -390,6 +390,10 @@ func (s *stream) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
 	}
 	xcache := "MISS"
 	resp := responseOf(status, h)
+	if h.has("surrogate-control") {
+		// Surrogate-Control is for surrogates; this is the last one.
+		proxywasm.RemoveHttpResponseHeader("surrogate-control") //nolint:errcheck // headers are writable here
+	}
 	method := "GET"
 	if s.head {
 		method = "HEAD"

@@ -53,7 +53,7 @@ func notReplayed(name string) bool {
 	switch name {
 	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer",
 		"proxy-authenticate", "proxy-authorization",
-		"age", "content-length", "x-cache", "set-cookie", "set-cookie2":
+		"age", "content-length", "x-cache", "set-cookie", "set-cookie2", "surrogate-control":
 		return true
 	}
 	return len(name) == 0 || name[0] == ':'
@@ -110,6 +110,8 @@ func responseOf(status int, h headerList) response {
 		lastModified: h.get("last-modified"),
 		etag:         h.get("etag"),
 		age:          h.get("age"),
+		ageInvalid:   !validAge(h.all("age")),
+		sc:           parseSurrogateControl(h.all("surrogate-control")),
 		vary:         h.all("vary"),
 		setCookie:    h.has("set-cookie") || h.has("set-cookie2"),
 		contentRange: h.has("content-range"),
@@ -171,7 +173,15 @@ func (e *entry) state(now time.Time) stored {
 // ones the entry never replays; freshness is then computed afresh from the
 // combined headers.
 func (e *entry) refresh(h304 headerList, pol *policy, requestTime, responseTime time.Time) {
-	updated := storedHeaders(h304)
+	var updated [][2]string
+	for _, p := range storedHeaders(h304) {
+		switch p[0] {
+		// The stored body depends on these: a 304 cannot change them.
+		case "content-encoding", "content-md5", "content-range", "content-type", "etag":
+			continue
+		}
+		updated = append(updated, p)
+	}
 	merged := make([][2]string, 0, len(e.headers)+len(updated))
 	for _, p := range e.headers {
 		if !headerList(updated).has(p[0]) {
@@ -183,6 +193,8 @@ func (e *entry) refresh(h304 headerList, pol *policy, requestTime, responseTime 
 	resp := responseOf(int(e.status), headerList(merged))
 	// The Age of the 304 describes the 304.
 	resp.age = h304.get("age")
+	resp.ageInvalid = !validAge(h304.all("age"))
+	resp.sc = parseSurrogateControl(h304.all("surrogate-control"))
 	e.responseTime = responseTime.Unix()
 	e.initialAge = int64(initialAge(&resp, requestTime, responseTime) / time.Second)
 	e.lifetime = int64(freshnessLifetime(&resp, pol, responseTime) / time.Second)
