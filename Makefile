@@ -55,7 +55,7 @@ clean:
 OCI_TAG ?= dev
 LOAD_FLAGS ?=
 
-.PHONY: run oci load envoy
+.PHONY: run oci load envoy cache-tests
 
 run: build
 	$(GO) run ./hosttest/cmd/concierge-demo -c envoy/local.yaml
@@ -70,3 +70,12 @@ envoy: build
 	@command -v envoy >/dev/null 2>&1 || { echo "envoy is not on PATH: install Envoy (1.33 or later) to run envoy/local.yaml with it; make run serves the same file with concierge-gateway"; exit 1; }
 	$(GO) build -o build/concierge-demo ./hosttest/cmd/concierge-demo
 	./build/concierge-demo --services-only & demo=$$!; trap 'kill $$demo' EXIT INT TERM; envoy -c envoy/local.yaml --concurrency 2
+
+# make cache-tests  runs the public HTTP cache test suite (npm
+#             http-cache-tests@0.4.5) against response-cache behind the
+#             local gateway and prints pass counts by kind beside the
+#             published results of other caches. Needs node and npm; not
+#             part of `make test`. CACHE_TESTS_FLAGS: -config '{...}'.
+CACHE_TESTS_FLAGS ?=
+cache-tests: build/response-cache.wasm
+	$(GO) run ./hosttest/cmd/concierge-cachetests $(CACHE_TESTS_FLAGS)
