@@ -239,6 +239,13 @@ func TestVaryVariants(t *testing.T) {
 	expect(t, "en hit", h.Do(get("en")), 200, "HIT", "lang=en")
 	expect(t, "fr hit", h.Do(get("fr")), 200, "HIT", "lang=fr")
 	expect(t, "fr normalised", h.Do(get(" fr ")), 200, "HIT", "lang=fr")
+	// Two field lines are one list: they must not share the variant of
+	// their first line.
+	r = h.Do(get("en").Header("accept-language", "fr"))
+	if r.Header("x-cache") == "HIT" {
+		t.Errorf("two Accept-Language lines served the variant of the first: %s", r)
+	}
+	expect(t, "the same two lines", h.Do(get("en").Header("accept-language", "fr")), 200, "HIT", "")
 }
 
 func TestInvalidation(t *testing.T) {

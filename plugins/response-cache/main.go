@@ -294,7 +294,8 @@ func (s *stream) lookup() (entry, bool) {
 	return v, true
 }
 
-func (s *stream) reqHeader(name string) string { return s.req.get(name) }
+// reqHeader is what keys read of a request header: all its field lines.
+func (s *stream) reqHeader(name string) string { return s.req.joined(name) }
 
 func (s *stream) reqHeaderOK(name string) (string, bool) {
 	for _, p := range s.req {

@@ -143,7 +143,7 @@ func (p *plugin) refreshed(r *refresh, status int, h headerList, bodySize int, s
 	names, _ := varyNames(resp.vary)
 	key := r.primary
 	if len(names) > 0 {
-		key = variantKey(nil, r.primary, names, r.req.get)
+		key = variantKey(nil, r.primary, names, r.req.joined)
 		marker := entry{kind: kindVaried, key: r.primary, uri: r.stale.uri, vary: names, responseTime: now.Unix(),
 			lifetime: int64(lifetime / time.Second), staleIfError: -1, staleWhileRevalidate: -1}
 		p.put(&marker)

@@ -33,6 +33,26 @@ func (h headerList) has(name string) bool {
 	return false
 }
 
+// joined returns every value of name joined with ", ", as one list (RFC
+// 9110 §5.3): two field lines must not key like one.
+func (h headerList) joined(name string) string {
+	var b []byte
+	n := 0
+	for _, p := range h {
+		if p[0] == name {
+			if n > 0 {
+				b = append(b, ", "...)
+			}
+			b = append(b, p[1]...)
+			n++
+		}
+	}
+	if n == 1 {
+		return h.get(name)
+	}
+	return string(b)
+}
+
 // all returns every value of name.
 func (h headerList) all(name string) []string {
 	var out []string
@@ -177,7 +197,7 @@ func (e *entry) refresh(h304 headerList, pol *policy, requestTime, responseTime 
 	for _, p := range storedHeaders(h304) {
 		switch p[0] {
 		// The stored body depends on these: a 304 cannot change them.
-		case "content-encoding", "content-md5", "content-range", "content-type", "etag":
+		case "content-encoding", "content-md5", "content-range", "etag":
 			continue
 		}
 		updated = append(updated, p)
@@ -236,9 +256,13 @@ func (e *entry) notModified(req headerList) bool {
 	if !ok {
 		return false
 	}
+	// Without Last-Modified, the stored Date, else the time it was stored
+	// (RFC 9111 §4.3.2).
 	lm, ok := parseHTTPDate(e.header("last-modified"))
 	if !ok {
-		return false
+		if lm, ok = parseHTTPDate(e.header("date")); !ok {
+			lm = time.Unix(e.responseTime, 0)
+		}
 	}
 	return !lm.After(ims)
 }
