@@ -26,8 +26,11 @@ type config struct {
 	key           keySpec
 	purge         *purgeConfig // nil: PURGE requests are not special
 	statusName    string       // the cache's name in Cache-Status
-	errorFormat   reply.Format
-	rules         rules.Set[policy]
+	// coalesceTimeout is how long a request waits for another one in
+	// flight for the same key; 0 switches coalescing off.
+	coalesceTimeout time.Duration
+	errorFormat     reply.Format
+	rules           rules.Set[policy]
 }
 
 type purgeConfig struct {
@@ -101,6 +104,10 @@ func parseConfig(data []byte) (config, error) {
 	}
 	if p, ok := o.Object("purge"); ok {
 		c.purge = parsePurge(p)
+	}
+	c.coalesceTimeout = o.Duration("coalesce_timeout", 0)
+	if c.coalesceTimeout < 0 || c.coalesceTimeout > time.Minute {
+		o.Errorf("coalesce_timeout", "must be in 0s..1m, got %q", c.coalesceTimeout.String())
 	}
 	c.statusName = o.String("cache_status_name", "concierge")
 	if !isToken(c.statusName) {

@@ -19,6 +19,7 @@ const fullConfig = `{
   "key": {"query": ["id", "page"], "headers": ["x-tenant"], "identity": true},
   "purge": {"method": "PURGE", "token_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
   "cache_status_name": "edge",
+  "coalesce_timeout": "5s",
   "error_format": "problem+json",
   "shadow": false,
   "rules": [
@@ -79,6 +80,7 @@ func TestConfigRefused(t *testing.T) {
 		{`{"rules": [{"match": {"prefix": "/a"}, "default_ttl": "x"}]}`, `rules[0].default_ttl: must be a duration string like "500ms", got "x"`},
 		{`{"rules": [{"match": {"prefix": "/a"}, "max_entries": 3}]}`, `rules[0]: unknown field "max_entries"`},
 		{`{"max_tl": "1h"}`, `unknown field "max_tl"`},
+		{`{"coalesce_timeout": "2m"}`, `coalesce_timeout: must be in 0s..1m, got "2m0s"`},
 		{`{"error_format": "xml"}`, ""},
 	}
 	for _, c := range cases {

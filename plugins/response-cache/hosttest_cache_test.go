@@ -571,3 +571,84 @@ func TestStaleWhileRevalidate304(t *testing.T) {
 		t.Errorf("origin saw %d requests, want 2", o.hits("/swr304"))
 	}
 }
+
+// TestCoalescing: while one miss for a key is at the origin, others for
+// the same key on any worker wait for it and are answered from the entry
+// it stores; the origin sees one request.
+func TestCoalescing(t *testing.T) {
+	o := newOrigin(t)
+	release := make(chan struct{})
+	o.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Write([]byte("answer " + strconv.Itoa(n)))
+	}
+	h := newCache(t, `{"coalesce_timeout": "5s"}`, o, hosttest.Workers(2))
+	first := h.Stream(hosttest.GET("/slow")).SendHeaders()
+	eventually(t, "the first request at the origin", func() bool { return o.hits("/slow") == 1 })
+	var waiters []*hosttest.Stream
+	for i := 0; i < 4; i++ {
+		waiters = append(waiters, h.Stream(hosttest.GET("/slow")).SendHeaders())
+	}
+	eventually(t, "the others to wait", func() bool { return metric(h, "coalesced_total") == 4 })
+	close(release)
+	if r, ok := first.Wait(5 * time.Second); !ok || string(r.Body) != "answer 1" {
+		t.Fatalf("first: %v %v", r, ok)
+	}
+	for i, s := range waiters {
+		r, ok := s.Wait(5 * time.Second)
+		if !ok || string(r.Body) != "answer 1" || r.Header("cache-status") != "concierge; hit; detail=coalesced" {
+			t.Errorf("waiter %d: %v (ok %v)", i, r, ok)
+		}
+	}
+	if o.hits("/slow") != 1 {
+		t.Errorf("origin saw %d requests, want 1", o.hits("/slow"))
+	}
+}
+
+// TestCoalescingNotCacheable: when the answer in flight is not stored, the
+// waiters go upstream themselves; and past coalesce_timeout they do not
+// wait any longer.
+func TestCoalescingNotCacheable(t *testing.T) {
+	o := newOrigin(t)
+	release := make(chan struct{})
+	o.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			<-release
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write([]byte("answer " + strconv.Itoa(n)))
+	}
+	h := newCache(t, `{"coalesce_timeout": "5s"}`, o, hosttest.Workers(2))
+	first := h.Stream(hosttest.GET("/ns")).SendHeaders()
+	eventually(t, "the first request at the origin", func() bool { return o.hits("/ns") == 1 })
+	second := h.Stream(hosttest.GET("/ns")).SendHeaders()
+	eventually(t, "the second to wait", func() bool { return metric(h, "coalesced_total") == 1 })
+	close(release)
+	first.Wait(5 * time.Second)
+	if r, ok := second.Wait(5 * time.Second); !ok || string(r.Body) != "answer 2" {
+		t.Errorf("second after a no-store answer: %v %v, want its own answer", r, ok)
+	}
+
+	o2 := newOrigin(t)
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	o2.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			<-block
+		}
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Write([]byte("answer " + strconv.Itoa(n)))
+	}
+	h2 := newCache(t, `{"coalesce_timeout": "2s"}`, o2, hosttest.Workers(2))
+	h2.Stream(hosttest.GET("/hang")).SendHeaders()
+	eventually(t, "the first request at the origin", func() bool { return o2.hits("/hang") == 1 })
+	waiter := h2.Stream(hosttest.GET("/hang")).SendHeaders()
+	eventually(t, "the second to wait", func() bool { return metric(h2, "coalesced_total") == 1 })
+	h2.Clock().Advance(3 * time.Second)
+	if r, ok := waiter.Wait(5 * time.Second); !ok || string(r.Body) != "answer 2" {
+		t.Errorf("waiter past coalesce_timeout: %v %v, want its own answer", r, ok)
+	}
+}

@@ -31,11 +31,12 @@ func main() {}
 // init only registers the plugin: hosts refuse other host calls while Go's
 // init functions run.
 func init() {
-	proxywasm.SetPluginContext(func(id uint32) types.PluginContext { return &plugin{} })
+	proxywasm.SetPluginContext(func(id uint32) types.PluginContext { return &plugin{id: id} })
 }
 
 type plugin struct {
 	types.DefaultPluginContext
+	id      uint32
 	cfg     *config
 	store   *store
 	replier reply.Replier
@@ -46,7 +47,11 @@ type plugin struct {
 	// most maxRefreshes in flight per VM, one per key.
 	queued   []*refresh
 	inFlight map[string]bool
-	ticking  bool
+	tickMs   uint32
+	// Coalescing (coalesce_timeout): the in-flight leases shared by all
+	// workers, and this VM's requests paused until an answer is stored.
+	leases  *leases
+	waiting []*stream
 }
 
 func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
@@ -61,6 +66,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	p.replier = reply.Replier{Format: cfg.errorFormat}
 	p.m = defineMetrics()
 	p.inFlight = map[string]bool{}
+	p.leases = newLeases(hostShared{}, namespace())
 	return types.OnPluginStartStatusOK
 }
 
@@ -75,7 +81,7 @@ func namespace() string {
 	return "default"
 }
 
-func (p *plugin) NewHttpContext(uint32) types.HttpContext { return &stream{p: p} }
+func (p *plugin) NewHttpContext(id uint32) types.HttpContext { return &stream{p: p, id: id} }
 
 // hostShared is the host's shared data.
 type hostShared struct{}
@@ -111,6 +117,7 @@ const (
 type stream struct {
 	types.DefaultHttpContext
 	p      *plugin
+	id     uint32
 	phase  phase
 	shadow bool
 	pol    policy
@@ -129,8 +136,13 @@ type stream struct {
 	identity    bool
 	// stale is the stored entry the request found stale: revalidated
 	// (phaseRevalidate) or kept to stand in for an origin error.
-	stale *entry
-	reqCC directives
+	stale  *entry
+	reqCC  directives
+	pragma bool
+	// Coalescing: the lease this request holds (owner != 0), or the one
+	// it waits on until deadline.
+	leaseHash, leaseOwner uint64
+	deadline              time.Time
 	// storing: the response is being copied for the cache.
 	storing  bool
 	pending  entry
@@ -208,6 +220,7 @@ func (s *stream) OnHttpRequestHeaders(_ int, _ bool) types.Action {
 	s.key = s.primary
 	e, found := s.lookup()
 	pragma := !s.req.has("cache-control") && containsToken(s.req.all("pragma"), "no-cache")
+	s.pragma = pragma
 	s.phase, s.fwd = phaseMiss, "miss"
 	if !found {
 		if e.kind == kindVaried {
@@ -218,8 +231,7 @@ func (s *stream) OnHttpRequestHeaders(_ int, _ bool) types.Action {
 		if cc.onlyIfCached {
 			return s.onlyIfCached()
 		}
-		s.p.m.misses.Increment(1)
-		return types.ActionContinue
+		return s.missOrWait()
 	}
 	now := time.Now()
 	st := e.state(now)
@@ -269,8 +281,7 @@ func (s *stream) OnHttpRequestHeaders(_ int, _ bool) types.Action {
 			s.fwd = "stale"
 		}
 		s.stale = &e
-		s.p.m.misses.Increment(1)
-		return types.ActionContinue
+		return s.missOrWait()
 	}
 }
 
@@ -411,6 +422,7 @@ func (s *stream) OnHttpResponseHeaders(_ int, endOfStream bool) types.Action {
 	}
 	fwdStatus := "fwd-status=" + strconv.Itoa(status)
 	if why != storable {
+		s.releaseLease()
 		s.p.m.notStored(string(why))
 		s.mark(xcache, "fwd="+s.fwd, fwdStatus, "detail="+string(why))
 		return types.ActionContinue
@@ -484,6 +496,7 @@ func (s *stream) OnHttpResponseBody(bodySize int, endOfStream bool) types.Action
 	if bodySize > 0 {
 		if len(s.body)+bodySize > s.p.cfg.maxEntryBytes {
 			s.storing, s.body = false, nil
+			s.releaseLease()
 			s.p.m.notStored("too_large")
 			return types.ActionContinue
 		}
@@ -508,6 +521,7 @@ func (s *stream) OnHttpResponseTrailers(int) types.Action {
 	// Entries do not keep trailers; a response that has them is not stored.
 	if s.storing {
 		s.storing, s.body = false, nil
+		s.releaseLease()
 		s.p.m.notStored("trailers")
 	}
 	return types.ActionContinue
@@ -523,6 +537,7 @@ func (s *stream) commit() {
 	}
 	s.put(&s.pending)
 	s.body = nil
+	s.releaseLease()
 }
 
 func (s *stream) put(e *entry) { s.p.put(e) }

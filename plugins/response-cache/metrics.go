@@ -16,7 +16,7 @@ var (
 // metricNames lists every metric the filter defines, for README checks.
 func metricNames() []string {
 	names := []string{"hits_total", "misses_total", "shadow_hits_total", "stores_total", "evictions_total",
-		"revalidations_total", "stale_on_error_total", "stale_while_revalidate_total", "invalidations_total", "purges_total", "purges_denied_total", "conflicts_total", "bytes_stored"}
+		"revalidations_total", "stale_on_error_total", "stale_while_revalidate_total", "coalesced_total", "invalidations_total", "purges_total", "purges_denied_total", "conflicts_total", "bytes_stored"}
 	for _, r := range bypassReasons {
 		names = append(names, "bypass_"+slug(r)+"_total")
 	}
@@ -30,10 +30,10 @@ func metricNames() []string {
 }
 
 type metrics struct {
-	hits, misses, shadowHits, stores, evictions, revalidations                        proxywasm.MetricCounter
-	invalidations, purges, purgeDenied, conflicts, staleOnError, staleWhileRevalidate proxywasm.MetricCounter
-	bytes                                                                             proxywasm.MetricGauge
-	byBypass, byNotStored                                                             map[string]proxywasm.MetricCounter
+	hits, misses, shadowHits, stores, evictions, revalidations                                   proxywasm.MetricCounter
+	invalidations, purges, purgeDenied, conflicts, staleOnError, staleWhileRevalidate, coalesced proxywasm.MetricCounter
+	bytes                                                                                        proxywasm.MetricGauge
+	byBypass, byNotStored                                                                        map[string]proxywasm.MetricCounter
 }
 
 func defineMetrics() metrics {
@@ -45,6 +45,7 @@ func defineMetrics() metrics {
 		evictions:            proxywasm.DefineCounterMetric(metricPrefix + "evictions_total"),
 		revalidations:        proxywasm.DefineCounterMetric(metricPrefix + "revalidations_total"),
 		staleOnError:         proxywasm.DefineCounterMetric(metricPrefix + "stale_on_error_total"),
+		coalesced:            proxywasm.DefineCounterMetric(metricPrefix + "coalesced_total"),
 		staleWhileRevalidate: proxywasm.DefineCounterMetric(metricPrefix + "stale_while_revalidate_total"),
 		invalidations:        proxywasm.DefineCounterMetric(metricPrefix + "invalidations_total"),
 		purges:               proxywasm.DefineCounterMetric(metricPrefix + "purges_total"),

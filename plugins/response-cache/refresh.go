@@ -72,11 +72,7 @@ func (s *stream) refreshInBackground(e *entry, path string) bool {
 			unkeyed: unkeyedHeader(s.req.has, s.p.cfg.key.headers)},
 		pol: s.pol,
 	})
-	if !s.p.ticking {
-		if err := proxywasm.SetTickPeriodMilliSeconds(1); err == nil {
-			s.p.ticking = true
-		}
-	}
+	s.p.schedule()
 	return true
 }
 
@@ -86,9 +82,8 @@ func (p *plugin) OnTick() {
 	}
 	clear(p.queued)
 	p.queued = p.queued[:0]
-	if err := proxywasm.SetTickPeriodMilliSeconds(0); err == nil {
-		p.ticking = false
-	}
+	p.wake(time.Now())
+	p.schedule()
 }
 
 func (p *plugin) dispatch(r *refresh) {
