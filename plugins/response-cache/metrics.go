@@ -2,7 +2,7 @@ package main
 
 import "github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 
-// metricPrefix starts every metric of this filter (DESIGN.md convention 8).
+// metricPrefix starts every metric of this filter: concierge_<filter>_<what>.
 const metricPrefix = "concierge_response_cache_"
 
 // bypassReasons and notStoredReasons name the per-reason counters.
