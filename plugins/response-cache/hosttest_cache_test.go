@@ -652,3 +652,31 @@ func TestCoalescingNotCacheable(t *testing.T) {
 		t.Errorf("waiter past coalesce_timeout: %v %v, want its own answer", r, ok)
 	}
 }
+
+// TestStaleIfErrorRouterTimeout: the router's own 504 (route timeout)
+// passes through the filter like an origin error, so stale-if-error
+// covers an origin that does not answer at all.
+func TestStaleIfErrorRouterTimeout(t *testing.T) {
+	o := newOrigin(t)
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	o.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		if n > 1 {
+			<-block
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=10, stale-if-error=600")
+		w.Write([]byte("good"))
+	}
+	h := newCache(t, `{}`, o)
+	h.Do(hosttest.GET("/t"))
+	h.Clock().Advance(20 * time.Second)
+	s := h.Stream(hosttest.GET("/t").Timeout(time.Second)).SendHeaders()
+	eventually(t, "the request at the origin", func() bool { return o.hits("/t") == 2 })
+	h.Clock().Advance(2 * time.Second)
+	r, ok := s.Wait(5 * time.Second)
+	if !ok || r.Status != 200 || string(r.Body) != "good" || r.Header("x-cache") != "STALE" ||
+		r.Header("cache-status") != "concierge; hit; fwd=stale; fwd-status=504" {
+		t.Errorf("route timeout with stale-if-error: %v (ok %v) cache-status %q", r, ok, r.Header("cache-status"))
+	}
+}
