@@ -131,6 +131,7 @@ Try:
   curl -i -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/users/1   # 200 + the identity headers users saw
   curl -i -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/orders/7  # /orders/7 upstream, JSON envelope with the request ID
   curl -i http://127.0.0.1:8080/public/status                                   # jwt-auth is off on this route
+  curl -si http://127.0.0.1:8080/public/status | grep -i -e x-cache -e cache-status   # run twice: MISS, then HIT (response-cache)
   for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%%{http_code} ' http://127.0.0.1:8080/public/status; done; echo   # rate-limit: 5 then 429
   for i in 1 2 3 4 5; do curl -s -o /dev/null -w '%%{http_code} ' -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/flaky; done; echo
                                                                                 # 200 200 503 (flaky), then 503 503 from the open breaker

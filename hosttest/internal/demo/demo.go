@@ -163,6 +163,10 @@ func service(name, instance string, data func(*http.Request) any) http.Handler {
 			}
 		}
 		out := map[string]any{"service": name, "instance": instance, "method": r.Method, "path": r.URL.RequestURI(), "headers": seen}
+		// Public pages may be cached for 30 s: response-cache's demo.
+		if strings.HasPrefix(r.URL.Path, "/public/") {
+			w.Header().Set("cache-control", "public, max-age=30")
+		}
 		if data != nil {
 			out["data"] = data(r)
 		}

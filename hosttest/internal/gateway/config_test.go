@@ -111,7 +111,7 @@ circuit_breakers: { thresholds: [ { max_connections: 10 } ] }`))
 // directory, as `make build` lays out build/.
 func shippedModules(t *testing.T) string {
 	dir := t.TempDir()
-	for _, name := range []string{"request-id", "jwt-auth", "key-auth", "rate-limit", "circuit-breaker"} {
+	for _, name := range []string{"request-id", "jwt-auth", "key-auth", "rate-limit", "circuit-breaker", "response-cache"} {
 		b, err := os.ReadFile(module(t, "plugins/"+name))
 		if err != nil {
 			t.Fatal(err)
