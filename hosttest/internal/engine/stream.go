@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -354,27 +355,60 @@ func (s *Stream) start(eos bool) {
 	s.runHeaders(dec, 0)
 }
 
-// reloadIfNeeded re-creates a failed VM under FAIL_RELOAD, at most once per
-// backoff (Envoy's reload_config.backoff, 1s base).
+// reloadIfNeeded re-creates a failed VM under FAIL_RELOAD, as Envoy's
+// PluginConfig::maybeReloadHandleIfNeeded does: only when at least the
+// reload backoff has passed since the VM was loaded (or since the last
+// reload attempt), the backoff being reload_config.backoff.base_interval
+// (1s by default) with Envoy's lower-bound jitter, [base, 1.5×base). The
+// time of an attempt counts whether or not it succeeds, so a module that
+// traps on every start is retried at that pace, never in a loop.
 func (h *Host) reloadIfNeeded(w *worker, i int) *VM {
 	vm := w.vms[i]
 	if !vm.failed || vm.cfg.FailurePolicy != FailReload {
 		return vm
 	}
-	if time.Since(vm.failedAt) < reloadBackoff && h.clock.Now().Sub(vm.failedAt) < reloadBackoff {
+	now := h.clock.Now()
+	if now.Sub(vm.loadedAt) < reloadInterval(vm.cfg) {
 		return vm
 	}
+	vm.loadedAt = now
 	fresh, err := h.newVM(w, i)
 	if err != nil {
-		vm.failedAt = time.Now()
-		h.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: vm.cfg.Name, Worker: w.index, Message: "reload failed: " + err.Error()})
+		h.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: vm.cfg.Name, Worker: w.index,
+			Message: "FAIL_RELOAD: reloading the failed VM failed: " + err.Error()})
 		return vm
 	}
+	h.log(LogEntry{Time: time.Now(), Level: LevelInfo, Filter: vm.cfg.Name, Worker: w.index,
+		Message: "FAIL_RELOAD: the VM failed with a runtime error and was reloaded"})
+	vm.retire()
 	w.vms[i] = fresh
 	return fresh
 }
 
-const reloadBackoff = time.Second
+// DefaultReloadBackoff is Envoy's reload_config.backoff.base_interval
+// default.
+const DefaultReloadBackoff = time.Second
+
+// reloadInterval is Envoy's JitteredLowerBoundBackOffStrategy: a random
+// interval in [base, 1.5×base).
+func reloadInterval(cfg *FilterConfig) time.Duration {
+	base := cfg.ReloadBackoff
+	if base <= 0 {
+		base = DefaultReloadBackoff
+	}
+	// Not the guest's random source: a reload must not shift what a
+	// seeded random_get returns.
+	return base + time.Duration(mrand.Int64N(int64(base/2)+1))
+}
+
+// retire closes a replaced VM's module once no stream uses it any more, so
+// that its linear memory is freed (Envoy frees a VM with its last handle).
+func (vm *VM) retire() {
+	vm.retired = true
+	if len(vm.streams) == 0 {
+		vm.mod.Close(context.Background())
+	}
+}
 
 func (f *filterStream) name() string { return f.vm.cfg.Name }
 
@@ -910,6 +944,9 @@ func (s *Stream) finish() {
 			s.invoke(f, f.vm.fn.delete, "proxy_on_delete", uint64(f.ctxID))
 		}
 		delete(f.vm.streams, f.ctxID)
+		if f.vm.retired && len(f.vm.streams) == 0 {
+			f.vm.mod.Close(context.Background())
+		}
 	}
 	close(s.done)
 }

@@ -450,8 +450,7 @@ func mustUnpack(a *anypb.Any) proto.Message {
 
 func compileWasm(c *checker, pc *wasmv3.PluginConfig, at, httpName string, o Options) (FilterConfig, bool) {
 	c.check(pc, at, fields{
-		use:  "name root_id vm_config configuration fail_open failure_policy",
-		warn: map[string]string{"reload_config": "reload backoff (the engine retries a failed VM after 1s)"},
+		use: "name root_id vm_config configuration fail_open failure_policy reload_config",
 	})
 	if pc.GetAllowOnHeadersStopIteration().GetValue() {
 		c.errorf("%s.allow_on_headers_stop_iteration: true is not supported", at)
@@ -463,6 +462,16 @@ func compileWasm(c *checker, pc *wasmv3.PluginConfig, at, httpName string, o Opt
 		e.Name = httpName
 	}
 	e.RootID = pc.GetRootId()
+	if pc.GetFailOpen() && pc.GetFailurePolicy() != wasmv3.FailurePolicy_UNSPECIFIED {
+		// Envoy refuses the same: "only one of fail_open or failure_policy can be set".
+		c.errorf("%s: only one of fail_open or failure_policy can be set", at)
+	}
+	if b := pc.GetReloadConfig().GetBackoff(); b != nil {
+		// Envoy reads only base_interval here (a jittered lower bound, not an
+		// exponential backoff): max_interval is accepted and unused, as there.
+		c.check(b, at+".reload_config.backoff", fields{use: "base_interval max_interval"})
+		e.ReloadBackoff = b.GetBaseInterval().AsDuration()
+	}
 	switch {
 	case pc.GetFailurePolicy() == wasmv3.FailurePolicy_FAIL_OPEN:
 		e.FailurePolicy = engine.FailOpen

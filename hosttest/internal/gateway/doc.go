@@ -15,7 +15,8 @@
 // as the filters' buffer limit and the flow-control watermark, so a slow
 // client or upstream holds the other side back instead of filling the
 // gateway's memory), the HTTP connection manager
-// (wasm filters, the router, inline route_config, use_remote_address and
+// (wasm filters with fail_open / failure_policy, FAIL_RELOAD paced by
+// reload_config.backoff.base_interval as Envoy paces it, the router, inline route_config, use_remote_address and
 // x-forwarded-*/x-envoy-* headers, normalize_path, merge_slashes,
 // path_with_escaped_slashes_action, generate_request_id, server_name),
 // routes (prefix, path, path_separated_prefix, safe_regex and header
