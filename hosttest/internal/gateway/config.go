@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -73,6 +74,10 @@ type HCMConfig struct {
 	XFFTrusted    uint32
 	GenRequestID  bool
 	PreserveReqID bool
+	// InternalCIDRs is internal_address_config.cidr_ranges: the peers whose
+	// requests are internal (x-envoy-internal: true, their request ID and
+	// x-envoy-* headers kept). Empty: none, Envoy's default since 1.33.
+	InternalCIDRs []netip.Prefix
 	NormalizePath bool
 	MergeSlashes  bool
 	EscSlashes    hcmv3.HttpConnectionManager_PathWithEscapedSlashesAction
@@ -319,7 +324,7 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 
 func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters map[string]bool, o Options) *HCMConfig {
 	c.check(m, at, fields{
-		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id normalize_path merge_slashes path_with_escaped_slashes_action max_request_headers_kb",
+		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id internal_address_config normalize_path merge_slashes path_with_escaped_slashes_action max_request_headers_kb",
 		warn: map[string]string{
 			"access_log":                           "HTTP access log (the filters' own access-log lines still appear)",
 			"access_log_options":                   "HTTP access log",
@@ -347,6 +352,20 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 		EscSlashes:    m.GetPathWithEscapedSlashesAction(),
 		ServerName:    m.GetServerName(),
 		ServerHeader:  m.GetServerHeaderTransformation(),
+	}
+	if iac := m.GetInternalAddressConfig(); iac != nil {
+		iat := at + ".internal_address_config"
+		c.check(iac, iat, fields{use: "unix_sockets cidr_ranges"})
+		for i, r := range iac.GetCidrRanges() {
+			a, err := netip.ParseAddr(r.GetAddressPrefix())
+			bits := int(r.GetPrefixLen().GetValue())
+			if err != nil || bits > a.BitLen() {
+				c.errorf("%s.cidr_ranges[%d]: %q/%d is not an IP prefix", iat, i, r.GetAddressPrefix(), bits)
+				continue
+			}
+			p, _ := a.Unmap().Prefix(bits)
+			h.InternalCIDRs = append(h.InternalCIDRs, p)
+		}
 	}
 	if h.ServerName == "" {
 		h.ServerName = "envoy"

@@ -17,8 +17,10 @@
 // gateway's memory), the HTTP connection manager
 // (wasm filters with fail_open / failure_policy, FAIL_RELOAD paced by
 // reload_config.backoff.base_interval as Envoy paces it, the router, inline route_config, use_remote_address and
-// x-forwarded-*/x-envoy-* headers, normalize_path, merge_slashes,
-// path_with_escaped_slashes_action, generate_request_id, server_name),
+// x-forwarded-*/x-envoy-* headers, internal_address_config (no peer is
+// internal without it, as since Envoy 1.33), normalize_path, merge_slashes,
+// path_with_escaped_slashes_action, generate_request_id and
+// preserve_external_request_id, server_name),
 // routes (prefix, path, path_separated_prefix, safe_regex and header
 // matchers; prefix_rewrite, host_rewrite_literal, auto_host_rewrite,
 // timeout, direct_response, typed_per_filter_config disabling, header
