@@ -21,7 +21,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		}
 	}
 	c := defaultConfig()
-	if c.header != "x-request-id" || !c.trustIncoming || c.generator != generatorUUIDv7 || !c.responseHeader ||
+	if c.header != "x-request-id" || c.trust != trustAll || c.externalIDHeader != "" || c.generator != generatorUUIDv7 || !c.responseHeader ||
 		c.traceparent || !c.accessLog || c.rules.Shadow || c.errorFormat != reply.JSON || c.rules.Rules != nil {
 		t.Errorf("defaultConfig() = %+v, want the defaults of the issue", c)
 	}
@@ -37,6 +37,7 @@ func TestParseConfig(t *testing.T) {
 	in := `{
 		"header": "x-correlation-id",
 		"trust_incoming": false,
+		"external_id_header": "x-client-id",
 		"generator": "uuidv4",
 		"response_header": false,
 		"traceparent": true,
@@ -56,7 +57,7 @@ func TestParseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parseConfig() error = %v", err)
 	}
-	if c.header != "x-correlation-id" || c.trustIncoming || c.generator != generatorUUIDv4 || c.responseHeader ||
+	if c.header != "x-correlation-id" || c.trust != trustNone || c.externalIDHeader != "x-client-id" || c.generator != generatorUUIDv4 || c.responseHeader ||
 		!c.traceparent || c.accessLog || !c.rules.Shadow || c.errorFormat != reply.Problem {
 		t.Errorf("parseConfig() = %+v, want every top-level field set", c)
 	}
@@ -149,8 +150,13 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"header": "host"}`, `header: must not be "host": the proxy, HTTP framing or tracing owns it`},
 		{`{"header": "x-id\r\n"}`, `header: must be a valid lowercase HTTP header name, got "x-id\r\n"`},
 		{`{"header": 5}`, `header: must be a string, got 5`},
-		{`{"trust_incoming": "yes"}`, `trust_incoming: must be a boolean, got "yes"`},
-		{`{"trust_incoming": null}`, `trust_incoming: must be a boolean, got null`},
+		{`{"trust_incoming": "yes"}`, `trust_incoming: must be true, false or "internal", got "yes"`},
+		{`{"trust_incoming": null}`, `trust_incoming: must be true, false or "internal", got null`},
+		{`{"trust_incoming": "Internal"}`, `trust_incoming: must be true, false or "internal", got "Internal"`},
+		{`{"trust_incoming": "internal", "external_id_header": "x-request-id"}`, `external_id_header: must differ from header, both "x-request-id"`},
+		{`{"external_id_header": "x-client-request-id"}`, `external_id_header: needs trust_incoming false or "internal": with true no valid incoming ID is replaced, got "x-client-request-id"`},
+		{`{"trust_incoming": false, "external_id_header": "X-Client"}`, `external_id_header: must be a valid lowercase HTTP header name, got "X-Client"`},
+		{`{"trust_incoming": false, "external_id_header": "traceparent"}`, `external_id_header: must not be "traceparent": the proxy, HTTP framing or tracing owns it`},
 		{`{"generator": "uuid1"}`, `generator: must be one of "uuidv4", "uuidv7", got "uuid1"`},
 		{`{"generator": "UUIDv7"}`, `generator: must be one of "uuidv4", "uuidv7", got "UUIDv7"`},
 		{`{"generator": 7}`, `generator: must be one of "uuidv4", "uuidv7", got 7`},

@@ -26,7 +26,7 @@ func TestBadConfigRefusedAtStart(t *testing.T) {
 		{`{"headr": "x"}`, `unknown field "headr"`},
 		{`{"header": "X-Request-Id"}`, `header: must be a valid lowercase HTTP header name, got "X-Request-Id"`},
 		{`{"header": "content-length"}`, `header: must not be "content-length": the proxy, HTTP framing or tracing owns it`},
-		{`{"trust_incoming": "yes"}`, `trust_incoming: must be a boolean, got "yes"`},
+		{`{"trust_incoming": "yes"}`, `trust_incoming: must be true, false or "internal", got "yes"`},
 		{`{"generator": "uuid1"}`, `generator: must be one of "uuidv4", "uuidv7", got "uuid1"`},
 		{`{"error_format": "xml"}`, `error_format: must be one of "json", "problem+json", got "xml"`},
 		{`{"shadow": "true"}`, `shadow: must be a boolean, got "true"`},
@@ -76,6 +76,7 @@ func TestConfigAccepted(t *testing.T) {
 const fullConfig = `{
 	"header": "x-correlation-id",
 	"trust_incoming": false,
+	"external_id_header": "x-client-correlation-id",
 	"generator": "uuidv4",
 	"response_header": true,
 	"traceparent": true,

@@ -131,7 +131,9 @@ func (c *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 
 	incoming, err := proxywasm.GetHttpRequestHeader(cfg.header)
-	outcome := decideID(incoming, err == nil, cfg.trustIncoming)
+	present := err == nil
+	trusted := c.trusted()
+	outcome := decideID(incoming, present, trusted)
 	if outcome == idKept {
 		c.id = incoming
 	} else if c.id, err = c.p.ids.next(c.start); err != nil {
@@ -152,11 +154,45 @@ func (c *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		if err := proxywasm.ReplaceHttpRequestHeader(cfg.header, c.id); err != nil {
 			c.fail("setting the request header", err)
 		}
+		if cfg.externalIDHeader != "" && !trusted {
+			c.externalID(incoming, present)
+		}
 	}
 	if cfg.traceparent {
 		c.traceparent()
 	}
 	return types.ActionContinue
+}
+
+// trusted reports whether this request may keep its incoming ID under
+// trust_incoming. "internal" believes only Envoy's own verdict: its HTTP
+// connection manager drops any x-envoy-internal a client sends and sets it
+// for requests from internal_address_config peers (with use_remote_address).
+func (c *httpContext) trusted() bool {
+	switch c.p.cfg.trust {
+	case trustAll:
+		return true
+	case trustInternal:
+		v, err := proxywasm.GetHttpRequestHeader("x-envoy-internal")
+		return err == nil && v == "true"
+	}
+	return false
+}
+
+// externalID sets external_id_header on an untrusted request to the valid
+// ID the client sent, or removes it: upstreams can read what the client
+// called its request, and never in the header that carries the trusted ID.
+func (c *httpContext) externalID(incoming string, present bool) {
+	h := c.p.cfg.externalIDHeader
+	if present && validIncomingID(incoming) {
+		if err := proxywasm.ReplaceHttpRequestHeader(h, incoming); err != nil {
+			c.fail("setting external_id_header", err)
+		}
+		return
+	}
+	if err := proxywasm.RemoveHttpRequestHeader(h); err != nil {
+		c.fail("removing external_id_header", err)
+	}
 }
 
 // traceparent keeps a valid incoming traceparent or creates one (and drops

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestEdgeRequestIDs: the connection manager's request ID and internal
@@ -53,5 +55,31 @@ func TestEdgeRequestIDs(t *testing.T) {
 				t.Errorf("upstream x-envoy-internal = %q, want %q", got, tc.wantInternal)
 			}
 		})
+	}
+}
+
+// TestLocalYAMLClientCannotChooseTheID: with the shipped envoy/local.yaml a
+// client's x-request-id reaches neither the denial body, the response
+// header nor the upstream's x-request-id.
+func TestLocalYAMLClientCannotChooseTheID(t *testing.T) {
+	g, d := localGateway(t)
+	c := client(t)
+	base := "http://" + g.Addr("ingress")
+	const chosen = "forged-id-0001"
+	r := do(t, c, "GET", base+"/api/users/1", map[string]string{"x-request-id": chosen}, nil)
+	if r.status != 401 || strings.Contains(string(r.body), chosen) || r.header.Get("x-request-id") == chosen || r.header.Get("x-request-id") == "" {
+		t.Errorf("denial: %d, x-request-id %q, body %s: want 401 with a fresh ID, the client's nowhere", r.status, r.header.Get("x-request-id"), r.body)
+	}
+	token, err := d.Token("demo-user", []string{"reader"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = do(t, c, "GET", base+"/api/users/1", map[string]string{"x-request-id": chosen, "authorization": "Bearer " + token}, nil)
+	var a demoAnswer
+	if err := json.Unmarshal(r.body, &a); err != nil || r.status != 200 {
+		t.Fatalf("with the token: %d %s", r.status, r.body)
+	}
+	if a.Headers["x-request-id"] == chosen || a.Headers["x-request-id"] != r.header.Get("x-request-id") {
+		t.Errorf("upstream x-request-id %q, response %q: want one fresh ID, not the client's", a.Headers["x-request-id"], r.header.Get("x-request-id"))
 	}
 }
