@@ -3,6 +3,9 @@ package envoy
 import (
 	"encoding/json"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/concierge-wasm/concierge/hosttest"
 )
@@ -68,5 +71,37 @@ func checkEdgeTrust(t *testing.T, w wasmFilter) {
 	}
 	if c.Trust != "internal" && c.Trust != false {
 		t.Errorf(`%s: trust_incoming = %v at an edge: clients choose their request ID; want "internal" (Envoy's rule) or false`, w.where, c.Trust)
+	}
+}
+
+// TestEdgeTimeoutsAreExplicit: every edge connection manager sets the
+// timeouts that bound what an idle or slow client holds: the connection
+// idle_timeout, request_headers_timeout, request_timeout and
+// stream_idle_timeout, none of them disabled.
+func TestEdgeTimeoutsAreExplicit(t *testing.T) {
+	checked := 0
+	for _, d := range docs(t) {
+		if d.isManifest() {
+			continue
+		}
+		for _, h := range hcms(t, d, d.bootstrap(t)) {
+			if !h.m.GetUseRemoteAddress().GetValue() {
+				continue
+			}
+			checked++
+			for name, v := range map[string]interface{ AsDuration() time.Duration }{
+				"common_http_protocol_options.idle_timeout": h.m.GetCommonHttpProtocolOptions().GetIdleTimeout(),
+				"request_headers_timeout":                   h.m.GetRequestHeadersTimeout(),
+				"request_timeout":                           h.m.GetRequestTimeout(),
+				"stream_idle_timeout":                       h.m.GetStreamIdleTimeout(),
+			} {
+				if d, ok := v.(*durationpb.Duration); !ok || d == nil || d.AsDuration() <= 0 {
+					t.Errorf("%s: %s must be set and > 0 at an edge", h.where, name)
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no edge connection manager in any shipped file")
 	}
 }

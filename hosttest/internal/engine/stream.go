@@ -149,8 +149,9 @@ type Stream struct {
 	pipe          *bodyPipe
 	fromUpstream  bool
 	filterState   map[string][]byte
-	reqBytes      int // request body bytes from the client (request.size)
-	respBytes     int // response body bytes to the client (response.size)
+	remoteDone    bool // the client has sent the whole request (Envoy's remoteDecodeComplete)
+	reqBytes      int  // request body bytes from the client (request.size)
+	respBytes     int  // response body bytes to the client (response.size)
 	// flags are Envoy's response flags (response.flags); upstreamHost and
 	// transportFailure are what the router reported.
 	flags            uint64
@@ -207,7 +208,10 @@ func (s *Stream) SendHeaders() {
 // Start sends the request headers, saying whether the request ends with
 // them; body frames and trailers follow through SendData and SendTrailers.
 func (s *Stream) Start(endOfStream bool) {
-	s.w.call(func() { s.start(endOfStream) })
+	s.w.call(func() {
+		s.remoteDone = endOfStream
+		s.start(endOfStream)
+	})
 }
 
 // SendData sends one request body frame.
@@ -215,6 +219,7 @@ func (s *Stream) SendData(chunk []byte, eos bool) {
 	c := append([]byte(nil), chunk...)
 	s.w.call(func() {
 		s.reqBytes += len(c)
+		s.remoteDone = s.remoteDone || eos
 		if !s.finished && !s.aborted[dec] {
 			s.data(dec, 0, c, eos)
 		}
@@ -227,6 +232,7 @@ func (s *Stream) SendTrailers() { s.SendTrailerPairs(s.req.Trailers) }
 // SendTrailerPairs ends the request with trailers learnt as it streamed.
 func (s *Stream) SendTrailerPairs(trailers []abi.Pair) {
 	s.w.call(func() {
+		s.remoteDone = true
 		if !s.finished && !s.aborted[dec] {
 			s.trailers[dec] = newHeaderMap(trailers)
 			s.runTrailers(dec, 0)

@@ -83,6 +83,8 @@ type HCMConfig struct {
 	EscSlashes    hcmv3.HttpConnectionManager_PathWithEscapedSlashesAction
 	ServerName    string
 	ServerHeader  hcmv3.HttpConnectionManager_ServerHeaderTransformation
+	// Timeouts are the connection manager's timers (see timeouts.go).
+	Timeouts Timeouts
 	// SuppressEnvoyHeaders is the router's suppress_envoy_headers.
 	SuppressEnvoyHeaders bool
 	// disabledByDefault holds the filters whose HttpFilter.disabled is set.
@@ -126,6 +128,10 @@ type Route struct {
 	AutoHostRewrite bool
 	// Timeout is the route timeout; 0 disables it (Envoy's default is 15s).
 	Timeout time.Duration
+	// IdleTimeout is the route's idle_timeout, replacing the connection
+	// manager's stream_idle_timeout for this route (0 disables); nil: not
+	// set.
+	IdleTimeout *time.Duration
 	// Disabled names the engine filters switched off on this route.
 	Disabled  map[string]bool
 	mutations headerMutations
@@ -324,17 +330,13 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 
 func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters map[string]bool, o Options) *HCMConfig {
 	c.check(m, at, fields{
-		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id internal_address_config normalize_path merge_slashes path_with_escaped_slashes_action max_request_headers_kb",
+		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id internal_address_config normalize_path merge_slashes path_with_escaped_slashes_action max_request_headers_kb stream_idle_timeout request_timeout request_headers_timeout common_http_protocol_options",
 		warn: map[string]string{
 			"access_log":                           "HTTP access log (the filters' own access-log lines still appear)",
 			"access_log_options":                   "HTTP access log",
 			"tracing":                              "tracing",
-			"common_http_protocol_options":         "connection timeouts and limits",
 			"http_protocol_options":                "HTTP/1 codec options",
 			"http2_protocol_options":               "HTTP/2 codec options (but initial_stream_window_size is an h2c stream's buffer limit)",
-			"stream_idle_timeout":                  "stream idle timeout",
-			"request_timeout":                      "request timeout",
-			"request_headers_timeout":              "request headers timeout",
 			"drain_timeout":                        "drain timeout (shutdown waits for in-flight requests)",
 			"delayed_close_timeout":                "delayed close",
 			"stream_error_on_invalid_http_message": "codec error handling",
@@ -353,6 +355,7 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 		ServerName:    m.GetServerName(),
 		ServerHeader:  m.GetServerHeaderTransformation(),
 	}
+	h.Timeouts = compileTimeouts(c, m, at)
 	if iac := m.GetInternalAddressConfig(); iac != nil {
 		iat := at + ".internal_address_config"
 		c.check(iac, iat, fields{use: "unix_sockets cidr_ranges"})
@@ -672,8 +675,8 @@ func compileRoute(c *checker, r *routev3.Route, at string, filters map[string]st
 	case r.GetRoute() != nil:
 		a := r.GetRoute()
 		aat := at + ".route"
-		c.check(a, aat, fields{use: "cluster prefix_rewrite host_rewrite_literal auto_host_rewrite timeout", warn: map[string]string{
-			"retry_policy": "retries (a failed upstream request is not retried)", "idle_timeout": "stream idle timeout",
+		c.check(a, aat, fields{use: "cluster prefix_rewrite host_rewrite_literal auto_host_rewrite timeout idle_timeout", warn: map[string]string{
+			"retry_policy": "retries (a failed upstream request is not retried)",
 			"hedge_policy": "hedging", "max_stream_duration": "stream duration limits", "priority": "routing priority",
 			"rate_limits": "Envoy's rate limit service (concierge's rate-limit filter does this)", "include_vh_rate_limits": "rate limits",
 		}})
@@ -689,6 +692,10 @@ func compileRoute(c *checker, r *routev3.Route, at string, filters map[string]st
 		rt.AutoHostRewrite = a.GetAutoHostRewrite().GetValue()
 		if a.GetTimeout() != nil {
 			rt.Timeout = a.GetTimeout().AsDuration()
+		}
+		if a.GetIdleTimeout() != nil {
+			d := a.GetIdleTimeout().AsDuration()
+			rt.IdleTimeout = &d
 		}
 	case r.GetDirectResponse() != nil:
 		d := r.GetDirectResponse()

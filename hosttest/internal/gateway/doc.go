@@ -20,7 +20,17 @@
 // x-forwarded-*/x-envoy-* headers, internal_address_config (no peer is
 // internal without it, as since Envoy 1.33), normalize_path, merge_slashes,
 // path_with_escaped_slashes_action, generate_request_id and
-// preserve_external_request_id, server_name),
+// preserve_external_request_id, server_name, and its timers:
+// common_http_protocol_options.idle_timeout (1h default) and
+// max_connection_duration, request_headers_timeout, request_timeout and
+// stream_idle_timeout (5m default; a route's idle_timeout overrides it)
+// with Envoy's answers — 408 while the request is incomplete, 504 once it
+// is, bodies "request header timeout", "request timeout", "stream timeout",
+// details request_header_timeout, request_overall_timeout,
+// stream_idle_timeout, and a reset for a stream idle after its response
+// started; counters downstream_cx_idle_timeout,
+// downstream_cx_max_duration_reached, downstream_rq_idle_timeout,
+// downstream_rq_timeout, downstream_rq_header_timeout),
 // routes (prefix, path, path_separated_prefix, safe_regex and header
 // matchers; prefix_rewrite, host_rewrite_literal, auto_host_rewrite,
 // timeout, direct_response, typed_per_filter_config disabling, header

@@ -51,26 +51,38 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			req.Attributes["xds.cluster_name"] = []byte(rt.Cluster)
 		}
 	}
+	if dc, ok := r.Context().Value(connKey{}).(*downstreamConn); ok && dc.draining.Load() && r.ProtoMajor == 1 {
+		// max_connection_duration passed: Envoy drains an HTTP/1
+		// connection by closing it after this response.
+		w.Header().Set("connection", "close")
+	}
 	if l.host == nil {
 		l.serveDirect(w, r, hs, req.Timeout)
 		return
 	}
-	l.serveStream(w, r, req)
+	l.serveStream(w, r, req, rt)
 }
 
 // serveStream runs one request through the engine. Switching to another
 // engine transport touches only this function and clientSink.
-func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engine.Request) {
+func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engine.Request, rt *Route) {
 	sink := newClientSink()
 	req.Sink = sink
 	s := l.host.NewStream(req)
 	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex() // HTTP/1.1: read the request while the response flows
+	timers := l.startStreamTimers(s, rt)
+	defer timers.stop()
+	sink.touch = timers.touch
+	if dc, ok := r.Context().Value(connKey{}).(*downstreamConn); ok && r.ProtoMajor == 1 {
+		sink.draining = dc.draining.Load
+	}
 
 	eos := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
 	s.Start(eos)
 	readDone := make(chan struct{})
 	if eos {
+		timers.requestDone()
 		close(readDone)
 	} else {
 		go func() {
@@ -84,7 +96,11 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 					return
 				default:
 				}
+				if n > 0 {
+					timers.touch()
+				}
 				if err == io.EOF {
+					timers.requestDone()
 					// net/http fills r.Trailer once the body is read to EOF.
 					var trailers []abi.Pair
 					for k, vs := range r.Trailer {
@@ -198,6 +214,10 @@ type clientSink struct {
 	mu     sync.Mutex
 	events []sinkEvent
 	wake   chan struct{}
+	touch  func() // activity for stream_idle_timeout
+	// draining reports max_connection_duration passed: the response then
+	// says connection: close (HTTP/1), as Envoy's drain does.
+	draining func() bool
 }
 
 type sinkEvent struct {
@@ -255,8 +275,14 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 			// Every ending pushes its last event before Done; drain them.
 		}
 		for _, e := range c.take() {
+			if c.touch != nil {
+				c.touch()
+			}
 			switch e.kind {
 			case 'h':
+				if c.draining != nil && c.draining() {
+					w.Header().Set("connection", "close")
+				}
 				status = l.writeHeaders(w, e.headers)
 				if e.eos {
 					return status, false
