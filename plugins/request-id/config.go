@@ -25,6 +25,9 @@ type config struct {
 	traceparent      bool          // "traceparent": keep or create a W3C traceparent
 	accessLog        bool          // "access_log": one info line per stream
 	envelope         envelopeConfig
+	// maxBufferedBytes is "max_buffered_bytes": the body bytes the
+	// envelope holds at once over all streams of one VM.
+	maxBufferedBytes int
 	// rules are the per-route "rules"; rules.Shadow is the top-level
 	// "shadow". A rule may override "enabled", "shadow" and "envelope".
 	rules rules.Set[ruleOverride]
@@ -56,18 +59,24 @@ const (
 	// maxMaxBodyBytes bounds envelope.max_body_bytes: a held body lives in
 	// the VM's linear memory, which never shrinks.
 	maxMaxBodyBytes = 16 << 20
+	// defaultMaxBufferedBytes bounds what one VM holds for envelopes: 64
+	// bodies of the default 1 MiB at once.
+	defaultMaxBufferedBytes = 64 << 20
+	// maxMaxBufferedBytes is Envoy's limit on a VM's linear memory (1 GiB).
+	maxMaxBufferedBytes = 1 << 30
 )
 
 // defaultConfig returns the configuration of an empty configuration.
 func defaultConfig() config {
 	return config{
-		header:         defaultHeader,
-		trust:          trustAll,
-		generator:      generatorUUIDv7,
-		responseHeader: true,
-		accessLog:      true,
-		envelope:       defaultEnvelopeConfig(),
-		errorFormat:    reply.JSON,
+		header:           defaultHeader,
+		trust:            trustAll,
+		generator:        generatorUUIDv7,
+		responseHeader:   true,
+		accessLog:        true,
+		envelope:         defaultEnvelopeConfig(),
+		maxBufferedBytes: defaultMaxBufferedBytes,
+		errorFormat:      reply.JSON,
 	}
 }
 
@@ -98,6 +107,16 @@ func parseConfig(data []byte) (config, error) {
 	c.traceparent = o.Bool("traceparent", c.traceparent)
 	c.accessLog = o.Bool("access_log", c.accessLog)
 	c.envelope = parseEnvelope(o, c.envelope)
+	if o.Has("max_buffered_bytes") {
+		switch n := o.Int("max_buffered_bytes", c.maxBufferedBytes); {
+		case n < c.envelope.maxBodyBytes:
+			o.Errorf("max_buffered_bytes", "must be >= envelope.max_body_bytes (%d), got %d", c.envelope.maxBodyBytes, n)
+		case n > maxMaxBufferedBytes:
+			o.Errorf("max_buffered_bytes", "must be <= %d (Envoy's limit on a VM's memory), got %d", maxMaxBufferedBytes, n)
+		default:
+			c.maxBufferedBytes = n
+		}
+	}
 	top := c.envelope
 	c.rules = rules.Parse(o, func(r *jsonconfig.Object) ruleOverride {
 		return ruleOverride{envelope: parseEnvelope(r, top)}

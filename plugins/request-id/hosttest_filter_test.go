@@ -77,6 +77,7 @@ const fullConfig = `{
 	"header": "x-correlation-id",
 	"trust_incoming": false,
 	"external_id_header": "x-client-correlation-id",
+	"max_buffered_bytes": 16777216,
 	"generator": "uuidv4",
 	"response_header": true,
 	"traceparent": true,
@@ -298,5 +299,5 @@ func TestMetricNames(t *testing.T) {
 }
 
 // definedMetrics are the filter's counters without the prefix, sorted.
-var definedMetrics = []string{"envelope_skipped_total", "envelope_truncated_total", "enveloped_total", "errors_total",
+var definedMetrics = []string{"envelope_over_budget_total", "envelope_skipped_total", "envelope_truncated_total", "enveloped_total", "errors_total",
 	"generated_total", "kept_total", "replaced_total", "shadow_total", "traceparent_created_total", "traceparent_kept_total"}

@@ -32,6 +32,7 @@ type pluginContext struct {
 	cfg     config
 	ids     *idGenerator // per VM: UUIDv7 stays monotonic within it
 	metrics metrics
+	budget  heldBudget // max_buffered_bytes, shared by this VM's streams
 }
 
 // metrics are the filter's counters. Every request the filter handles
@@ -42,6 +43,7 @@ type metrics struct {
 	traceparentKept, traceparentNew    proxywasm.MetricCounter
 	enveloped, envelopeSkipped         proxywasm.MetricCounter
 	envelopeTruncated, shadow, failure proxywasm.MetricCounter
+	envelopeOverBudget                 proxywasm.MetricCounter
 }
 
 // metricPrefix is DESIGN.md's concierge_<plugin>_ prefix.
@@ -50,16 +52,17 @@ const metricPrefix = "concierge_request_id_"
 func defineMetrics() metrics {
 	c := func(name string) proxywasm.MetricCounter { return proxywasm.DefineCounterMetric(metricPrefix + name) }
 	return metrics{
-		kept:              c("kept_total"),
-		generated:         c("generated_total"),
-		replaced:          c("replaced_total"),
-		traceparentKept:   c("traceparent_kept_total"),
-		traceparentNew:    c("traceparent_created_total"),
-		enveloped:         c("enveloped_total"),
-		envelopeSkipped:   c("envelope_skipped_total"),
-		envelopeTruncated: c("envelope_truncated_total"),
-		shadow:            c("shadow_total"),
-		failure:           c("errors_total"),
+		kept:               c("kept_total"),
+		generated:          c("generated_total"),
+		replaced:           c("replaced_total"),
+		traceparentKept:    c("traceparent_kept_total"),
+		traceparentNew:     c("traceparent_created_total"),
+		enveloped:          c("enveloped_total"),
+		envelopeSkipped:    c("envelope_skipped_total"),
+		envelopeTruncated:  c("envelope_truncated_total"),
+		envelopeOverBudget: c("envelope_over_budget_total"),
+		shadow:             c("shadow_total"),
+		failure:            c("errors_total"),
 	}
 }
 
@@ -79,6 +82,7 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	p.cfg = cfg
 	p.ids = newIDGenerator(cfg.generator, hostRand)
 	p.metrics = defineMetrics()
+	p.budget = heldBudget{limit: cfg.maxBufferedBytes}
 	return types.OnPluginStartStatusOK
 }
 
@@ -266,6 +270,7 @@ func (c *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) types.Actio
 	c.wrapping = true
 	c.bodyLeft = d.contentLength
 	c.body.start(c.env, c.id, d.contentLength)
+	c.body.budget = &c.p.budget
 	return types.ActionContinue
 }
 
@@ -297,6 +302,10 @@ func (c *httpContext) OnHttpResponseBody(size int, endOfStream bool) types.Actio
 		endOfStream = endOfStream || c.bodyLeft <= 0
 	}
 	act, out := c.body.write(chunk, endOfStream, time.Now())
+	if c.body.overBudget {
+		c.body.overBudget = false
+		c.p.metrics.envelopeOverBudget.Increment(1)
+	}
 	if c.shadow {
 		c.bytes += int64(size)
 	} else {
