@@ -105,3 +105,34 @@ func TestEdgeTimeoutsAreExplicit(t *testing.T) {
 		t.Fatal("no edge connection manager in any shipped file")
 	}
 }
+
+// TestBootstrapsShedLoadUnderMemoryPressure: every shipped bootstrap has
+// the overload manager's fixed_heap monitor driving
+// stop_accepting_requests, so memory pressure (many large envelopes in
+// flight) sheds new requests with 503 instead of growing until the OOM
+// killer.
+func TestBootstrapsShedLoadUnderMemoryPressure(t *testing.T) {
+	checked := 0
+	for _, d := range docs(t) {
+		if d.isManifest() {
+			continue
+		}
+		checked++
+		om := d.bootstrap(t).GetOverloadManager()
+		monitor, action := false, false
+		for _, m := range om.GetResourceMonitors() {
+			monitor = monitor || m.GetName() == "envoy.resource_monitors.fixed_heap"
+		}
+		for _, a := range om.GetActions() {
+			for _, tr := range a.GetTriggers() {
+				action = action || a.GetName() == "envoy.overload_actions.stop_accepting_requests" && tr.GetName() == "envoy.resource_monitors.fixed_heap"
+			}
+		}
+		if !monitor || !action {
+			t.Errorf("%s: overload_manager needs envoy.resource_monitors.fixed_heap triggering envoy.overload_actions.stop_accepting_requests (monitor %v, action %v)", d, monitor, action)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no bootstrap under envoy/")
+	}
+}

@@ -119,6 +119,13 @@ func (g *Gateway) Prometheus() string {
 			}
 		}
 	}
+	if o := g.overload; o != nil {
+		// Envoy's overload.<monitor>.pressure and <action>.scale_percent, in percent.
+		fmt.Fprintf(&b, "# TYPE envoy_overload_envoy_resource_monitors_fixed_heap_pressure gauge\nenvoy_overload_envoy_resource_monitors_fixed_heap_pressure %d\n",
+			int(100*math.Float64frombits(o.pressure.Load())))
+		fmt.Fprintf(&b, "# TYPE envoy_overload_envoy_overload_actions_stop_accepting_requests_scale_percent gauge\nenvoy_overload_envoy_overload_actions_stop_accepting_requests_scale_percent %d\n",
+			int(100*math.Float64frombits(o.level.Load())))
+	}
 	b.WriteString("# TYPE envoy_http_downstream_rq_active gauge\n")
 	for _, l := range g.listeners {
 		fmt.Fprintf(&b, "envoy_http_downstream_rq_active{envoy_http_conn_manager_prefix=%q} %d\n", l.hcm.StatPrefix, l.active.Load())

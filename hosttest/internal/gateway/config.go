@@ -41,6 +41,8 @@ type Config struct {
 	Admin     string // admin listener address; empty: none
 	Listeners []*ListenerConfig
 	Clusters  []*ClusterConfig
+	// Overload is the overload manager, nil when the bootstrap has none.
+	Overload *OverloadConfig
 	// Warnings name each field accepted but not emulated, one line each.
 	Warnings []string
 }
@@ -203,12 +205,11 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 	c := &checker{}
 	cfg := &Config{}
 	c.check(bs, "bootstrap", fields{
-		use: "node admin static_resources",
+		use: "node admin static_resources overload_manager",
 		warn: map[string]string{
 			"stats_sinks":             "no stats are pushed; /stats/prometheus serves the filter metrics",
 			"stats_config":            "stat tags and matchers",
 			"stats_flush_interval":    "stats flushing",
-			"overload_manager":        "overload actions: nothing is shed under memory pressure",
 			"layered_runtime":         "runtime layers",
 			"cluster_manager":         "cluster manager tuning",
 			"watchdog":                "watchdog",
@@ -219,6 +220,9 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 			"application_log_config":  "application log format",
 		},
 	})
+	if om := bs.GetOverloadManager(); om != nil {
+		cfg.Overload = compileOverload(c, om)
+	}
 	if a := bs.GetAdmin(); a != nil {
 		c.check(a, "admin", fields{use: "address", warn: map[string]string{
 			"access_log": "admin access log", "access_log_path": "admin access log", "profile_path": "profiler",

@@ -7,7 +7,7 @@
 // parsed and validated as Envoy would, then every field that is set is
 // either emulated, accepted with one warning naming what is not emulated
 // (a field that only tunes Envoy's machinery: outlier detection, circuit
-// breaker thresholds, stats sinks, the overload manager, access logs), or
+// breaker thresholds, stats sinks, access logs), or
 // refused at start-up with an error naming the field (anything that would
 // change routing or what the filters see). Nothing is ignored silently.
 //
@@ -43,4 +43,14 @@
 // filters with Envoy's bodies, response code details and response flags,
 // and the filters see upstream.address and
 // upstream.transport_failure_reason.
+//
+// The overload manager: the envoy.resource_monitors.fixed_heap monitor,
+// sampled every refresh_interval, reads the memory the Go runtime has in
+// use (every VM's linear memory included) against max_heap_size_bytes, and
+// envoy.overload_actions.stop_accepting_requests (threshold or scaled
+// trigger) answers new requests as Envoy does — 503 "envoy overloaded",
+// details overload, flag OM, before any filter — counted in
+// downstream_rq_overload_close, with the monitor's pressure and the
+// action's scale on /stats/prometheus. Other monitors and actions are
+// accepted with a warning.
 package gateway

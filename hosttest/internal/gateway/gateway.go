@@ -40,6 +40,8 @@ type Gateway struct {
 	closed  sync.Once
 	closing chan struct{} // closed when Close starts: handlers stop waiting on the engine
 	started time.Time
+	// overload is the overload manager's monitor; nil without one.
+	overload *overload
 }
 
 // listener is one listener with its connection manager and engine.
@@ -56,6 +58,7 @@ type listener struct {
 	active  atomic.Int64
 	// Timeout counters (timeouts.go).
 	cxIdleTimeout, cxMaxDuration, rqIdleTimeout, rqTimeout, rqHeaderTimeout atomic.Uint64
+	rqOverload                                                              atomic.Uint64
 }
 
 // Start runs a compiled configuration: clusters resolved and health
@@ -96,6 +99,9 @@ func Start(cfg *Config, o RunOptions) (*Gateway, error) {
 	}
 	if o.ValidateOnly {
 		return g, nil
+	}
+	if oc := cfg.Overload; oc != nil && oc.MaxHeapBytes > 0 {
+		g.overload = startOverload(oc)
 	}
 	for _, l := range g.listeners {
 		ln, err := net.Listen("tcp", l.cfg.Address)
@@ -226,6 +232,7 @@ func (g *Gateway) Close() {
 	g.closed.Do(func() {
 		g.ready.Store(false)
 		close(g.closing)
+		g.overload.close()
 		for _, l := range g.listeners {
 			if l.srv != nil {
 				l.srv.Close()

@@ -24,6 +24,12 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.rqTotal.Add(1)
 	l.active.Add(1)
 	defer l.active.Add(-1)
+	// Envoy drops a new request under overload as soon as its headers are
+	// decoded, before any filter exists.
+	if l.g.overload.shed() {
+		l.overloadReply(w, r)
+		return
+	}
 	hs, rej := l.hcm.requestHeaders(r, remoteAddr(r.RemoteAddr))
 	if rej != nil {
 		l.count(rej.status)

@@ -358,7 +358,7 @@ func (t *streamTimers) stop() {
 	}
 }
 
-// timeoutStats are the connection manager's timeout counters, named as
+// timeoutStats are the connection manager's timeout and overload counters, named as
 // Envoy's http.<stat_prefix>.* stats.
 func (l *listener) timeoutStats() []struct {
 	name string
@@ -373,5 +373,6 @@ func (l *listener) timeoutStats() []struct {
 		{"downstream_rq_idle_timeout", l.rqIdleTimeout.Load()},
 		{"downstream_rq_timeout", l.rqTimeout.Load()},
 		{"downstream_rq_header_timeout", l.rqHeaderTimeout.Load()},
+		{"downstream_rq_overload_close", l.rqOverload.Load()},
 	}
 }
