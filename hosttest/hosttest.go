@@ -9,7 +9,7 @@
 //	resp := h.Do(hosttest.GET("/api/users/1").Header("x-user", "a"))
 //	if resp.Status != 429 { ... }
 //
-// The semantics and their sources are in ENVOY-SEMANTICS.md and RATIONALE.md
+// The semantics and their sources are in RATIONALE.md
 // at the repository root.
 package hosttest
 

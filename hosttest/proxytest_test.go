@@ -14,7 +14,7 @@ import (
 
 // The SDK's proxytest is an independent emulator (wasm mode runs the same
 // .wasm). Where it matches Envoy, both hosts must agree; where it diverges
-// (ENVOY-SEMANTICS.md §3), hosttest must give Envoy's answer.
+// (RATIONALE.md), hosttest must give Envoy's answer.
 
 // proxytest's emulator is process-global: its tests never run in parallel.
 var proxytestMu sync.Mutex

@@ -65,6 +65,35 @@ func TestHTTPCalloutRefusals(t *testing.T) {
 	}
 }
 
+// TestHTTPCalloutAuthorityIsFreeText: Envoy routes a callout by cluster
+// and sends :authority as the Host header, whatever text it holds; an
+// empty one is accepted too (only a missing one is BAD_ARGUMENT).
+func TestHTTPCalloutAuthorityIsFreeText(t *testing.T) {
+	var hosts []string
+	var mu sync.Mutex
+	idp := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hosts = append(hosts, r.Host)
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	})
+	h := probeHost(t, "", hosttest.Cluster("idp", idp))
+	for _, tc := range []struct{ script, host string }{
+		{"call:idp:/jwks authority:localhost:18000-canary", "localhost:18000-canary"},
+		{"call:idp:/jwks authority:", ""},
+		{"call:idp:/jwks authority:idp.example.com", "idp.example.com"},
+	} {
+		resp := h.Do(hosttest.GET("/x").Header("x-p", tc.script))
+		wantHeader(t, tc.script+" status", resp.Upstream.Header("x-p-call-status"), "200")
+		mu.Lock()
+		got := hosts[len(hosts)-1]
+		mu.Unlock()
+		if got != tc.host {
+			t.Errorf("%s: the cluster saw Host %q, want %q", tc.script, got, tc.host)
+		}
+	}
+}
+
 func TestHTTPCalloutTimeoutAndReset(t *testing.T) {
 	slow := hanging(t)
 	broken := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })

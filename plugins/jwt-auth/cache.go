@@ -9,10 +9,12 @@ package main
 //
 // The key is the token itself, compared exactly (Go's map hashing is
 // seeded per process): no hash collision can hand one token another's
-// claims, and no cryptographic hash is computed per request (SHA-256 of a
-// typical token costs about 30µs in a Go wasm VM).
+// claims, and a token found here costs no cryptographic hash (SHA-256 of
+// a typical token costs about 20-30µs in a Go wasm VM; only tokens this
+// cache misses are hashed, for failedCache below).
 
 import (
+	"crypto/sha256"
 	"strings"
 	"time"
 )
@@ -141,3 +143,72 @@ func (c *tokenCache) pushFront(i int32) {
 		c.tail = i
 	}
 }
+
+// failedCache remembers tokens whose signature did not verify, so that a
+// forged token sent again costs a SHA-256 and a map lookup instead of
+// another signature check (milliseconds of ECDSA in a Go wasm VM): the
+// replay half of the CPU amplification a forged token buys.
+//
+// It is kept apart from tokenCache on purpose. A flood of forged tokens
+// must never evict the verified tokens of legitimate clients, and a
+// failure needs no claims: the key is the token's SHA-256 digest (32 bytes
+// whatever the token's size), so the bound holds in little memory. A
+// digest collision could only make a genuine token fail, never make a
+// forged one pass, and SHA-256 has none to find.
+//
+// An entry counts only while the key set it failed against is still in
+// use (keys, nil for HMAC), so a token signed with a key published after
+// its first try is verified again once the new set arrives. Entries live
+// at most failedMaxTTL; when the cache is full the oldest insertion goes
+// (a ring in insertion order: no per-request allocation, no LRU upkeep).
+type failedCache struct {
+	index map[[sha256.Size]byte]failedEntry
+	ring  [][sha256.Size]byte // insertion order; ring[next] is the oldest once full
+	next  int
+}
+
+type failedEntry struct {
+	provider int
+	keys     *keySet
+	expires  time.Time
+	slot     int // its index in ring: an older ring slot with the same digest does not evict it
+}
+
+func newFailedCache(maxEntries int) *failedCache {
+	return &failedCache{index: make(map[[sha256.Size]byte]failedEntry, maxEntries), ring: make([][sha256.Size]byte, 0, maxEntries)}
+}
+
+// lookup returns the remembered failure of digest, if there is one still
+// live at now.
+func (c *failedCache) lookup(digest *[sha256.Size]byte, now time.Time) (failedEntry, bool) {
+	e, ok := c.index[*digest]
+	if ok && !now.Before(e.expires) {
+		delete(c.index, *digest)
+		return failedEntry{}, false
+	}
+	return e, ok
+}
+
+// add remembers that digest failed verification with provider's keys,
+// until expires.
+func (c *failedCache) add(digest *[sha256.Size]byte, provider int, keys *keySet, expires time.Time) {
+	if cap(c.ring) == 0 {
+		return
+	}
+	slot := len(c.ring)
+	if slot < cap(c.ring) {
+		c.ring = append(c.ring, *digest)
+	} else {
+		slot = c.next
+		if old, ok := c.index[c.ring[slot]]; ok && old.slot == slot {
+			delete(c.index, c.ring[slot])
+		}
+		c.ring[slot] = *digest
+		c.next = (c.next + 1) % len(c.ring)
+	}
+	c.index[*digest] = failedEntry{provider: provider, keys: keys, expires: expires, slot: slot}
+}
+
+// len returns the number of digests remembered (expired ones included
+// until they are looked up or evicted).
+func (c *failedCache) len() int { return len(c.index) }

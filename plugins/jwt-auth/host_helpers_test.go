@@ -1,7 +1,7 @@
 package main
 
 // Helpers for the tests that run the compiled module in hosttest
-// (filter_test.go, remote_test.go, soak_test.go, wasm_bench_test.go).
+// (filter_test.go, remote_test.go, soak_test.go, host_bench_test.go).
 
 import (
 	"encoding/json"

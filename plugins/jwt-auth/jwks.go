@@ -3,8 +3,8 @@ package main
 // Remote JWKS: one fetch serves every worker VM.
 //
 // Each VM has its own Go heap, so keys fetched by one worker are invisible
-// to the others unless they travel through shared data (DESIGN.md
-// convention 5). Per remote provider there are two shared-data keys:
+// to the others unless they travel through shared data (convention 5
+// in README.md, "Writing a filter"). Per remote provider there are two shared-data keys:
 //
 //	jwt-auth/<ns>/jwks/<provider>        the last good JWKS and when it was fetched
 //	jwt-auth/<ns>/jwks/<provider>/fetch  who is fetching (a lease), the failure
@@ -52,13 +52,21 @@ type jwksHost interface {
 type jwksEvent uint8
 
 const (
-	evFetchStarted jwksEvent = iota // concierge_jwt_auth_jwks_fetches_total
-	evFetchFailed                   // warn log; concierge_jwt_auth_jwks_failures_total
-	evKeysUpdated                   // info log
-	evConflict                      // warn log; concierge_jwt_auth_shared_data_conflicts_total
-	evKeysDropped                   // warn log
-	evHostError                     // warn log: a host call failed
+	evFetchStarted   jwksEvent = iota // concierge_jwt_auth_jwks_fetches_total
+	evFetchFailed                     // warn log; concierge_jwt_auth_jwks_failures_total
+	evKeysUpdated                     // info log
+	evConflict                        // warn log; concierge_jwt_auth_shared_data_conflicts_total
+	evKeysDropped                     // warn log
+	evHostError                       // warn log: a host call failed
+	evKeySkipped                      // warn log; concierge_jwt_auth_jwks_keys_skipped_total
+	evUnknownCluster                  // error log: the configuration names a cluster the proxy lacks
 )
+
+// errUnknownCluster is httpGet's answer when the proxy refuses the callout
+// for its cluster: the fetch's headers are always complete, so Envoy's
+// BAD_ARGUMENT can only mean that remote_jwks.http_uri.cluster names no
+// cluster of the proxy, a configuration mistake no retry mends.
+var errUnknownCluster = errors.New("the proxy has no such cluster")
 
 // Limits of the remote key machinery.
 const (
@@ -204,7 +212,8 @@ func (m *jwksManager) sync(i int, now time.Time) (changed bool) {
 		case bytes.Equal(rec.body, rs.raw):
 			rs.cas, rs.fetchedAt = cas, rec.fetchedAt
 		default:
-			ks, err := parseJWKS(rec.body)
+			// The fetching VM logged and counted the skipped keys.
+			ks, _, err := parseFetchedJWKS(rec.body)
 			if err != nil || !ks.fitsAny(rs.p.algs) {
 				break // only checked documents are stored; be safe anyway
 			}
@@ -352,6 +361,9 @@ func (m *jwksManager) dispatch(i int, now time.Time) {
 	rs := m.remote[i]
 	err := m.host.httpGet(rs.p.remote, func(status int, body []byte) { m.fetched(i, status, body) })
 	if err != nil {
+		if errors.Is(err, errUnknownCluster) {
+			m.host.note(evUnknownCluster, fmt.Sprintf("provider %q: remote_jwks.http_uri.cluster %q names no cluster of this proxy: add the cluster to the bootstrap or correct the name", rs.p.name, rs.p.remote.cluster))
+		}
 		m.failed(i, now, "cannot dispatch to cluster "+strconv.Quote(rs.p.remote.cluster)+": "+err.Error())
 		return
 	}
@@ -380,7 +392,10 @@ func (m *jwksManager) fetched(i int, status int, body []byte) {
 		m.failed(i, now, fmt.Sprintf("JWKS over the limit of %d bytes", maxJWKSBytes))
 		return
 	}
-	ks, err := parseJWKS(body)
+	ks, skipped, err := parseFetchedJWKS(body)
+	for _, k := range skipped {
+		m.host.note(evKeySkipped, fmt.Sprintf("jwks for provider %q from %s: unusable key skipped: %s", rs.p.name, rs.p.remote.uri, k))
+	}
 	if err != nil {
 		m.failed(i, now, "invalid JWKS: "+err.Error())
 		return
@@ -394,7 +409,11 @@ func (m *jwksManager) fetched(i int, status int, body []byte) {
 	m.v.setRemoteKeys(i, ks)
 	m.store(rs, body, now)
 	m.release(rs, now, false)
-	m.host.note(evKeysUpdated, fmt.Sprintf("jwks for provider %q: %d keys fetched from %s", rs.p.name, len(ks.keys), rs.p.remote.uri))
+	msg := fmt.Sprintf("jwks for provider %q: %d keys fetched from %s", rs.p.name, len(ks.keys), rs.p.remote.uri)
+	if len(skipped) > 0 {
+		msg += fmt.Sprintf(" (%d unusable skipped)", len(skipped))
+	}
+	m.host.note(evKeysUpdated, msg)
 }
 
 // store writes a fetched JWKS to shared data unless a newer one is there.

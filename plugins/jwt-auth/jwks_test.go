@@ -416,6 +416,52 @@ func TestJWKSBadAnswers(t *testing.T) {
 	})
 }
 
+// TestJWKSSkipsUnusableKeys: a fetched set with an unusable key beside a
+// good one serves the good one, on the fetching VM and on a VM that takes
+// the record up from shared data; each skipped key is logged and counted
+// once, by the fetching VM. A set of unusable keys only is a failed fetch.
+func TestJWKSSkipsUnusableKeys(t *testing.T) {
+	cfg := remoteConfig(t)
+	k := testKeys(t)
+	x25519 := `{"kty":"OKP","crv":"X25519","kid":"enc-x","x":"` + b64(make([]byte, 32)) + `"}`
+	good := rsaJWK(&k.rsa.PublicKey, "rsa-1")
+	tok := signToken(t, "RS256", k.rsa, map[string]any{"alg": "RS256", "kid": "rsa-1"}, claimsAt(testNow, nil))
+
+	st := newFakeStore()
+	a := newTestVM(t, cfg, st, 1, testNow)
+	a.tick()
+	a.answer(t, 200, `{"keys":[`+x25519+`,`+good+`]}`)
+	if a.counts[evFetchFailed] != 0 || a.counts[evKeySkipped] != 1 {
+		t.Fatalf("counts = %v, want one skipped key and no failure", a.counts)
+	}
+	want := `jwks for provider "idp" from ` + remoteTestURI + `: unusable key skipped: keys[0] (kid "enc-x"): crv: unsupported curve "X25519"`
+	if log := strings.Join(a.logs, "\n"); !strings.Contains(log, want) || !strings.Contains(log, "1 keys fetched from "+remoteTestURI+" (1 unusable skipped)") {
+		t.Errorf("logs = %q, want %q", log, want)
+	}
+	b := newTestVM(t, cfg, st, 2, testNow)
+	for name, vm := range map[string]*testVM{"fetching VM": a, "other VM": b} {
+		if _, err := vm.v.authenticate(bearer(tok), "/", testNow); err != nil {
+			t.Errorf("%s: authenticate(token of the good key) = %v, want success", name, err)
+		}
+	}
+	if b.counts[evKeySkipped] != 0 || len(b.calls) != 0 {
+		t.Errorf("other VM: counts %v, %d callouts; want none", b.counts, len(b.calls))
+	}
+
+	t.Run("only unusable keys", func(t *testing.T) {
+		vm := newTestVM(t, cfg, newFakeStore(), 1, testNow)
+		vm.tick()
+		secp := `{"kty":"EC","crv":"secp256k1","kid":"k1","x":"AA","y":"AA"}`
+		vm.answer(t, 200, `{"keys":[`+x25519+`,`+secp+`]}`)
+		if vm.counts[evFetchFailed] != 1 || vm.counts[evKeySkipped] != 2 || vm.v.remoteKeys(0) != nil {
+			t.Errorf("counts = %v, keys %v; want a failure, two skipped keys, no keys", vm.counts, vm.v.remoteKeys(0))
+		}
+		if log := strings.Join(vm.logs, "\n"); !strings.Contains(log, "invalid JWKS: keys: no usable signature verification key (2 unusable skipped)") {
+			t.Errorf("logs = %q", log)
+		}
+	})
+}
+
 // TestJWKSForeignRecordIgnored: a record from another uri under the same
 // key (two filters sharing a root_id and provider name) is not used.
 func TestJWKSForeignRecordIgnored(t *testing.T) {

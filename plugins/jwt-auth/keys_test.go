@@ -90,6 +90,78 @@ func TestParseJWKS(t *testing.T) {
 	}
 }
 
+// TestParseFetchedJWKS: a fetched key set skips the keys it cannot use,
+// naming each, and fails only when none is left or the document is no key
+// set; the same documents inline (parseJWKS) are refused.
+func TestParseFetchedJWKS(t *testing.T) {
+	k := testKeys(t)
+	good := rsaJWK(&k.rsa.PublicKey, "r")
+	x, y := ecCoords(&k.p256.PublicKey)
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x25519 := `{"kty":"OKP","crv":"X25519","kid":"enc-x","x":"` + b64(make([]byte, 32)) + `"}`
+	secp := `{"kty":"EC","crv":"secp256k1","kid":"k1","x":"` + x + `","y":"` + y + `"}`
+	rsa1024 := rsaJWK(&small.PublicKey, "old")
+	set := func(keys ...string) string { return `{"keys":[` + strings.Join(keys, ",") + `]}` }
+
+	for _, tc := range []struct {
+		name    string
+		jwks    string
+		want    string // error, "" for success
+		count   int    // keys kept on success
+		skipped []string
+	}{
+		{"X25519 without use", set(x25519, good), "", 1, []string{`keys[0] (kid "enc-x"): crv: unsupported curve "X25519"`}},
+		{"secp256k1", set(good, secp), "", 1, []string{`keys[1] (kid "k1"): crv: unsupported curve "secp256k1"`}},
+		{"RSA-1024", set(rsa1024, good), "", 1, []string{`keys[0] (kid "old"): n: modulus of 1024 bits, need 2048 to 8192`}},
+		{"three kinds", set(x25519, secp, good, rsa1024), "", 1, []string{
+			`keys[0] (kid "enc-x"): crv: unsupported curve "X25519"`,
+			`keys[1] (kid "k1"): crv: unsupported curve "secp256k1"`,
+			`keys[3] (kid "old"): n: modulus of 1024 bits, need 2048 to 8192`}},
+		{"private members", set(good, `{"kty":"RSA","kid":"p","n":"AA","e":"AQAB","d":"AA"}`), "", 1,
+			[]string{`keys[1] (kid "p"): d: private key material is not accepted; give only the public key`}},
+		{"not an object, no kid", set(`7`, good), "", 1, []string{`keys[0] (no kid): must be an object, got 7`}},
+		{"unknown kty", set(`{"kty":"XYZ"}`, good), "", 1, []string{`keys[0] (no kid): kty: unsupported key type "XYZ"`}},
+		{"enc keys are not counted", set(good, `{"kty":"RSA","use":"enc","n":"AA","e":"AQAB"}`), "", 1, nil},
+		{"only unusable keys", set(x25519, secp), "keys: no usable signature verification key (2 unusable skipped)", 0, []string{
+			`keys[0] (kid "enc-x"): crv: unsupported curve "X25519"`,
+			`keys[1] (kid "k1"): crv: unsupported curve "secp256k1"`}},
+		{"only enc keys", set(`{"kty":"RSA","use":"enc","n":"AA","e":"AQAB"}`), "keys: no signature verification key", 0, nil},
+		{"garbage", `not json`, "invalid JSON", 0, nil},
+		{"empty", `{"keys":[]}`, "keys: must not be empty", 0, nil},
+		{"keys not array", `{"keys":{}}`, "keys: must be an array, got {}", 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ks, skipped, err := parseFetchedJWKS([]byte(tc.jwks))
+			if got := errString(err); tc.want != "" && got != tc.want || tc.want == "" && err != nil {
+				t.Fatalf("parseFetchedJWKS(%s)\n got  %s\n want %s", tc.name, got, tc.want)
+			}
+			if tc.want == "" && len(ks.keys) != tc.count {
+				t.Errorf("parseFetchedJWKS(%s) kept %d keys, want %d", tc.name, len(ks.keys), tc.count)
+			}
+			var got []string
+			for _, s := range skipped {
+				got = append(got, s.String())
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.skipped, "\n") {
+				t.Errorf("parseFetchedJWKS(%s) skipped\n %q\nwant\n %q", tc.name, got, tc.skipped)
+			}
+			if len(tc.skipped) > 0 {
+				if _, err := parseJWKS([]byte(tc.jwks)); err == nil {
+					t.Errorf("parseJWKS(%s) = success, want the inline set refused", tc.name)
+				}
+			}
+		})
+	}
+	one := edJWK(k.ed.Public().(ed25519.PublicKey), "d")
+	many := `{"keys":[` + strings.Repeat(x25519+",", maxJWKSKeys) + one + `]}`
+	if _, _, err := parseFetchedJWKS([]byte(many)); errString(err) != fmt.Sprintf("keys: more than %d keys", maxJWKSKeys) {
+		t.Errorf("parseFetchedJWKS(%d keys) = %v, want the bound", maxJWKSKeys+1, errString(err))
+	}
+}
+
 func TestParseJWKSTooManyKeys(t *testing.T) {
 	k := testKeys(t)
 	one := edJWK(k.ed.Public().(ed25519.PublicKey), "d")

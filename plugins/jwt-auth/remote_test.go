@@ -5,6 +5,8 @@ package main
 // host clock.
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
 	"net/http"
 	"strings"
@@ -238,6 +240,15 @@ func TestRemoteJWKSUnreachableCluster(t *testing.T) {
 	if logs := h.LogsContaining(`cannot dispatch to cluster "idp"`); len(logs) == 0 {
 		t.Errorf("no log of the refused dispatch; logs: %q", h.LogsContaining("jwks"))
 	}
+	// The cluster the configuration names does not exist: an error that
+	// says which field to mend, not only a warning about one fetch.
+	found := false
+	for _, l := range h.Logs() {
+		found = found || l.Level.String() == "error" && strings.Contains(l.Message, `remote_jwks.http_uri.cluster "idp" names no cluster of this proxy`)
+	}
+	if !found {
+		t.Errorf("no error-level log naming remote_jwks.http_uri.cluster; logs: %q", h.LogsContaining("jwt-auth"))
+	}
 }
 
 // TestRemoteJWKSRotation: a token with a kid the cached set lacks triggers
@@ -311,5 +322,59 @@ func TestRemoteJWKSRefreshFailureServesLastGoodSet(t *testing.T) {
 	h.Clock().Advance(10 * time.Second) // the backoff is capped at min_refresh
 	eventually(t, "the IdP's recovery to be seen", func() bool {
 		return h.Do(get("/api", token())).Status == 200
+	})
+}
+
+// TestRemoteJWKSUnusableKey: one key the filter cannot use in the IdP's
+// set (an X25519 key without "use", a secp256k1 key, an RSA-1024 key) is
+// skipped with a warning and a count, and tokens of the good keys pass on
+// every worker; a set of unusable keys only serves nothing: 401 "keys
+// unavailable", with the same warnings and a failed fetch.
+func TestRemoteJWKSUnusableKey(t *testing.T) {
+	k := testKeys(t)
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := ecCoords(&k.p256.PublicKey)
+	unusable := []struct{ name, jwk, log string }{
+		{"X25519", `{"kty":"OKP","crv":"X25519","kid":"enc-x","x":"` + b64(make([]byte, 32)) + `"}`,
+			`keys[0] (kid "enc-x"): crv: unsupported curve "X25519"`},
+		{"secp256k1", `{"kty":"EC","crv":"secp256k1","kid":"k1","x":"` + x + `","y":"` + y + `"}`,
+			`keys[0] (kid "k1"): crv: unsupported curve "secp256k1"`},
+		{"RSA-1024", rsaJWK(&small.PublicKey, "old"), `keys[0] (kid "old"): n: modulus of 1024 bits, need 2048 to 8192`},
+	}
+	for _, u := range unusable {
+		t.Run(u.name, func(t *testing.T) {
+			idp := newIdP(t, 200, jwksOf(u.jwk, rsaJWK(&k.rsa.PublicKey, "rsa-1"), edJWK(k.ed.Public().(ed25519.PublicKey), "ed-1")))
+			h := remoteHost(t, idp, "", hosttest.Workers(2))
+			for range 4 { // on both workers: the second takes the record up from shared data
+				wantStatus(t, h.Do(get("/api", goodToken(t, "RS256", h.Clock().Now()))), 200)
+				wantStatus(t, h.Do(get("/api", goodToken(t, "EdDSA", h.Clock().Now()))), 200)
+			}
+			wantEqual(t, "IdP hits", idp.hits.get(), 1)
+			wantEqual(t, metricKeysSkipped, metric(t, h, metricKeysSkipped), 1)
+			wantEqual(t, metricFailures, metric(t, h, metricFailures), 0)
+			want := `jwt-auth: jwks for provider "idp" from https://idp.example` + jwksPath + `: unusable key skipped: ` + u.log
+			if logs := h.LogsContaining(want); len(logs) != 1 {
+				t.Errorf("log lines %q = %q; all: %q", want, logs, h.LogsContaining("jwks"))
+			}
+		})
+	}
+	t.Run("only unusable keys", func(t *testing.T) {
+		idp := newIdP(t, 200, jwksOf(unusable[0].jwk, unusable[1].jwk))
+		h := remoteHost(t, idp, "", hosttest.Workers(1))
+		eventually(t, "the failed fetch", func() bool { return metric(t, h, metricFailures) >= 1 })
+		resp := h.Do(get("/api", goodToken(t, "RS256", h.Clock().Now())))
+		wantDenied(t, resp, 401, "keys unavailable", invalid("keys unavailable"))
+		wantEqual(t, metricKeysSkipped, metric(t, h, metricKeysSkipped), 2)
+		for _, want := range []string{
+			`unusable key skipped: keys[1] (kid "k1"): crv: unsupported curve "secp256k1"`,
+			`failed: invalid JWKS: keys: no usable signature verification key (2 unusable skipped); no keys to serve`,
+		} {
+			if logs := h.LogsContaining(want); len(logs) != 1 {
+				t.Errorf("log lines %q = %q; all: %q", want, logs, h.LogsContaining("jwks"))
+			}
+		}
 	})
 }

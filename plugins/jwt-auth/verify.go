@@ -6,6 +6,7 @@ package main
 // and the cache of verified tokens.
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"math"
@@ -57,6 +58,10 @@ const (
 	// cacheMaxTTL bounds how long a verification of a token without "exp"
 	// is reused.
 	cacheMaxTTL = 5 * time.Minute
+	// failedMaxEntries and failedMaxTTL bound the cache of tokens whose
+	// signature failed: 1024 digests take about 100 KiB.
+	failedMaxEntries = 1024
+	failedMaxTTL     = 5 * time.Minute
 )
 
 // verifier checks tokens against one configuration. It holds the remote
@@ -67,6 +72,7 @@ type verifier struct {
 	cfg    *config
 	remote []*keySet // per provider; nil until the wiring sets them
 	cache  *tokenCache
+	failed *failedCache
 }
 
 func newVerifier(cfg *config) *verifier {
@@ -74,6 +80,7 @@ func newVerifier(cfg *config) *verifier {
 		cfg:    cfg,
 		remote: make([]*keySet, len(cfg.providers)),
 		cache:  newTokenCache(cacheMaxEntries, cacheMaxBytes),
+		failed: newFailedCache(failedMaxEntries),
 	}
 }
 
@@ -103,7 +110,8 @@ type authResult struct {
 	// ident is what the claims say about the caller: the claim headers
 	// and the identity, read once per verification.
 	ident identityView
-	// cached is true when the verification came from the cache.
+	// cached is true when the verification came from the cache, or the
+	// invalid signature from the cache of failed tokens.
 	cached bool
 }
 
@@ -121,8 +129,17 @@ func (v *verifier) verify(tok foundToken, now time.Time) (authResult, error) {
 	if e := v.cache.get(tok.value, now); e != nil && v.cacheUsable(e, tok.loc) {
 		return authResult{token: tok, provider: e.provider, claims: e.claims, payload: e.payload, ident: e.ident, cached: true}, nil
 	}
+	// A forged token sent again is refused on its digest, before it is
+	// parsed: a hash and a map lookup are all a replay costs.
+	digest := sha256.Sum256(bytesOf(tok.value))
+	if e, ok := v.failed.lookup(&digest, now); ok && v.failureUsable(&e, tok.loc) {
+		return authResult{token: tok, provider: e.provider, cached: true}, errInvalidSig
+	}
 	res, keys, exp, err := v.verifyToken(tok, now)
 	if err != nil {
+		if errors.Is(err, errInvalidSig) {
+			v.failed.add(&digest, res.provider, keys, now.Add(failedMaxTTL))
+		}
 		return res, err
 	}
 	res.ident = v.cfg.providers[res.provider].identityOf(res.claims)
@@ -155,6 +172,18 @@ func (v *verifier) cacheUsable(e *cacheEntry, loc int) bool {
 	return e.keys == nil || e.keys == v.keysOf(p)
 }
 
+// failureUsable reports whether a remembered failure still applies: the
+// token came from a location its provider reads (else the fresh answer
+// would be another reason), and the provider's keys are the ones it failed
+// against (a new key set may hold the key that signed it).
+func (v *verifier) failureUsable(e *failedEntry, loc int) bool {
+	p := v.cfg.providers[e.provider]
+	if loc < 0 || loc >= 64 || p.locs&(1<<loc) == 0 {
+		return false
+	}
+	return e.keys == v.keysOf(p)
+}
+
 func (v *verifier) keysOf(p *provider) *keySet {
 	if p.remote != nil {
 		return v.remote[p.index]
@@ -163,8 +192,8 @@ func (v *verifier) keysOf(p *provider) *keySet {
 }
 
 // verifyToken is the uncached verification. keys is the asymmetric key set
-// used (nil for HMAC) and exp the token's expiry (zero without one), for
-// the cache.
+// used (nil for HMAC; also set with errInvalidSig) and exp the token's
+// expiry (zero without one), for the caches.
 func (v *verifier) verifyToken(tok foundToken, now time.Time) (res authResult, keys *keySet, exp time.Time, err error) {
 	res = authResult{token: tok, provider: -1}
 	pt, err := parseToken(tok.value)
@@ -189,22 +218,17 @@ func (v *verifier) verifyToken(tok foundToken, now time.Time) (res authResult, k
 		return res, nil, exp, errUnsupportedAlg
 	}
 
-	// Signature.
-	if pt.alg.kind == kindHMAC {
-		if !pt.alg.verify(pt.signingInput, pt.sig, p.hmacSecret) {
-			return res, nil, exp, errInvalidSig
-		}
-	} else {
-		keys = v.keysOf(p)
-		if keys == nil {
-			return res, nil, exp, errKeysUnavailable
-		}
-		if err := verifyWithKeys(keys, &pt); err != nil {
-			return res, nil, exp, err
-		}
-	}
-
-	// Claims, now that they are signed.
+	// Every check that needs no signature comes before it, so that a
+	// token that would fail anyway costs no signature check (milliseconds
+	// in a wasm VM, and a forged token is free to make). This is the order
+	// of Envoy's jwt_authn (time constraints and audiences before the key
+	// lookup). It is no oracle: a reason found here does not depend on the
+	// signature at all, so it tells the sender nothing about whether the
+	// signature was good (checking the signature first did: "token expired"
+	// meant a genuine token, "invalid signature" a forged one). What it
+	// reports are the claims the sender wrote and settings it could learn
+	// from any genuine token. A route's `require` stays after the
+	// signature: its 403 says the token is genuine but not enough.
 	if p.requireExp && !pt.reg.exp.Exists() {
 		return res, nil, exp, errMissingExp
 	}
@@ -212,6 +236,23 @@ func (v *verifier) verifyToken(tok foundToken, now time.Time) (res authResult, k
 	if err != nil {
 		return res, nil, time.Time{}, err
 	}
+
+	// Signature.
+	if pt.alg.kind != kindHMAC {
+		if keys = v.keysOf(p); keys == nil {
+			return res, nil, time.Time{}, errKeysUnavailable
+		}
+	}
+	if pt.alg.kind == kindHMAC {
+		if !pt.alg.verify(pt.signingInput, pt.sig, p.hmacSecret) {
+			return res, nil, time.Time{}, errInvalidSig
+		}
+	} else if err := verifyWithKeys(keys, &pt); err != nil {
+		// keys goes back with errInvalidSig: the failure is remembered
+		// against them.
+		return res, keys, time.Time{}, err
+	}
+
 	res.claims = claims{json: pt.payload}
 	res.payload = pt.payloadSeg
 	return res, keys, exp, nil

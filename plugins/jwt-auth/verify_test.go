@@ -313,6 +313,7 @@ func TestVerifyLocationBelongsToProvider(t *testing.T) {
 	v := newVerifier(cfg)
 	hs := goodToken(t, "HS256", testNow)
 	rs := signToken(t, "RS256", k.rsa, map[string]any{"alg": "RS256"}, claimsFor("RS256", testNow))
+	forgedRS := signToken(t, "RS256", k.rsaOther, map[string]any{"alg": "RS256"}, claimsFor("RS256", testNow))
 	for _, tc := range []struct {
 		name    string
 		headers [][2]string
@@ -322,6 +323,10 @@ func TestVerifyLocationBelongsToProvider(t *testing.T) {
 		{"HS token in the other provider's header", bearer(hs), errIssuer},
 		{"RS token in the header", bearer(rs), nil},
 		{"RS token in the HS provider's cookie", [][2]string{{"cookie", "session=" + rs}}, errIssuer},
+		// A forgery remembered as failed from the header is still refused
+		// as out of place from the cookie, not as a failed signature.
+		{"forged RS token in the header", bearer(forgedRS), errInvalidSig},
+		{"forged RS token in the HS provider's cookie", [][2]string{{"cookie", "session=" + forgedRS}}, errIssuer},
 	} {
 		for round := range 2 { // the second round goes through the cache
 			if _, err := v.authenticate(tc.headers, "/", testNow); !errors.Is(err, tc.want) {

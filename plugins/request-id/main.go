@@ -46,7 +46,7 @@ type metrics struct {
 	envelopeOverBudget                 proxywasm.MetricCounter
 }
 
-// metricPrefix is DESIGN.md's concierge_<plugin>_ prefix.
+// metricPrefix is the concierge_<plugin>_ prefix of convention 8 (README.md).
 const metricPrefix = "concierge_request_id_"
 
 func defineMetrics() metrics {

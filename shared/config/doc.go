@@ -2,7 +2,8 @@
 // concierge filter rejects a bad configuration with the same kind of message.
 //
 // A proxy-wasm filter gets its configuration as bytes in OnPluginStart and
-// has exactly one chance to refuse it: DESIGN.md convention 1 says a bad
+// has exactly one chance to refuse it: convention 1 (README.md, "Writing a
+// filter") says a bad
 // configuration must fail loudly rather than fall back to a silent default.
 // Typos are the common failure (`max_tokns`), so the reader remembers which
 // keys the filter asked for and reports the rest as unknown fields once the

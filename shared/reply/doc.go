@@ -1,5 +1,5 @@
 // Package reply writes the local responses concierge filters deny requests
-// with (DESIGN.md convention 3), so that a client sees one error shape
+// with (convention 3 in README.md, "Writing a filter"), so that a client sees one error shape
 // whichever filter stopped it:
 //
 //	{"error":"missing bearer token","requestId":"5f0c…"}

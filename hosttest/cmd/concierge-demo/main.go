@@ -6,8 +6,11 @@
 //
 //	go run ./hosttest/cmd/concierge-demo                  # services + gateway
 //	go run ./hosttest/cmd/concierge-demo --services-only  # services alone, for `make envoy`
+//	go run ./hosttest/cmd/concierge-demo --port-offset 1000  # every port + 1000 (9080, 10901, …)
 //
-// Run it from the repository root: local.yaml names build/<name>.wasm.
+// Run it from the repository root: local.yaml names build/<name>.wasm
+// (--wasm-dir reads the modules from another folder). SIGINT or SIGTERM
+// drains the requests in flight and exits 0.
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,7 +42,13 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	servicesOnly := fs.Bool("services-only", false, "start the demo services only (for Envoy itself: make envoy)")
 	concurrency := fs.Int("concurrency", 2, "gateway worker VMs per filter")
 	logLevel := fs.String("log-level", "info", "gateway log level")
+	offset := fs.Int("port-offset", envInt("CONCIERGE_PORT_OFFSET"), "add this to every port: the gateway (8080), admin (9901) and the demo services (env CONCIERGE_PORT_OFFSET)")
+	wasmDir := fs.String("wasm-dir", "", "read every module from this folder (by its base name) instead of the path the bootstrap gives")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *offset < 0 || 9901+*offset > 65535 {
+		fmt.Fprintf(stderr, "concierge-demo: --port-offset: must keep every port in 1..65535, got %d\n", *offset)
 		return 2
 	}
 	level, err := gateway.ParseLevel(*logLevel)
@@ -46,9 +56,9 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	d, err := demo.Start(demo.LocalPorts)
+	d, err := demo.Start(demo.LocalPorts.Shift(*offset))
 	if err != nil {
-		fmt.Fprintf(stderr, "concierge-demo: %v (is another demo running?)\n", err)
+		fmt.Fprintf(stderr, "concierge-demo: %v (is another demo running? --port-offset moves every port)\n", err)
 		return 1
 	}
 	defer d.Close()
@@ -59,7 +69,8 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 			fmt.Fprintf(stderr, "concierge-demo: %v\n", err)
 			return 1
 		}
-		cfg, err := gateway.Compile(bs, gateway.Options{})
+		demo.ShiftLoopbackPorts(bs, *offset)
+		cfg, err := gateway.Compile(bs, gateway.Options{WasmDir: *wasmDir})
 		if err != nil {
 			fmt.Fprintf(stderr, "concierge-demo: %s: %v\n", *path, err)
 			return 1
@@ -75,27 +86,42 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 		fmt.Fprintf(stderr, "concierge-demo: signing the demo token: %v\n", err)
 		return 1
 	}
-	printGuide(stdout, d, token, *path, g != nil)
-	<-stop
+	printGuide(stdout, d, token, *path, g != nil, *offset)
+	sig := <-stop
+	fmt.Fprintf(stdout, "\n%v: stopping\n", sig)
+	status := 0
 	if g != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		fmt.Fprintf(stdout, "draining the gateway: requests in flight finish (up to %v)\n", drainTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 		defer cancel()
 		if err := g.Shutdown(ctx); err != nil {
 			fmt.Fprintf(stderr, "concierge-demo: shutdown: %v\n", err)
+			status = 1
 		}
 	}
-	return 0
+	d.Close()
+	fmt.Fprintln(stdout, "concierge demo stopped")
+	return status
 }
 
-func printGuide(w io.Writer, d *demo.Demo, token, path string, gateway bool) {
+// drainTimeout bounds how long a stop waits for requests in flight.
+const drainTimeout = 10 * time.Second
+
+func envInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
+}
+
+func printGuide(w io.Writer, d *demo.Demo, token, path string, gateway bool, offset int) {
+	gw, admin := fmt.Sprintf("http://127.0.0.1:%d", 8080+offset), fmt.Sprintf("http://127.0.0.1:%d", 9901+offset)
 	fmt.Fprintf(w, "\nconcierge demo services: users %s · orders %s · flaky %s · idp (JWKS) %s\n",
 		strings.Join(d.Addrs["users"], " "), d.Addrs["orders"][0], d.Addrs["flaky"][0], d.Addrs["idp"][0])
 	if gateway {
-		fmt.Fprintf(w, "gateway: http://127.0.0.1:8080 serving %s · admin http://127.0.0.1:9901 (/ready /stats/prometheus /clusters)\n", path)
+		fmt.Fprintf(w, "gateway: %s serving %s · admin %s (/ready /stats/prometheus /clusters)\n", gw, path, admin)
 	} else {
 		fmt.Fprintf(w, "services only: start Envoy (or concierge-gateway) with %s\n", path)
 	}
-	fmt.Fprintf(w, `
+	guide := fmt.Sprintf(`
 A demo token (ES256, sub demo-user, roles reader, valid until %s):
 
   export TOKEN=%s
@@ -105,9 +131,21 @@ Try:
   curl -i -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/users/1   # 200 + the identity headers users saw
   curl -i -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/orders/7  # /orders/7 upstream, JSON envelope with the request ID
   curl -i http://127.0.0.1:8080/public/status                                   # jwt-auth is off on this route
-  for i in 1 2 3; do curl -s -o /dev/null -w '%%{http_code}\n' -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/flaky; done
+  for i in 1 2 3 4 5; do curl -s -o /dev/null -w '%%{http_code} ' -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/flaky; done; echo
+                                                                                # 200 200 503 (flaky), then 503 503 from the open breaker
+  curl -i -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/flaky     # the breaker's 503: Retry-After, {"error":"service unavailable","retryAfter":…}
   curl -s http://127.0.0.1:9901/stats/prometheus | grep concierge_
 
+A demo partner API key (key-auth; consumer demo-partner, permission read):
+
+  export KEY=%s
+
+  curl -i -H "x-api-key: $KEY" http://127.0.0.1:8080/api/users/1                # 200 as the partner: x-consumer: demo-partner
+  curl -i -X POST -H "x-api-key: $KEY" http://127.0.0.1:8080/api/users/1        # 403: the key may only read
+  curl -i -H "x-api-key: wrong" http://127.0.0.1:8080/api/users/1               # 401 invalid API key
+
 Ctrl-C stops everything.
-`, time.Now().Add(time.Hour).UTC().Format("15:04 MST"), token)
+`, time.Now().Add(time.Hour).UTC().Format("15:04 MST"), token, demo.PartnerKey)
+	// The guide is written for the default ports; an offset moves them all.
+	fmt.Fprint(w, strings.NewReplacer("http://127.0.0.1:8080", gw, "http://127.0.0.1:9901", admin).Replace(guide))
 }

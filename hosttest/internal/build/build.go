@@ -50,11 +50,21 @@ func DefaultCacheDir() string {
 	if d := os.Getenv("CONCIERGE_WASM_CACHE"); d != "" {
 		return d
 	}
+	return filepath.Join(CacheRoot(), "wasm")
+}
+
+// CacheRoot holds everything hosttest keeps between runs (built modules
+// and wazero's compiled code, about 100 MB): $CONCIERGE_HOSTTEST_CACHE, or
+// concierge-hosttest under the user cache dir. Deleting it costs only time.
+func CacheRoot() string {
+	if d := os.Getenv("CONCIERGE_HOSTTEST_CACHE"); d != "" {
+		return d
+	}
 	base, err := os.UserCacheDir()
 	if err != nil {
 		base = os.TempDir()
 	}
-	return filepath.Join(base, "concierge-hosttest", "wasm")
+	return filepath.Join(base, "concierge-hosttest")
 }
 
 // Build returns the path of the .wasm built from the Go package in dir.

@@ -36,6 +36,7 @@ func (vm *VM) httpCall(cluster string, headers []abi.Pair, body []byte, trailers
 		return 0, abi.BadArgument
 	}
 	var method, path, authority string
+	hasAuthority := false
 	for i := range headers {
 		headers[i].Key = strings.ToLower(headers[i].Key)
 		switch headers[i].Key {
@@ -44,10 +45,13 @@ func (vm *VM) httpCall(cluster string, headers []abi.Pair, body []byte, trailers
 		case ":path":
 			path = headers[i].Value
 		case ":authority", "host":
-			authority = headers[i].Value
+			authority, hasAuthority = headers[i].Value, true
 		}
 	}
-	if method == "" || path == "" || authority == "" {
+	// Envoy routes a callout by its cluster and sends :authority as the
+	// Host header whatever it holds ("localhost:18000-canary", or nothing):
+	// only a missing one is refused.
+	if method == "" || path == "" || !hasAuthority {
 		return 0, abi.BadArgument
 	}
 	h := vm.host
@@ -108,7 +112,13 @@ type exchange struct {
 func (x *exchange) httpRequest(ctx context.Context) (*http.Request, error) {
 	r, err := http.NewRequestWithContext(ctx, x.method, "http://"+x.authority+x.path, bytes.NewReader(x.body))
 	if err != nil {
-		return nil, err
+		// An authority that is no URL host (a callout's is free text):
+		// the request is addressed by its cluster, and the authority
+		// travels as the Host header alone.
+		r, err = http.NewRequestWithContext(ctx, x.method, "http://cluster.invalid"+x.path, bytes.NewReader(x.body))
+		if err != nil {
+			return nil, err
+		}
 	}
 	r.RequestURI = x.path
 	r.Host = x.authority

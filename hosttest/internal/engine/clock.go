@@ -8,8 +8,8 @@ import (
 
 // Clock is the host's time source: real time plus a test-controlled offset.
 // Real time always flows underneath because a monotonic clock that moves
-// only when a test says so stalls the Go GC inside a plugin (ENVOY-SEMANTICS
-// §4.1); Advance only ever adds to it.
+// only when a test says so stalls the Go GC inside a plugin (RATIONALE.md,
+// "Why does the clock keep real time flowing?"); Advance only ever adds to it.
 type Clock struct {
 	mu        sync.Mutex
 	realStart time.Time // carries Go's monotonic reading

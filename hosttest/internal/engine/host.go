@@ -13,13 +13,14 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/build"
 )
 
 // Profile selects which Envoy's WASI behaviour the host reproduces.
@@ -202,11 +203,7 @@ var (
 func compilationCache(dir string) wazero.CompilationCache {
 	cacheOnce.Do(func() {
 		if dir == "" {
-			base, err := os.UserCacheDir()
-			if err != nil {
-				base = os.TempDir()
-			}
-			dir = filepath.Join(base, "concierge-hosttest", "wazero")
+			dir = filepath.Join(build.CacheRoot(), "wazero")
 		}
 		c, err := wazero.NewCompilationCacheWithDir(dir)
 		if err != nil {

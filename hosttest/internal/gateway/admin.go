@@ -42,20 +42,16 @@ func (g *Gateway) adminMux() http.Handler {
 			}
 		}
 	})
+	g.envoyAdminHandlers(mux)
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "concierge-gateway admin\n  /ready\n  /stats/prometheus\n  /clusters\n")
+		io.WriteString(w, "concierge-gateway admin\n  /ready\n  /stats\n  /stats/prometheus\n  /clusters\n  /listeners\n  /server_info\n  /config_dump\n  /quitquitquit (POST)\n")
 	})
 	return mux
 }
 
-// Envoy's default histogram buckets (ms).
-var buckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
-
-// Prometheus renders the filter metrics (summed over every worker VM and
-// listener, under the names the filters defined, as Envoy's wasmcustom
-// namespace does) and the gateway's own Envoy-named stats, in the
-// Prometheus text format.
-func (g *Gateway) Prometheus() string {
+// mergedMetrics are the filter metrics summed over every worker VM and
+// listener, by name, sorted by name.
+func (g *Gateway) mergedMetrics() []*engine.MetricValue {
 	merged := map[string]*engine.MetricValue{}
 	for _, l := range g.listeners {
 		if l.host == nil {
@@ -74,30 +70,60 @@ func (g *Gateway) Prometheus() string {
 			x.Samples = append(x.Samples, m.Samples...)
 		}
 	}
-	names := make([]string, 0, len(merged))
-	for n := range merged {
-		names = append(names, n)
+	out := make([]*engine.MetricValue, 0, len(merged))
+	for _, m := range merged {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Envoy's default histogram buckets (ms).
+var buckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
+
+// Prometheus renders the filter metrics (summed over every worker VM and
+// listener, under the names the filters defined, as Envoy's wasmcustom
+// namespace does) and the gateway's own Envoy-named stats, in the
+// Prometheus text format.
+func (g *Gateway) Prometheus() string {
+	var b strings.Builder
+	// stats_tags turn parts of a name into labels, so several metrics may
+	// share one Prometheus name: one # TYPE line for each name.
+	type series struct {
+		m      *engine.MetricValue
+		labels []label
+	}
+	byName := map[string][]series{}
+	var names []string
+	for _, m := range g.mergedMetrics() {
+		base, labels := extractTags(m.Name, g.cfg.StatTags)
+		name := promName(base)
+		if _, ok := byName[name]; !ok {
+			names = append(names, name)
+		}
+		byName[name] = append(byName[name], series{m, labels})
 	}
 	sort.Strings(names)
-	var b strings.Builder
-	for _, n := range names {
-		m := merged[n]
-		name := promName(n)
-		fmt.Fprintf(&b, "# TYPE %s %s\n", name, m.Type)
-		switch m.Type {
-		case "histogram":
-			for _, le := range buckets {
-				var c uint64
-				for _, s := range m.Samples {
-					if float64(s) <= le {
-						c++
+	for _, name := range names {
+		fmt.Fprintf(&b, "# TYPE %s %s\n", name, byName[name][0].m.Type)
+		for _, s := range byName[name] {
+			m := s.m
+			switch m.Type {
+			case "histogram":
+				for _, le := range buckets {
+					var c uint64
+					for _, v := range m.Samples {
+						if float64(v) <= le {
+							c++
+						}
 					}
+					fmt.Fprintf(&b, "%s_bucket%s %d\n", name, renderLabels(append(s.labels[:len(s.labels):len(s.labels)], label{"le", promFloat(le)})), c)
 				}
-				fmt.Fprintf(&b, "%s_bucket{le=\"%s\"} %d\n", name, promFloat(le), c)
+				ls := renderLabels(s.labels)
+				fmt.Fprintf(&b, "%s_bucket%s %d\n%s_sum%s %d\n%s_count%s %d\n", name, renderLabels(append(s.labels[:len(s.labels):len(s.labels)], label{"le", "+Inf"})), m.Count, name, ls, m.Sum, name, ls, m.Count)
+			default:
+				fmt.Fprintf(&b, "%s%s %d\n", name, renderLabels(s.labels), m.Value)
 			}
-			fmt.Fprintf(&b, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %d\n%s_count %d\n", name, m.Count, name, m.Sum, name, m.Count)
-		default:
-			fmt.Fprintf(&b, "%s %d\n", name, m.Value)
 		}
 	}
 	// The gateway's own stats, named as Envoy's Prometheus output names them.
@@ -129,6 +155,13 @@ func (g *Gateway) Prometheus() string {
 	b.WriteString("# TYPE envoy_http_downstream_rq_active gauge\n")
 	for _, l := range g.listeners {
 		fmt.Fprintf(&b, "envoy_http_downstream_rq_active{envoy_http_conn_manager_prefix=%q} %d\n", l.hcm.StatPrefix, l.active.Load())
+	}
+	// Downstream codec stats (Envoy's http1.* and http2.*).
+	for i, codec := range [2]string{"http1", "http2"} {
+		fmt.Fprintf(&b, "# TYPE envoy_%s_dropped_headers_with_underscores counter\nenvoy_%s_dropped_headers_with_underscores %d\n",
+			codec, codec, g.codec.droppedUnderscore[i].Load())
+		fmt.Fprintf(&b, "# TYPE envoy_%s_requests_rejected_with_underscores_in_headers counter\nenvoy_%s_requests_rejected_with_underscores_in_headers %d\n",
+			codec, codec, g.codec.rejectedUnderscore[i].Load())
 	}
 	type stat struct {
 		name, typ string

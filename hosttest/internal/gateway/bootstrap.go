@@ -15,6 +15,8 @@ import (
 	// registered so that an Any holding one resolves. Any other type is a
 	// parse error naming it, as Envoy's "didn't find a registered
 	// implementation" is.
+	_ "github.com/cncf/xds/go/udpa/type/v1"
+	_ "github.com/cncf/xds/go/xds/type/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
@@ -39,15 +41,21 @@ func LoadFile(path string) (*bootstrapv3.Bootstrap, error) {
 	return bs, nil
 }
 
-// Parse parses an Envoy v3 bootstrap as Envoy does: YAML to JSON, then the
-// proto JSON mapping with unknown fields refused, then protoc-gen-validate
-// rules on the bootstrap and on every typed_config inside it.
+// Parse parses an Envoy v3 bootstrap as Envoy does: enums in any case and
+// TypedStruct-wrapped typed_configs accepted, and mistakes reported with
+// their YAML line and field path (readAsEnvoy); then YAML to JSON, the proto
+// JSON mapping with unknown fields refused, and protoc-gen-validate rules on
+// the bootstrap and on every typed_config inside it.
 func Parse(yamlOrJSON []byte) (*bootstrapv3.Bootstrap, error) {
-	j, err := yaml.YAMLToJSON(yamlOrJSON)
+	bs := &bootstrapv3.Bootstrap{}
+	doc, err := readAsEnvoy(yamlOrJSON, bs.ProtoReflect().Descriptor())
+	if err != nil {
+		return nil, err
+	}
+	j, err := yaml.YAMLToJSON(doc)
 	if err != nil {
 		return nil, fmt.Errorf("not YAML: %w", err)
 	}
-	bs := &bootstrapv3.Bootstrap{}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(j, bs); err != nil {
 		return nil, fmt.Errorf("not an Envoy v3 bootstrap: %w", err)
 	}

@@ -38,7 +38,13 @@ import (
 
 // Config is a bootstrap as the gateway serves it.
 type Config struct {
+	// Bootstrap is the configuration as parsed, for /config_dump and the
+	// node properties.
+	Bootstrap *bootstrapv3.Bootstrap
 	Admin     string // admin listener address; empty: none
+	// StatTags are stats_config.stats_tags: they turn parts of the
+	// filters' metric names into Prometheus labels.
+	StatTags  []StatTag
 	Listeners []*ListenerConfig
 	Clusters  []*ClusterConfig
 	// Overload is the overload manager, nil when the bootstrap has none.
@@ -83,12 +89,25 @@ type HCMConfig struct {
 	NormalizePath bool
 	MergeSlashes  bool
 	EscSlashes    hcmv3.HttpConnectionManager_PathWithEscapedSlashesAction
-	ServerName    string
-	ServerHeader  hcmv3.HttpConnectionManager_ServerHeaderTransformation
+	// StripPort and StripTrailingDot are strip_any_host_port /
+	// strip_matching_host_port and strip_trailing_host_dot: the connection
+	// manager rewrites :authority before the filters and the router see it.
+	StripPort        stripPort
+	StripTrailingDot bool
+	ServerName       string
+	ServerHeader     hcmv3.HttpConnectionManager_ServerHeaderTransformation
 	// Timeouts are the connection manager's timers (see timeouts.go).
 	Timeouts Timeouts
 	// SuppressEnvoyHeaders is the router's suppress_envoy_headers.
 	SuppressEnvoyHeaders bool
+	// Underscores is common_http_protocol_options.headers_with_underscores_action:
+	// what the downstream codecs do with a request header or trailer whose
+	// name contains '_' (ALLOW by default).
+	Underscores corev3.HttpProtocolOptions_HeadersWithUnderscoresAction
+	// HTTP1Trailers is http_protocol_options.enable_trailers: without it
+	// Envoy's HTTP/1 codec drops request trailers on decoding and response
+	// trailers on encoding. HTTP/2 always carries them.
+	HTTP1Trailers bool
 	// disabledByDefault holds the filters whose HttpFilter.disabled is set.
 	disabledByDefault map[string]bool
 }
@@ -98,7 +117,10 @@ type HCMConfig struct {
 type FilterConfig struct {
 	HTTPName string
 	CodePath string
-	Engine   engine.FilterConfig
+	// PluginName is config.name as written, possibly empty (the engine
+	// then knows the filter by HTTPName).
+	PluginName string
+	Engine     engine.FilterConfig
 }
 
 // RouteTable is an inline route_config.
@@ -158,6 +180,9 @@ type ClusterConfig struct {
 	DNSRefresh     time.Duration
 	DNSFamily      clusterv3.Cluster_DnsLookupFamily
 	TLS            *tls.Config
+	// Trailers: the cluster's codec carries trailers (HTTP/2, or HTTP/1
+	// with enable_trailers); see upstreamTrailers.
+	Trailers bool
 }
 
 // EndpointAddr is an lb_endpoint's address.
@@ -203,12 +228,11 @@ type Options struct {
 // each wasm module. All refusals are returned together.
 func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 	c := &checker{}
-	cfg := &Config{}
+	cfg := &Config{Bootstrap: bs}
 	c.check(bs, "bootstrap", fields{
-		use: "node admin static_resources overload_manager",
+		use: "node admin static_resources stats_config overload_manager",
 		warn: map[string]string{
 			"stats_sinks":             "no stats are pushed; /stats/prometheus serves the filter metrics",
-			"stats_config":            "stat tags and matchers",
 			"stats_flush_interval":    "stats flushing",
 			"layered_runtime":         "runtime layers",
 			"cluster_manager":         "cluster manager tuning",
@@ -222,6 +246,9 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 	})
 	if om := bs.GetOverloadManager(); om != nil {
 		cfg.Overload = compileOverload(c, om)
+	}
+	if sc := bs.GetStatsConfig(); sc != nil {
+		cfg.StatTags = compileStatTags(c, sc)
 	}
 	if a := bs.GetAdmin(); a != nil {
 		c.check(a, "admin", fields{use: "address", warn: map[string]string{
@@ -334,12 +361,11 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 
 func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters map[string]bool, o Options) *HCMConfig {
 	c.check(m, at, fields{
-		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id internal_address_config normalize_path merge_slashes path_with_escaped_slashes_action max_request_headers_kb stream_idle_timeout request_timeout request_headers_timeout common_http_protocol_options",
+		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id internal_address_config normalize_path merge_slashes path_with_escaped_slashes_action max_request_headers_kb strip_any_host_port strip_matching_host_port strip_trailing_host_dot common_http_protocol_options http_protocol_options stream_idle_timeout request_timeout request_headers_timeout",
 		warn: map[string]string{
 			"access_log":                           "HTTP access log (the filters' own access-log lines still appear)",
 			"access_log_options":                   "HTTP access log",
 			"tracing":                              "tracing",
-			"http_protocol_options":                "HTTP/1 codec options",
 			"http2_protocol_options":               "HTTP/2 codec options (but initial_stream_window_size is an h2c stream's buffer limit)",
 			"drain_timeout":                        "drain timeout (shutdown waits for in-flight requests)",
 			"delayed_close_timeout":                "delayed close",
@@ -358,6 +384,16 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 		EscSlashes:    m.GetPathWithEscapedSlashesAction(),
 		ServerName:    m.GetServerName(),
 		ServerHeader:  m.GetServerHeaderTransformation(),
+
+		StripTrailingDot: m.GetStripTrailingHostDot(),
+	}
+	switch {
+	case m.GetStripAnyHostPort() && m.GetStripMatchingHostPort():
+		c.errorf("%s: only one of strip_matching_host_port or strip_any_host_port can be set", at)
+	case m.GetStripAnyHostPort():
+		h.StripPort = stripAnyPort
+	case m.GetStripMatchingHostPort():
+		h.StripPort = stripMatchingPort
 	}
 	h.Timeouts = compileTimeouts(c, m, at)
 	if iac := m.GetInternalAddressConfig(); iac != nil {
@@ -377,6 +413,7 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 	if h.ServerName == "" {
 		h.ServerName = "envoy"
 	}
+	compileCodecOptions(c, m, at, h)
 	h.MaxRequestHeaderBytes = 60 << 10
 	if kb := m.GetMaxRequestHeadersKb(); kb != nil {
 		h.MaxRequestHeaderBytes = int(kb.GetValue()) << 10
@@ -400,7 +437,9 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 	}
 
 	// http_filters: wasm filters, then the router.
-	names := map[string]string{} // http filter name → engine filter name
+	// http filter name → engine filter names: Envoy lets two filters share
+	// a name, and typed_per_filter_config under it then applies to both.
+	names := map[string][]string{}
 	h.disabledByDefault = map[string]bool{}
 	hf := m.GetHttpFilters()
 	if len(hf) == 0 {
@@ -430,21 +469,21 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 				c.errorf("%s: the last http filter must be the router", fat)
 			}
 			c.check(x, fat+".typed_config", fields{use: "config"})
-			if _, dup := names[f.GetName()]; dup {
-				c.errorf("%s: two http filters named %q", fat, f.GetName())
-				continue
-			}
 			fcfg, ok := compileWasm(c, x.GetConfig(), fat+".typed_config.config", f.GetName(), o)
-			names[f.GetName()] = fcfg.Engine.Name
 			if !ok {
 				continue
 			}
-			for _, g := range h.Filters {
-				if g.Engine.Name == fcfg.Engine.Name {
-					c.errorf("%s: plugin name %q is also filter %q's; give each filter its own config.name", fat, fcfg.Engine.Name, g.HTTPName)
+			for _, ref := range clusterRefs(fcfg.Engine.Configuration) {
+				if !clusters[ref.name] {
+					c.errorf("%s.typed_config.config.configuration: %s names cluster %q, which the bootstrap does not define (every callout to it would fail)", fat, ref.path, ref.name)
 				}
 			}
-			names[f.GetName()] = fcfg.Engine.Name
+			for _, g := range h.Filters {
+				if g.Engine.Name == fcfg.Engine.Name {
+					c.errorf("%s: plugin name %q is also filter %q's; give each filter its own config.name (the gateway tells filters apart by it)", fat, fcfg.Engine.Name, g.HTTPName)
+				}
+			}
+			names[f.GetName()] = append(names[f.GetName()], fcfg.Engine.Name)
 			if f.GetDisabled() {
 				h.disabledByDefault[fcfg.Engine.Name] = true
 			}
@@ -466,6 +505,32 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 	return h
 }
 
+// compileCodecOptions reads the codec options the gateway emulates: what
+// the downstream codecs do with header names containing underscores, and
+// whether HTTP/1 passes request trailers on.
+func compileCodecOptions(c *checker, m *hcmv3.HttpConnectionManager, at string, h *HCMConfig) {
+	if o := m.GetCommonHttpProtocolOptions(); o != nil {
+		const limits = "connection limits"
+		// idle_timeout and max_connection_duration: compileTimeouts.
+		c.check(o, at+".common_http_protocol_options", fields{use: "headers_with_underscores_action idle_timeout max_connection_duration", warn: map[string]string{
+			"max_connection_duration_jitter": "jitter on max_connection_duration",
+			"max_headers_count":              limits, "max_response_headers_kb": limits, "max_stream_duration": limits,
+			"max_requests_per_connection": limits,
+		}})
+		h.Underscores = o.GetHeadersWithUnderscoresAction()
+	}
+	if o := m.GetHttpProtocolOptions(); o != nil {
+		const codec = "HTTP/1 codec option"
+		c.check(o, at+".http_protocol_options", fields{use: "enable_trailers", warn: map[string]string{
+			"allow_absolute_url": codec, "accept_http_10": codec, "default_host_for_http_10": codec,
+			"header_key_format": codec, "allow_chunked_length": codec, "override_stream_error_on_invalid_http_message": codec,
+			"send_fully_qualified_url": codec, "use_balsa_parser": codec, "allow_custom_methods": codec,
+			"ignore_http_11_upgrade": codec,
+		}})
+		h.HTTP1Trailers = o.GetEnableTrailers()
+	}
+}
+
 func mustUnpack(a *anypb.Any) proto.Message {
 	m, err := a.UnmarshalNew()
 	if err != nil {
@@ -481,7 +546,7 @@ func compileWasm(c *checker, pc *wasmv3.PluginConfig, at, httpName string, o Opt
 	if pc.GetAllowOnHeadersStopIteration().GetValue() {
 		c.errorf("%s.allow_on_headers_stop_iteration: true is not supported", at)
 	}
-	f := FilterConfig{HTTPName: httpName}
+	f := FilterConfig{HTTPName: httpName, PluginName: pc.GetName()}
 	e := &f.Engine
 	e.Name = pc.GetName()
 	if e.Name == "" {
@@ -563,7 +628,7 @@ func compileWasm(c *checker, pc *wasmv3.PluginConfig, at, httpName string, o Opt
 		if err != nil {
 			hint := ""
 			if errors.Is(err, os.ErrNotExist) {
-				hint = " (build the modules with `make build`, and start the gateway from the repository root)"
+				hint = missingModuleHint(f.CodePath, o.WasmDir)
 			}
 			c.errorf("%s.code.local.filename: %v%s", vat, err, hint)
 			return f, false
@@ -597,7 +662,7 @@ func configBytes(a *anypb.Any) ([]byte, error) {
 	return nil, fmt.Errorf("%s is not supported; use google.protobuf.StringValue", a.GetTypeUrl())
 }
 
-func compileRoutes(c *checker, rc *routev3.RouteConfiguration, at string, filters map[string]string, disabledByDefault map[string]bool, clusters map[string]bool) *RouteTable {
+func compileRoutes(c *checker, rc *routev3.RouteConfiguration, at string, filters map[string][]string, disabledByDefault map[string]bool, clusters map[string]bool) *RouteTable {
 	mutationFields := "request_headers_to_add request_headers_to_remove response_headers_to_add response_headers_to_remove"
 	c.check(rc, at, fields{use: "name virtual_hosts validate_clusters " + mutationFields})
 	t := &RouteTable{Name: rc.GetName(), mutations: compileMutations(c, at, rc.GetRequestHeadersToAdd(), rc.GetRequestHeadersToRemove(), rc.GetResponseHeadersToAdd(), rc.GetResponseHeadersToRemove())}
@@ -623,7 +688,7 @@ func compileRoutes(c *checker, rc *routev3.RouteConfiguration, at string, filter
 
 // perFilter reads typed_per_filter_config: FilterConfig{disabled} per
 // filter, on top of base (the virtual host's, or the defaults).
-func perFilter(c *checker, at string, m map[string]*anypb.Any, filters map[string]string, base map[string]bool) map[string]bool {
+func perFilter(c *checker, at string, m map[string]*anypb.Any, filters map[string][]string, base map[string]bool) map[string]bool {
 	out := map[string]bool{}
 	for k, v := range base {
 		out[k] = v
@@ -646,12 +711,14 @@ func perFilter(c *checker, at string, m map[string]*anypb.Any, filters map[strin
 			continue
 		}
 		c.check(fc, pat, fields{use: "disabled is_optional"})
-		eng, ok := filters[name]
+		engs, ok := filters[name]
 		if !ok {
 			c.warnf("%s: names no wasm filter of the chain; it changes nothing (as in Envoy)", pat)
 			continue
 		}
-		out[eng] = fc.GetDisabled()
+		for _, eng := range engs {
+			out[eng] = fc.GetDisabled()
+		}
 	}
 	for k, v := range out {
 		if !v {
@@ -661,7 +728,7 @@ func perFilter(c *checker, at string, m map[string]*anypb.Any, filters map[strin
 	return out
 }
 
-func compileRoute(c *checker, r *routev3.Route, at string, filters map[string]string, vhDisabled map[string]bool, clusters map[string]bool) *Route {
+func compileRoute(c *checker, r *routev3.Route, at string, filters map[string][]string, vhDisabled map[string]bool, clusters map[string]bool) *Route {
 	c.check(r, at, fields{use: "name match route direct_response typed_per_filter_config metadata request_headers_to_add request_headers_to_remove response_headers_to_add response_headers_to_remove", warn: map[string]string{
 		"decorator": "tracing", "tracing": "tracing", "stat_prefix": "route stats",
 		// Envoy 1.33-1.35 use it for retry and shadow buffering only; the
@@ -685,7 +752,13 @@ func compileRoute(c *checker, r *routev3.Route, at string, filters map[string]st
 			"rate_limits": "Envoy's rate limit service (concierge's rate-limit filter does this)", "include_vh_rate_limits": "rate limits",
 		}})
 		rt.Cluster = a.GetCluster()
-		if !clusters[rt.Cluster] {
+		switch {
+		case a.GetClusterSpecifier() == nil:
+			c.errorf("%s.cluster: required", aat)
+		case rt.Cluster == "":
+			// Another cluster specifier (weighted_clusters, cluster_header,
+			// …), already refused by name above.
+		case !clusters[rt.Cluster]:
 			c.errorf("%s.cluster: unknown cluster %q", aat, rt.Cluster)
 		}
 		rt.PrefixRewrite = a.GetPrefixRewrite()
@@ -963,8 +1036,9 @@ func compileCluster(c *checker, cl *clusterv3.Cluster, at string) *ClusterConfig
 			c.errorf("%s: %s is not supported", pat, v.GetTypeUrl())
 			continue
 		}
-		c.warnf("%s: accepted, not emulated (upstream protocol options: the gateway speaks HTTP/1.1 upstream)", pat)
+		c.warnf("%s: accepted, not emulated (upstream protocol options: the gateway speaks HTTP/1.1 upstream; only whether trailers pass is)", pat)
 	}
+	cc.Trailers = upstreamTrailers(cl)
 	return cc
 }
 
@@ -1069,4 +1143,19 @@ func compileTLS(c *checker, ts *corev3.TransportSocket, at string) *tls.Config {
 		}
 	}
 	return cfg
+}
+
+// missingModuleHint says how to get a module that is not where the
+// bootstrap says. A production bootstrap names an absolute path
+// (/etc/envoy/wasm/jwt-auth.wasm) that a checkout does not have; --wasm-dir
+// is the answer there, not a build.
+func missingModuleHint(codePath, wasmDir string) string {
+	switch {
+	case wasmDir != "":
+		return fmt.Sprintf(" (--wasm-dir %s: build the modules there with `make build`, or name the folder that holds %s)", wasmDir, filepath.Base(codePath))
+	case filepath.IsAbs(codePath):
+		return fmt.Sprintf(" (a production path: to check this bootstrap against a checkout, pass --wasm-dir build to read build/%s after `make build`)", filepath.Base(codePath))
+	default:
+		return " (build the modules with `make build` and start the gateway from the repository root, or pass --wasm-dir with the folder that holds them)"
+	}
 }

@@ -4,7 +4,9 @@
 // does in Envoy (which cannot be installed on every machine).
 //
 // What it reads is Envoy's own v3 protos (go-control-plane): the YAML is
-// parsed and validated as Envoy would, then every field that is set is
+// parsed and validated as Envoy would (enums in any case, TypedStruct
+// typed_configs unwrapped, two http filters may share a name; a mistake is
+// reported with its YAML line and field path), then every field that is set is
 // either emulated, accepted with one warning naming what is not emulated
 // (a field that only tunes Envoy's machinery: outlier detection, circuit
 // breaker thresholds, stats sinks, access logs), or
@@ -16,12 +18,16 @@
 // client or upstream holds the other side back instead of filling the
 // gateway's memory), the HTTP connection manager
 // (wasm filters with fail_open / failure_policy, FAIL_RELOAD paced by
-// reload_config.backoff.base_interval as Envoy paces it, the router, inline route_config, use_remote_address and
-// x-forwarded-*/x-envoy-* headers, internal_address_config (no peer is
-// internal without it, as since Envoy 1.33), normalize_path, merge_slashes,
-// path_with_escaped_slashes_action, generate_request_id and
-// preserve_external_request_id, server_name, and its timers:
-// common_http_protocol_options.idle_timeout (1h default) and
+// reload_config.backoff.base_interval as Envoy paces it, the router, inline
+// route_config, use_remote_address and x-forwarded-*/x-envoy-* headers,
+// internal_address_config (no peer is internal without it, as since Envoy
+// 1.33), normalize_path, merge_slashes, path_with_escaped_slashes_action,
+// strip_any_host_port, strip_matching_host_port, strip_trailing_host_dot,
+// generate_request_id and preserve_external_request_id, server_name; a '#'
+// in the request target is refused with 400, as Envoy does since 1.19.1;
+// the codecs' headers_with_underscores_action on header and trailer names
+// and HTTP/1 enable_trailers, see codec.go; and the connection manager's
+// timers: common_http_protocol_options.idle_timeout (1h default) and
 // max_connection_duration, request_headers_timeout, request_timeout and
 // stream_idle_timeout (5m default; a route's idle_timeout overrides it)
 // with Envoy's answers — 408 while the request is incomplete, 504 once it
@@ -37,8 +43,16 @@
 // additions and removals), clusters (STATIC, STRICT_DNS, LOGICAL_DNS;
 // ROUND_ROBIN, RANDOM, LEAST_REQUEST; active HTTP health checks with
 // Envoy's panic threshold; connect_timeout; upstream TLS with sni and a
-// trusted CA) and the admin endpoints /ready, /stats/prometheus and
-// /clusters. The router's own answers (no route, direct_response, no
+// trusted CA) and the admin endpoints /ready, /stats (Envoy's text and
+// JSON, with filter=), /stats/prometheus (with stats_config.stats_tags
+// turning parts of the filters' metric names into labels), /clusters, /listeners,
+// /server_info, /config_dump (the bootstrap) and POST /quitquitquit.
+// The command line takes Envoy's: -c/--config-path, --concurrency,
+// -l/--log-level, --component-log-level, --mode validate, --drain-time-s,
+// --service-node/--service-cluster/--service-zone, --log-path; the
+// hot-restart and log-format flags (--base-id, --use-dynamic-base-id,
+// --disable-hot-restart, --restart-epoch, --parent-shutdown-time-s,
+// --log-format, --log-format-escaped) are accepted and have no effect. The router's own answers (no route, direct_response, no
 // healthy upstream, connect failures, resets) run through the encoder
 // filters with Envoy's bodies, response code details and response flags,
 // and the filters see upstream.address and

@@ -39,10 +39,17 @@ type Gateway struct {
 	ready   atomic.Bool
 	closed  sync.Once
 	closing chan struct{} // closed when Close starts: handlers stop waiting on the engine
+	codec   codecStats
 	started time.Time
+	quit    chan struct{} // closed by POST /quitquitquit
+	quitOne sync.Once
 	// overload is the overload manager's monitor; nil without one.
 	overload *overload
 }
+
+// Quit delivers when an operator asks the admin interface to exit
+// (POST /quitquitquit); the command line then shuts down as on SIGTERM.
+func (g *Gateway) Quit() <-chan struct{} { return g.quit }
 
 // listener is one listener with its connection manager and engine.
 type listener struct {
@@ -72,7 +79,7 @@ func Start(cfg *Config, o RunOptions) (*Gateway, error) {
 	if o.Workers <= 0 {
 		o.Workers = 2
 	}
-	g := &Gateway{cfg: cfg, opts: o, log: o.Log, clusters: map[string]*cluster{}, started: time.Now(), closing: make(chan struct{})}
+	g := &Gateway{cfg: cfg, opts: o, log: o.Log, clusters: map[string]*cluster{}, started: time.Now(), closing: make(chan struct{}), quit: make(chan struct{})}
 	for _, w := range cfg.Warnings {
 		g.log.Warnf("config", "%s", w)
 	}
@@ -158,11 +165,11 @@ func (l *listener) startEngine() error {
 	if l.hcm == nil || len(l.hcm.Filters) == 0 {
 		return nil
 	}
-	ids := map[string][2]string{}
+	prefixes := map[string]string{}
 	var filters []engine.FilterConfig
 	for _, f := range l.hcm.Filters {
 		filters = append(filters, f.Engine)
-		ids[f.Engine.Name] = [2]string{f.Engine.RootID, f.Engine.VMID}
+		prefixes[f.Engine.Name] = wasmLogPrefix(f.PluginName, f.Engine.RootID, f.Engine.VMID)
 	}
 	clusters := map[string]engine.Cluster{}
 	for name, c := range l.g.clusters {
@@ -175,8 +182,7 @@ func (l *listener) startEngine() error {
 		Profile:  l.g.opts.Profile,
 		Clusters: clusters,
 		LogSink: func(e engine.LogEntry) {
-			id := ids[e.Filter]
-			log.plugin(e, id[0], id[1])
+			log.plugin(e, prefixes[e.Filter])
 		},
 		MaxLogs: 1000,
 	})

@@ -500,45 +500,6 @@ func TestClientGoneResetsTheStream(t *testing.T) {
 	})
 }
 
-// TestRequestTrailersReachFiltersAndUpstream sends a chunked request with a
-// trailer: the probe filter sees it in on_request_trailers and the upstream
-// receives it.
-func TestRequestTrailersReachFiltersAndUpstream(t *testing.T) {
-	got := make(chan string, 1)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		got <- r.Trailer.Get("X-Checksum")
-	}))
-	t.Cleanup(up.Close)
-	g := start(t, bootstrap(wasmFilter("probe", module(t, "hosttest/testdata/probe"), `{"name":"probe"}`),
-		"- name: all\n  match: { prefix: / }\n  route: { cluster: up, timeout: 5s }", staticCluster("up", []string{port(t, up)}, "")))
-	req, _ := http.NewRequest("POST", "http://"+g.Addr("ingress")+"/t", io.MultiReader(strings.NewReader("body")))
-	req.ContentLength = -1
-	req.Trailer = http.Header{"X-Checksum": {"abc"}}
-	req.Header.Set("x-probe", "echo-req-trailers")
-	res, err := client(t).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	select {
-	case v := <-got:
-		if v != "abc" {
-			t.Errorf("upstream trailer X-Checksum = %q, want abc", v)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("upstream not called")
-	}
-	waitFor(t, 5*time.Second, "the probe to log the trailer", func() bool {
-		for _, l := range g.listeners[0].host.Logs() {
-			if strings.Contains(l.Message, "req trailers=x-checksum=abc") {
-				return true
-			}
-		}
-		return false
-	})
-}
-
 // TestRequestHeaderLimit: request headers over max_request_headers_kb
 // (Envoy's default 60 KiB) get 431 and never reach a filter.
 func TestRequestHeaderLimit(t *testing.T) {
@@ -566,5 +527,35 @@ func TestRequestHeaderLimit(t *testing.T) {
 				t.Errorf("%d KiB of headers: %d, want %d", tc.kib, r.status, tc.status)
 			}
 		})
+	}
+}
+
+// TestTwoFiltersOfOneName: Envoy accepts two http filters of one name (two
+// envoy.filters.http.wasm, say); typed_per_filter_config under that name
+// then switches both off.
+func TestTwoFiltersOfOneName(t *testing.T) {
+	one := echoServer(t, "one")
+	mod := module(t, "hosttest/testdata/probe")
+	second := strings.Replace(wasmFilter("probe", mod, `{"name":"probe-2"}`), "      name: probe\n      root_id: probe\n", "      name: probe-2\n      root_id: probe-2\n", 1)
+	routes := `
+- name: public
+  match: { prefix: /public/ }
+  route: { cluster: one }
+  typed_per_filter_config:
+    probe:
+      "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig
+      disabled: true
+- name: api
+  match: { prefix: / }
+  route: { cluster: one }
+`
+	g := start(t, bootstrap(wasmFilter("probe", mod, `{"name":"probe"}`)+second, routes, staticCluster("one", []string{port(t, one)}, "")))
+	base, c := "http://"+g.Addr("ingress"), client(t)
+	script := map[string]string{"x-probe": "add-req:x-probed=yes", "x-probe-2": "add-req:x-probed=yes"}
+	if e := do(t, c, "GET", base+"/api", script, nil).echo(t); len(e.Headers["x-probed"]) != 2 {
+		t.Errorf("GET /api: upstream saw x-probed %v, want it from both filters", e.Headers["x-probed"])
+	}
+	if e := do(t, c, "GET", base+"/public/x", script, nil).echo(t); len(e.Headers["x-probed"]) != 0 {
+		t.Errorf("GET /public/x: upstream saw x-probed %v, want both filters switched off", e.Headers["x-probed"])
 	}
 }

@@ -52,14 +52,7 @@ func compileTimeouts(c *checker, m *hcmv3.HttpConnectionManager, at string) Time
 		RequestHeaders: dur(m.GetRequestHeadersTimeout(), 0),
 	}
 	if o := m.GetCommonHttpProtocolOptions(); o != nil {
-		c.check(o, at+".common_http_protocol_options", fields{use: "idle_timeout max_connection_duration", warn: map[string]string{
-			"max_connection_duration_jitter":  "jitter on max_connection_duration",
-			"max_headers_count":               "a limit on the number of headers",
-			"max_response_headers_kb":         "a limit on response header size",
-			"max_stream_duration":             "a limit on stream duration",
-			"headers_with_underscores_action": "underscores in header names",
-			"max_requests_per_connection":     "a limit on requests per connection",
-		}})
+		// Checked with the codec options (compileCodecOptions).
 		t.Idle = dur(o.GetIdleTimeout(), defaultIdleTimeout)
 		t.MaxConnection = dur(o.GetMaxConnectionDuration(), 0)
 	}

@@ -33,7 +33,7 @@ var knownVerbs = map[string]bool{}
 func init() {
 	for _, v := range strings.Fields(`
 		add-req set-req del-req echo-req-headers local local-continue pause-req
-		call call-bad timeout set-prop get-prop get-prop1 shared-inc shared-set shared-get
+		call call-bad timeout authority set-prop get-prop get-prop1 shared-inc shared-set shared-get
 		enqueue metric gauge hist log stdout stderr panic-req sleep block alloc
 		foreign time rand env effective
 		add-resp set-resp del-resp set-status local-resp pause-resp get-prop-resp panic-resp
@@ -286,7 +286,7 @@ func (h *httpContext) dispatch(a action, withPath bool) (pause bool) {
 	if withPath {
 		headers = append(headers, [2]string{":path", path})
 	}
-	headers = append(headers, [2]string{":authority", cluster})
+	headers = append(headers, [2]string{":authority", h.callAuthority(cluster)})
 
 	// Count the call before dispatching, so a callback that somehow runs
 	// before DispatchHttpCall returns still sees it as pending.
@@ -297,6 +297,17 @@ func (h *httpContext) dispatch(a action, withPath bool) (pause bool) {
 		return false
 	}
 	return true
+}
+
+// callAuthority is the :authority of a callout: the verb "authority:<v>"
+// (v may be empty), else the cluster's name.
+func (h *httpContext) callAuthority(cluster string) string {
+	for _, a := range h.actions {
+		if a.verb == "authority" {
+			return a.arg
+		}
+	}
+	return cluster
 }
 
 func (h *httpContext) callTimeout() uint32 {

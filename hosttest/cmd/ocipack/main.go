@@ -2,7 +2,7 @@
 // Istio's WasmPlugin image fetcher accepts for oci:// URLs, without a
 // container engine:
 //
-//	go run ./tools/ocipack -out build/oci -tag dev build/request-id.wasm build/jwt-auth.wasm
+//	go run ./hosttest/cmd/ocipack -out build/oci -tag dev build/request-id.wasm build/jwt-auth.wasm
 //
 // writes build/oci/request-id/ and build/oci/jwt-auth/, each an OCI image
 // layout (oci-layout, index.json, blobs/sha256/…) holding one image whose
@@ -11,7 +11,7 @@
 // or `skopeo copy oci:build/oci/jwt-auth:TAG docker://REGISTRY/jwt-auth:TAG`.
 //
 // Two layouts are possible (-variant), both read by Istio's
-// pkg/wasm/imagefetcher.go:
+// image fetcher (package pkg/wasm of istio/istio):
 //
 //   - compat (default): an OCI image with exactly one
 //     application/vnd.oci.image.layer.v1.tar+gzip layer holding plugin.wasm,

@@ -25,7 +25,7 @@ import (
 // module builds a real proxy-wasm module (the no-op test plugin).
 func module(t testing.TB) []byte {
 	t.Helper()
-	p, err := hosttest.Build(filepath.Join("..", "..", "hosttest", "testdata", "noop"))
+	p, err := hosttest.Build(filepath.Join("..", "..", "testdata", "noop"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func readLayout(t testing.TB, dir, tag string) v1.Image {
 }
 
 // fetchLikeIstio extracts the module the way Istio's WasmPlugin image
-// fetcher does (istio/istio pkg/wasm/imagefetcher.go): a Docker manifest
+// fetcher does (package pkg/wasm of istio/istio): a Docker manifest
 // must have one Docker tar+gzip layer holding plugin.wasm; an OCI manifest
 // is tried as the compat variant (exactly one OCI tar+gzip layer with
 // plugin.wasm), then as the oci variant (exactly two layers, one of them
