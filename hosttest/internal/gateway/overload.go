@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"runtime/metrics"
 	"sync/atomic"
 	"time"
@@ -151,6 +152,15 @@ func memoryInUse() uint64 {
 
 func (o *overload) sample() {
 	p := float64(memoryInUse()) / float64(o.cfg.MaxHeapBytes)
+	if o.cfg.StopRequests != nil && o.cfg.StopRequests.level(p) > 0 {
+		// Envoy's allocator frees memory as it goes; Go's heap holds
+		// garbage until the next collection, and a gateway that sheds
+		// every request allocates nothing that would start one. Under
+		// pressure, measure the live heap instead (one collection per
+		// refresh interval at most).
+		runtime.GC()
+		p = float64(memoryInUse()) / float64(o.cfg.MaxHeapBytes)
+	}
 	o.pressure.Store(math.Float64bits(p))
 	if o.cfg.StopRequests != nil {
 		o.level.Store(math.Float64bits(o.cfg.StopRequests.level(p)))

@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"io"
+	"math"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -78,4 +81,29 @@ func adminGet(t *testing.T, g *Gateway, path string) string {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return string(b)
+}
+
+// TestOverloadMeasuresLiveMemory: garbage left by a burst does not keep
+// the gateway shedding. Go's heap holds it until a collection, and a
+// gateway that refuses every request allocates nothing that would start
+// one; the monitor collects before it decides, as Envoy's allocator, which
+// frees at once, would count.
+func TestOverloadMeasuresLiveMemory(t *testing.T) {
+	runtime.GC()
+	base := memoryInUse()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no collection but the monitor's
+	garbage := make([]byte, 256<<20)
+	for i := 0; i < len(garbage); i += 4096 {
+		garbage[i] = 1
+	}
+	garbage = nil
+	if got := memoryInUse(); got < base+128<<20 {
+		t.Fatalf("memory in use %d MiB after 256 MiB of garbage from %d MiB: the setup did not hold the garbage", got>>20, base>>20)
+	}
+	o := &overload{cfg: &OverloadConfig{MaxHeapBytes: base + 64<<20, StopRequests: &OverloadTrigger{Value: 0.95}}}
+	o.sample()
+	if o.shed() {
+		t.Errorf("pressure %.2f after the garbage (live %d MiB, limit %d MiB): the monitor sheds on garbage",
+			math.Float64frombits(o.pressure.Load()), base>>20, (base+64<<20)>>20)
+	}
 }
