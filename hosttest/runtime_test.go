@@ -142,6 +142,62 @@ func TestTrapAndFailurePolicies(t *testing.T) {
 	}
 }
 
+// TestFailReloadPacing: FAIL_RELOAD paces reloads as Envoy does, from the
+// time the VM was loaded (or last reloaded), not from the failure: a VM that
+// ran for a while is reloaded on the very next stream, while a module that
+// traps right after each reload is retried at most once per backoff (1s
+// base, jittered up to 1.5s). The stream that trapped always gets 503.
+func TestFailReloadPacing(t *testing.T) {
+	type step struct {
+		advance time.Duration
+		panic   bool
+		want    int
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"a VM that ran for a while is reloaded at once", []step{
+			{advance: 10 * time.Second, panic: true, want: 503},
+			{want: 200},
+			{want: 200},
+		}},
+		{"a VM that fails at once waits out the backoff", []step{
+			{panic: true, want: 503},
+			{want: 503},
+			{advance: 900 * time.Millisecond, want: 503},
+			{advance: 700 * time.Millisecond, want: 200},
+		}},
+		{"a crash loop is retried once per backoff", []step{
+			{advance: 10 * time.Second, panic: true, want: 503},
+			{panic: true, want: 503}, // reloaded, and trapped again
+			{want: 503},
+			{advance: 1600 * time.Millisecond, want: 200},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := probeFilter("p", "")
+			f.FailurePolicy = hosttest.FailReload
+			h := hosttest.New(t, hosttest.Chain(f), hosttest.Workers(1), hosttest.AllowTraps())
+			for i, st := range tc.steps {
+				h.Clock().Advance(st.advance)
+				req := hosttest.GET("/")
+				if st.panic {
+					req = req.Header("x-p", "panic-req")
+				}
+				resp := h.Do(req)
+				if resp.Status != st.want {
+					t.Fatalf("step %d (advance %v, panic %v): status %d, want %d", i, st.advance, st.panic, resp.Status, st.want)
+				}
+				if st.want == 503 {
+					wantHeader(t, "details", resp.Details, "wasm_fail_stream")
+				}
+			}
+		})
+	}
+}
+
 // With the newer host, poll_oneoff succeeds and the panic text arrives.
 func TestPanicMessageUnderLatestProfile(t *testing.T) {
 	h := probeHost(t, "", hosttest.AllowTraps(), hosttest.WithProfile(hosttest.EnvoyLatest), hosttest.Workers(1))

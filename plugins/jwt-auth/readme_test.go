@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 	istioext "istio.io/api/extensions/v1alpha1"
 
 	"github.com/concierge-wasm/concierge/envoy/envoytest"
@@ -45,6 +46,9 @@ func TestREADMESnippets(t *testing.T) {
 	if got := pc.GetVmConfig().GetCode().GetLocal().GetFilename(); got != "/etc/envoy/wasm/jwt-auth.wasm" || pc.GetVmConfig().GetRuntime() != "envoy.wasm.runtime.v8" {
 		t.Errorf("README vm_config: filename %q runtime %q", got, pc.GetVmConfig().GetRuntime())
 	}
+	if pc.GetFailurePolicy() != wasmv3.FailurePolicy_FAIL_RELOAD {
+		t.Errorf("README failure_policy = %v, want FAIL_RELOAD (503 for the failing request, then a fresh VM)", pc.GetFailurePolicy())
+	}
 	envoyConfig := filters[0].Configuration
 	if _, err := parseConfig([]byte(envoyConfig)); err != nil {
 		t.Fatalf("README Envoy configuration refused: %v\n%s", err, envoyConfig)
@@ -66,8 +70,8 @@ func TestREADMESnippets(t *testing.T) {
 
 	// 3. The Istio WasmPlugin.
 	wp, pcJSON := envoytest.WasmPlugin(t, blocks[2])
-	if wp.GetPhase() != istioext.PluginPhase_AUTHN || wp.GetPriority().GetValue() != 800 || wp.GetFailStrategy() != istioext.FailStrategy_FAIL_CLOSE {
-		t.Errorf("README WasmPlugin: phase %v priority %v failStrategy %v, want AUTHN, 800, FAIL_CLOSE", wp.GetPhase(), wp.GetPriority(), wp.GetFailStrategy())
+	if wp.GetPhase() != istioext.PluginPhase_AUTHN || wp.GetPriority().GetValue() != 800 || wp.GetFailStrategy() != istioext.FailStrategy_FAIL_RELOAD {
+		t.Errorf("README WasmPlugin: phase %v priority %v failStrategy %v, want AUTHN, 800, FAIL_RELOAD", wp.GetPhase(), wp.GetPriority(), wp.GetFailStrategy())
 	}
 	if _, err := parseConfig(pcJSON); err != nil {
 		t.Errorf("README Istio pluginConfig refused: %v\n%s", err, pcJSON)

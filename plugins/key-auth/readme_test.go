@@ -51,8 +51,8 @@ func TestREADMESnippets(t *testing.T) {
 	}
 
 	wp, pcJSON := envoytest.WasmPlugin(t, blocks[1])
-	if wp.GetPhase() != istioext.PluginPhase_AUTHN || wp.GetPriority().GetValue() != 900 || wp.GetFailStrategy() != istioext.FailStrategy_FAIL_CLOSE {
-		t.Errorf("README WasmPlugin: phase %v priority %v failStrategy %v, want AUTHN, 900, FAIL_CLOSE", wp.GetPhase(), wp.GetPriority(), wp.GetFailStrategy())
+	if wp.GetPhase() != istioext.PluginPhase_AUTHN || wp.GetPriority().GetValue() != 900 || wp.GetFailStrategy() != istioext.FailStrategy_FAIL_RELOAD {
+		t.Errorf("README WasmPlugin: phase %v priority %v failStrategy %v, want AUTHN, 900, FAIL_RELOAD", wp.GetPhase(), wp.GetPriority(), wp.GetFailStrategy())
 	}
 	if _, err := parseConfig(pcJSON); err != nil {
 		t.Errorf("README Istio pluginConfig refused: %v\n%s", err, pcJSON)

@@ -15,13 +15,19 @@ import (
 // defaults of the configuration table in README.md. It is immutable once
 // parseConfig returns.
 type config struct {
-	header         string        // "header": the request ID header, lowercase
-	trustIncoming  bool          // "trust_incoming": keep a valid incoming ID
-	generator      generatorKind // "generator"
-	responseHeader bool          // "response_header": echo the ID to the client
-	traceparent    bool          // "traceparent": keep or create a W3C traceparent
-	accessLog      bool          // "access_log": one info line per stream
-	envelope       envelopeConfig
+	header string    // "header": the request ID header, lowercase
+	trust  trustMode // "trust_incoming": which valid incoming IDs are kept
+	// externalIDHeader is "external_id_header": where an untrusted
+	// request's valid ID goes when it is replaced ("" for nowhere).
+	externalIDHeader string
+	generator        generatorKind // "generator"
+	responseHeader   bool          // "response_header": echo the ID to the client
+	traceparent      bool          // "traceparent": keep or create a W3C traceparent
+	accessLog        bool          // "access_log": one info line per stream
+	envelope         envelopeConfig
+	// maxBufferedBytes is "max_buffered_bytes": the body bytes the
+	// envelope holds at once over all streams of one VM.
+	maxBufferedBytes int
 	// rules are the per-route "rules"; rules.Shadow is the top-level
 	// "shadow". A rule may override "enabled", "shadow" and "envelope".
 	rules rules.Set[ruleOverride]
@@ -38,24 +44,39 @@ type ruleOverride struct {
 	envelope envelopeConfig
 }
 
+// trustMode is "trust_incoming": which requests may keep a valid incoming ID.
+type trustMode uint8
+
+const (
+	trustAll      trustMode = iota // true: every request
+	trustNone                      // false: none, every request gets a fresh ID
+	trustInternal                  // "internal": requests Envoy marked x-envoy-internal: true
+)
+
 // Defaults and bounds.
 const (
 	defaultHeader = reply.DefaultRequestIDHeader
 	// maxMaxBodyBytes bounds envelope.max_body_bytes: a held body lives in
 	// the VM's linear memory, which never shrinks.
 	maxMaxBodyBytes = 16 << 20
+	// defaultMaxBufferedBytes bounds what one VM holds for envelopes: 64
+	// bodies of the default 1 MiB at once.
+	defaultMaxBufferedBytes = 64 << 20
+	// maxMaxBufferedBytes is Envoy's limit on a VM's linear memory (1 GiB).
+	maxMaxBufferedBytes = 1 << 30
 )
 
 // defaultConfig returns the configuration of an empty configuration.
 func defaultConfig() config {
 	return config{
-		header:         defaultHeader,
-		trustIncoming:  true,
-		generator:      generatorUUIDv7,
-		responseHeader: true,
-		accessLog:      true,
-		envelope:       defaultEnvelopeConfig(),
-		errorFormat:    reply.JSON,
+		header:           defaultHeader,
+		trust:            trustAll,
+		generator:        generatorUUIDv7,
+		responseHeader:   true,
+		accessLog:        true,
+		envelope:         defaultEnvelopeConfig(),
+		maxBufferedBytes: defaultMaxBufferedBytes,
+		errorFormat:      reply.JSON,
 	}
 }
 
@@ -70,7 +91,15 @@ func parseConfig(data []byte) (config, error) {
 	}
 	c := defaultConfig()
 	c.header = parseHeaderName(o, "header", c.header)
-	c.trustIncoming = o.Bool("trust_incoming", c.trustIncoming)
+	c.trust = parseTrust(o, c.trust)
+	c.externalIDHeader = parseHeaderName(o, "external_id_header", "")
+	switch {
+	case c.externalIDHeader == "":
+	case c.externalIDHeader == c.header:
+		o.Errorf("external_id_header", "must differ from header, both %s", showString(c.header))
+	case c.trust == trustAll:
+		o.Errorf("external_id_header", `needs trust_incoming false or "internal": with true no valid incoming ID is replaced, got %s`, showString(c.externalIDHeader))
+	}
 	if o.Enum("generator", "uuidv7", "uuidv4", "uuidv7") == "uuidv4" {
 		c.generator = generatorUUIDv4
 	}
@@ -78,6 +107,16 @@ func parseConfig(data []byte) (config, error) {
 	c.traceparent = o.Bool("traceparent", c.traceparent)
 	c.accessLog = o.Bool("access_log", c.accessLog)
 	c.envelope = parseEnvelope(o, c.envelope)
+	if o.Has("max_buffered_bytes") {
+		switch n := o.Int("max_buffered_bytes", c.maxBufferedBytes); {
+		case n < c.envelope.maxBodyBytes:
+			o.Errorf("max_buffered_bytes", "must be >= envelope.max_body_bytes (%d), got %d", c.envelope.maxBodyBytes, n)
+		case n > maxMaxBufferedBytes:
+			o.Errorf("max_buffered_bytes", "must be <= %d (Envoy's limit on a VM's memory), got %d", maxMaxBufferedBytes, n)
+		default:
+			c.maxBufferedBytes = n
+		}
+	}
 	top := c.envelope
 	c.rules = rules.Parse(o, func(r *jsonconfig.Object) ruleOverride {
 		return ruleOverride{envelope: parseEnvelope(r, top)}
@@ -87,6 +126,24 @@ func parseConfig(data []byte) (config, error) {
 		return config{}, err
 	}
 	return c, nil
+}
+
+// parseTrust reads "trust_incoming": true, false or "internal".
+func parseTrust(o *jsonconfig.Object, def trustMode) trustMode {
+	if !o.Has("trust_incoming") {
+		return def
+	}
+	switch v := o.Raw("trust_incoming"); {
+	case v.Type == gjson.True:
+		return trustAll
+	case v.Type == gjson.False:
+		return trustNone
+	case v.Type == gjson.String && v.Str == "internal":
+		return trustInternal
+	default:
+		o.Errorf("trust_incoming", `must be true, false or "internal", got %s`, jsonconfig.Show(v))
+		return def
+	}
 }
 
 // reservedHeaders are header names the filter refuses to own: writing a

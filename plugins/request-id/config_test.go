@@ -21,7 +21,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		}
 	}
 	c := defaultConfig()
-	if c.header != "x-request-id" || !c.trustIncoming || c.generator != generatorUUIDv7 || !c.responseHeader ||
+	if c.header != "x-request-id" || c.trust != trustAll || c.externalIDHeader != "" || c.maxBufferedBytes != 64<<20 || c.generator != generatorUUIDv7 || !c.responseHeader ||
 		c.traceparent || !c.accessLog || c.rules.Shadow || c.errorFormat != reply.JSON || c.rules.Rules != nil {
 		t.Errorf("defaultConfig() = %+v, want the defaults of the issue", c)
 	}
@@ -37,6 +37,8 @@ func TestParseConfig(t *testing.T) {
 	in := `{
 		"header": "x-correlation-id",
 		"trust_incoming": false,
+		"external_id_header": "x-client-id",
+		"max_buffered_bytes": 8388608,
 		"generator": "uuidv4",
 		"response_header": false,
 		"traceparent": true,
@@ -56,7 +58,7 @@ func TestParseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parseConfig() error = %v", err)
 	}
-	if c.header != "x-correlation-id" || c.trustIncoming || c.generator != generatorUUIDv4 || c.responseHeader ||
+	if c.header != "x-correlation-id" || c.trust != trustNone || c.externalIDHeader != "x-client-id" || c.maxBufferedBytes != 8<<20 || c.generator != generatorUUIDv4 || c.responseHeader ||
 		!c.traceparent || c.accessLog || !c.rules.Shadow || c.errorFormat != reply.Problem {
 		t.Errorf("parseConfig() = %+v, want every top-level field set", c)
 	}
@@ -149,8 +151,17 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"header": "host"}`, `header: must not be "host": the proxy, HTTP framing or tracing owns it`},
 		{`{"header": "x-id\r\n"}`, `header: must be a valid lowercase HTTP header name, got "x-id\r\n"`},
 		{`{"header": 5}`, `header: must be a string, got 5`},
-		{`{"trust_incoming": "yes"}`, `trust_incoming: must be a boolean, got "yes"`},
-		{`{"trust_incoming": null}`, `trust_incoming: must be a boolean, got null`},
+		{`{"trust_incoming": "yes"}`, `trust_incoming: must be true, false or "internal", got "yes"`},
+		{`{"trust_incoming": null}`, `trust_incoming: must be true, false or "internal", got null`},
+		{`{"max_buffered_bytes": 1000}`, `max_buffered_bytes: must be >= envelope.max_body_bytes (1048576), got 1000`},
+		{`{"envelope": {"max_body_bytes": 4096}, "max_buffered_bytes": 4095}`, `max_buffered_bytes: must be >= envelope.max_body_bytes (4096), got 4095`},
+		{`{"max_buffered_bytes": 1073741825}`, `max_buffered_bytes: must be <= 1073741824 (Envoy's limit on a VM's memory), got 1073741825`},
+		{`{"max_buffered_bytes": "64Mi"}`, `max_buffered_bytes: must be an integer, got "64Mi"`},
+		{`{"trust_incoming": "Internal"}`, `trust_incoming: must be true, false or "internal", got "Internal"`},
+		{`{"trust_incoming": "internal", "external_id_header": "x-request-id"}`, `external_id_header: must differ from header, both "x-request-id"`},
+		{`{"external_id_header": "x-client-request-id"}`, `external_id_header: needs trust_incoming false or "internal": with true no valid incoming ID is replaced, got "x-client-request-id"`},
+		{`{"trust_incoming": false, "external_id_header": "X-Client"}`, `external_id_header: must be a valid lowercase HTTP header name, got "X-Client"`},
+		{`{"trust_incoming": false, "external_id_header": "traceparent"}`, `external_id_header: must not be "traceparent": the proxy, HTTP framing or tracing owns it`},
 		{`{"generator": "uuid1"}`, `generator: must be one of "uuidv4", "uuidv7", got "uuid1"`},
 		{`{"generator": "UUIDv7"}`, `generator: must be one of "uuidv4", "uuidv7", got "UUIDv7"`},
 		{`{"generator": 7}`, `generator: must be one of "uuidv4", "uuidv7", got 7`},
@@ -253,6 +264,6 @@ func FuzzParseConfig(f *testing.F) {
 }
 
 const fullConfigForFuzz = `{"header":"x-correlation-id","trust_incoming":false,"generator":"uuidv4","response_header":true,
-"traceparent":true,"access_log":true,"envelope":{"enabled":true,"content_types":["application/json"],"max_body_bytes":100,
+"traceparent":true,"access_log":true,"max_buffered_bytes":1000,"envelope":{"enabled":true,"content_types":["application/json"],"max_body_bytes":100,
 "statuses":[200],"fields":{"request_id":"a","timestamp":"b","data":"c"}},"shadow":true,
 "rules":[{"match":{"prefix":"/x"},"enabled":false}],"error_format":"problem+json"}`

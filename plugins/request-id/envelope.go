@@ -371,7 +371,29 @@ type envelopeStream struct {
 	hint    int // expected body size, from content-length
 	state   uint8
 	wrapped bool // the body was wrapped (set at end of stream)
+	// budget, when set, is shared by every stream of the VM: buf's
+	// capacity is taken from it before buf grows (reserved) and given back
+	// when the stream lets buf go. A chunk the budget has no room for makes
+	// the stream give back what it holds and pass everything, as a body
+	// over max_body_bytes does (overBudget).
+	budget     *heldBudget
+	reserved   int
+	overBudget bool
 }
+
+// heldBudget is max_buffered_bytes: the body bytes all envelope streams of
+// one plugin instance (one VM, one worker) may hold at once.
+type heldBudget struct{ limit, used int }
+
+func (b *heldBudget) take(n int) bool {
+	if b.used+n > b.limit {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *heldBudget) give(n int) { b.used -= n }
 
 // done reports whether the stream has made its final call: it wrapped the
 // body, gave it back unchanged, or passes everything. A stream that was
@@ -415,17 +437,12 @@ func (s *envelopeStream) write(chunk []byte, eos bool, now time.Time) (bodyActio
 		held = 0
 	}
 	if held+len(chunk) > s.env.maxBodyBytes {
-		s.state = streamPassing
-		out := s.release()
-		if len(out) == 0 {
-			return bodyPass, nil
-		}
-		return bodyPrepend, out
+		return s.giveUp()
 	}
 	if eos {
-		s.state = streamPassing
 		if held == 0 {
 			// The whole body is this chunk: no copy unless it is wrapped.
+			s.state = streamPassing
 			s.buf = nil
 			out, ok := s.env.wrap(nil, chunk, s.id, now)
 			if !ok {
@@ -434,13 +451,37 @@ func (s *envelopeStream) write(chunk []byte, eos bool, now time.Time) (bodyActio
 			s.wrapped = true
 			return bodyReplace, out
 		}
-		s.append(chunk)
+		if !s.append(chunk) {
+			s.overBudget = true
+			return s.giveUp()
+		}
+		s.state = streamPassing
 		return bodyReplace, s.finish(now)
 	}
-	if len(chunk) > 0 {
-		s.append(chunk)
+	if len(chunk) > 0 && !s.append(chunk) {
+		s.overBudget = true
+		return s.giveUp()
 	}
 	return bodyHold, nil
+}
+
+// giveUp stops holding: the bytes held so far go out in front of the
+// current chunk, and everything after passes.
+func (s *envelopeStream) giveUp() (bodyAction, []byte) {
+	s.state = streamPassing
+	out := s.release()
+	if len(out) == 0 {
+		return bodyPass, nil
+	}
+	return bodyPrepend, out
+}
+
+// unreserve gives buf's capacity back to the budget.
+func (s *envelopeStream) unreserve() {
+	if s.budget != nil {
+		s.budget.give(s.reserved)
+	}
+	s.reserved = 0
 }
 
 // flush gives back the bytes held so far, unchanged, and makes the stream
@@ -456,6 +497,7 @@ func (s *envelopeStream) flush() []byte {
 
 // release returns the held body bytes and forgets them.
 func (s *envelopeStream) release() []byte {
+	s.unreserve()
 	if s.buf == nil {
 		return nil
 	}
@@ -465,25 +507,40 @@ func (s *envelopeStream) release() []byte {
 }
 
 // append adds chunk to the held body, growing buf at most to head +
-// max_body_bytes + 1 (the closing brace).
-func (s *envelopeStream) append(chunk []byte) {
+// max_body_bytes + 1 (the closing brace). It reports false, holding
+// nothing more, when the budget has no room for the growth.
+func (s *envelopeStream) append(chunk []byte) bool {
+	newCap := 0
 	if s.buf == nil {
-		s.buf = make([]byte, s.head, s.head+max(s.hint, len(chunk))+1)
-	}
-	need := len(s.buf) + len(chunk) + 1
-	if need > cap(s.buf) {
+		newCap = s.head + max(s.hint, len(chunk)) + 1
+	} else if need := len(s.buf) + len(chunk) + 1; need > cap(s.buf) {
 		limit := s.head + s.env.maxBodyBytes + 1
-		newCap := min(max(2*cap(s.buf), need), limit)
+		newCap = min(max(2*cap(s.buf), need), limit)
+	}
+	if newCap > 0 && s.budget != nil {
+		// The old buffer stays live until it is copied: both count.
+		if !s.budget.take(newCap) {
+			return false
+		}
+		s.budget.give(s.reserved)
+		s.reserved = newCap
+	}
+	switch {
+	case s.buf == nil:
+		s.buf = make([]byte, s.head, newCap)
+	case newCap > 0:
 		nb := make([]byte, len(s.buf), newCap)
 		copy(nb, s.buf)
 		s.buf = nb
 	}
 	s.buf = append(s.buf, chunk...)
+	return true
 }
 
 // finish wraps the held body in place if it is valid JSON, or returns it
 // unchanged.
 func (s *envelopeStream) finish(now time.Time) []byte {
+	s.unreserve()
 	buf := s.buf
 	s.buf = nil
 	body := buf[s.head:]

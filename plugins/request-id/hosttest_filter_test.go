@@ -26,7 +26,7 @@ func TestBadConfigRefusedAtStart(t *testing.T) {
 		{`{"headr": "x"}`, `unknown field "headr"`},
 		{`{"header": "X-Request-Id"}`, `header: must be a valid lowercase HTTP header name, got "X-Request-Id"`},
 		{`{"header": "content-length"}`, `header: must not be "content-length": the proxy, HTTP framing or tracing owns it`},
-		{`{"trust_incoming": "yes"}`, `trust_incoming: must be a boolean, got "yes"`},
+		{`{"trust_incoming": "yes"}`, `trust_incoming: must be true, false or "internal", got "yes"`},
 		{`{"generator": "uuid1"}`, `generator: must be one of "uuidv4", "uuidv7", got "uuid1"`},
 		{`{"error_format": "xml"}`, `error_format: must be one of "json", "problem+json", got "xml"`},
 		{`{"shadow": "true"}`, `shadow: must be a boolean, got "true"`},
@@ -76,6 +76,8 @@ func TestConfigAccepted(t *testing.T) {
 const fullConfig = `{
 	"header": "x-correlation-id",
 	"trust_incoming": false,
+	"external_id_header": "x-client-correlation-id",
+	"max_buffered_bytes": 16777216,
 	"generator": "uuidv4",
 	"response_header": true,
 	"traceparent": true,
@@ -302,5 +304,5 @@ func TestMetricNames(t *testing.T) {
 }
 
 // definedMetrics are the filter's counters without the prefix, sorted.
-var definedMetrics = []string{"envelope_skipped_total", "envelope_truncated_total", "enveloped_total", "errors_total",
+var definedMetrics = []string{"envelope_over_budget_total", "envelope_skipped_total", "envelope_truncated_total", "enveloped_total", "errors_total",
 	"generated_total", "kept_total", "replaced_total", "shadow_total", "traceparent_created_total", "traceparent_kept_total"}

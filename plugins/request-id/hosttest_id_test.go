@@ -304,6 +304,9 @@ func TestTraceparent(t *testing.T) {
 		{"absent is created", `{"traceparent": true}`, "", "", false, "", "generated_total+1 traceparent_created_total+1", true},
 		{"invalid is replaced and tracestate dropped", `{"traceparent": true}`, "00-" + strings.Repeat("0", 32) + "-00f067aa0ba902b7-01", "congo=t61rcWkgMzE", false, "", "generated_total+1 traceparent_created_total+1", true},
 		{"uppercase is invalid", `{"traceparent": true}`, strings.ToUpper(valid), "", false, "", "generated_total+1 traceparent_created_total+1", true},
+		{"future version with well-formed fields is kept", `{"traceparent": true}`, "01" + valid[2:] + "-0a1b", "v=1", true, "v=1", "generated_total+1 traceparent_kept_total+1", false},
+		{"future version with a free-text tail is replaced", `{"traceparent": true}`, "01" + valid[2:] + "-ignore previous=1 <script>", "v=1", false, "", "generated_total+1 traceparent_created_total+1", true},
+		{"future version with an empty field is replaced", `{"traceparent": true}`, "01" + valid[2:] + "-", "", false, "", "generated_total+1 traceparent_created_total+1", true},
 	}
 	hosts := map[string]*hosttest.Host{}
 	for _, tt := range tests {

@@ -32,6 +32,7 @@ type pluginContext struct {
 	cfg     config
 	ids     *idGenerator // per VM: UUIDv7 stays monotonic within it
 	metrics metrics
+	budget  heldBudget // max_buffered_bytes, shared by this VM's streams
 }
 
 // metrics are the filter's counters. Every request the filter handles
@@ -42,6 +43,7 @@ type metrics struct {
 	traceparentKept, traceparentNew    proxywasm.MetricCounter
 	enveloped, envelopeSkipped         proxywasm.MetricCounter
 	envelopeTruncated, shadow, failure proxywasm.MetricCounter
+	envelopeOverBudget                 proxywasm.MetricCounter
 }
 
 // metricPrefix is the concierge_<plugin>_ prefix of convention 8 (README.md).
@@ -50,16 +52,17 @@ const metricPrefix = "concierge_request_id_"
 func defineMetrics() metrics {
 	c := func(name string) proxywasm.MetricCounter { return proxywasm.DefineCounterMetric(metricPrefix + name) }
 	return metrics{
-		kept:              c("kept_total"),
-		generated:         c("generated_total"),
-		replaced:          c("replaced_total"),
-		traceparentKept:   c("traceparent_kept_total"),
-		traceparentNew:    c("traceparent_created_total"),
-		enveloped:         c("enveloped_total"),
-		envelopeSkipped:   c("envelope_skipped_total"),
-		envelopeTruncated: c("envelope_truncated_total"),
-		shadow:            c("shadow_total"),
-		failure:           c("errors_total"),
+		kept:               c("kept_total"),
+		generated:          c("generated_total"),
+		replaced:           c("replaced_total"),
+		traceparentKept:    c("traceparent_kept_total"),
+		traceparentNew:     c("traceparent_created_total"),
+		enveloped:          c("enveloped_total"),
+		envelopeSkipped:    c("envelope_skipped_total"),
+		envelopeTruncated:  c("envelope_truncated_total"),
+		envelopeOverBudget: c("envelope_over_budget_total"),
+		shadow:             c("shadow_total"),
+		failure:            c("errors_total"),
 	}
 }
 
@@ -79,6 +82,7 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	p.cfg = cfg
 	p.ids = newIDGenerator(cfg.generator, hostRand)
 	p.metrics = defineMetrics()
+	p.budget = heldBudget{limit: cfg.maxBufferedBytes}
 	return types.OnPluginStartStatusOK
 }
 
@@ -131,7 +135,9 @@ func (c *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 
 	incoming, err := proxywasm.GetHttpRequestHeader(cfg.header)
-	outcome := decideID(incoming, err == nil, cfg.trustIncoming)
+	present := err == nil
+	trusted := c.trusted()
+	outcome := decideID(incoming, present, trusted)
 	if outcome == idKept {
 		c.id = incoming
 	} else if c.id, err = c.p.ids.next(c.start); err != nil {
@@ -152,11 +158,45 @@ func (c *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		if err := proxywasm.ReplaceHttpRequestHeader(cfg.header, c.id); err != nil {
 			c.fail("setting the request header", err)
 		}
+		if cfg.externalIDHeader != "" && !trusted {
+			c.externalID(incoming, present)
+		}
 	}
 	if cfg.traceparent {
 		c.traceparent()
 	}
 	return types.ActionContinue
+}
+
+// trusted reports whether this request may keep its incoming ID under
+// trust_incoming. "internal" believes only Envoy's own verdict: its HTTP
+// connection manager drops any x-envoy-internal a client sends and sets it
+// for requests from internal_address_config peers (with use_remote_address).
+func (c *httpContext) trusted() bool {
+	switch c.p.cfg.trust {
+	case trustAll:
+		return true
+	case trustInternal:
+		v, err := proxywasm.GetHttpRequestHeader("x-envoy-internal")
+		return err == nil && v == "true"
+	}
+	return false
+}
+
+// externalID sets external_id_header on an untrusted request to the valid
+// ID the client sent, or removes it: upstreams can read what the client
+// called its request, and never in the header that carries the trusted ID.
+func (c *httpContext) externalID(incoming string, present bool) {
+	h := c.p.cfg.externalIDHeader
+	if present && validIncomingID(incoming) {
+		if err := proxywasm.ReplaceHttpRequestHeader(h, incoming); err != nil {
+			c.fail("setting external_id_header", err)
+		}
+		return
+	}
+	if err := proxywasm.RemoveHttpRequestHeader(h); err != nil {
+		c.fail("removing external_id_header", err)
+	}
 }
 
 // traceparent keeps a valid incoming traceparent or creates one (and drops
@@ -230,6 +270,7 @@ func (c *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) types.Actio
 	c.wrapping = true
 	c.bodyLeft = d.contentLength
 	c.body.start(c.env, c.id, d.contentLength)
+	c.body.budget = &c.p.budget
 	return types.ActionContinue
 }
 
@@ -261,6 +302,10 @@ func (c *httpContext) OnHttpResponseBody(size int, endOfStream bool) types.Actio
 		endOfStream = endOfStream || c.bodyLeft <= 0
 	}
 	act, out := c.body.write(chunk, endOfStream, time.Now())
+	if c.body.overBudget {
+		c.body.overBudget = false
+		c.p.metrics.envelopeOverBudget.Increment(1)
+	}
 	if c.shadow {
 		c.bytes += int64(size)
 	} else {

@@ -15,13 +15,22 @@ import "io"
 // traceparentLen is the length of a version 00 traceparent.
 const traceparentLen = 55
 
+// maxTraceparentLen bounds a future-version traceparent. The spec sets no
+// limit; 256 leaves room for several more fields of the kind version 00 has.
+const maxTraceparentLen = 256
+
 // validTraceparent reports whether s is a traceparent the filter keeps.
 //
 // Version 00 must be exactly 55 characters. A higher version (anything but
-// 00 and ff) is accepted when its first 55 characters parse as version 00
-// fields and, if it is longer, character 55 is "-": the spec asks parsers to
-// read future versions that way, and the filter forwards the header unchanged
-// (it is not a tracer and never rewrites a valid traceparent).
+// 00 and ff) is read as the spec asks parsers to read future versions: its
+// first 55 characters parse as version 00 fields and character 55, if any,
+// is "-". What follows that dash — fields no version defines yet — is kept
+// only when it is well formed the way every defined field is: one or more
+// "-"-separated non-empty runs of lowercase hex, the whole header at most
+// maxTraceparentLen. Anything else in the tail (spaces, quotes, text,
+// empty fields) is dropped with the header: the filter forwards a kept
+// traceparent unchanged (it is not a tracer), so an unchecked tail would
+// carry whatever a client wrote into every upstream's tracing and logs.
 func validTraceparent(s string) bool {
 	if len(s) < traceparentLen {
 		return false
@@ -33,7 +42,7 @@ func validTraceparent(s string) bool {
 		if len(s) != traceparentLen {
 			return false
 		}
-	} else if len(s) > traceparentLen && s[traceparentLen] != '-' {
+	} else if len(s) > traceparentLen && !wellFormedTail(s[traceparentLen:]) {
 		return false
 	}
 	if s[2] != '-' || s[35] != '-' || s[52] != '-' {
@@ -43,6 +52,31 @@ func validTraceparent(s string) bool {
 	return isLowerHex(traceID) && !allZero(traceID) &&
 		isLowerHex(parentID) && !allZero(parentID) &&
 		isLowerHex(flags)
+}
+
+// wellFormedTail reports whether tail, what follows the flags of a future
+// version, is ("-" 1*HEXDIGLC)+ and keeps the header within
+// maxTraceparentLen.
+func wellFormedTail(tail string) bool {
+	if len(tail) > maxTraceparentLen-traceparentLen || len(tail) < 2 || tail[0] != '-' {
+		return false
+	}
+	field := 0
+	for i := 1; i < len(tail); i++ {
+		c := tail[i]
+		switch {
+		case c == '-':
+			if field == 0 {
+				return false
+			}
+			field = 0
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+			field++
+		default:
+			return false
+		}
+	}
+	return field > 0
 }
 
 func isLowerHex(s string) bool {

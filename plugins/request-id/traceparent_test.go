@@ -18,9 +18,18 @@ func TestValidTraceparent(t *testing.T) {
 	}{
 		{"00-" + traceID + "-" + parentID + "-01", true},
 		{"00-" + traceID + "-" + parentID + "-00", true},
-		{"00-" + traceID + "-" + parentID + "-ff", true}, // unknown flags are ignored, not rejected
-		{"01-" + traceID + "-" + parentID + "-01", true}, // a future version
-		{"cc-" + traceID + "-" + parentID + "-01-what-the-future-holds", true},
+		{"00-" + traceID + "-" + parentID + "-ff", true},         // unknown flags are ignored, not rejected
+		{"01-" + traceID + "-" + parentID + "-01", true},         // a future version
+		{"cc-" + traceID + "-" + parentID + "-01-0a1b-ff", true}, // future fields, well formed
+		{"cc-" + traceID + "-" + parentID + "-01-" + strings.Repeat("a", 256-56), true},
+		{"cc-" + traceID + "-" + parentID + "-01-" + strings.Repeat("a", 256-55), false}, // 257 characters
+		{"cc-" + traceID + "-" + parentID + "-01-what-the-future-holds", false},          // not hex
+		{"cc-" + traceID + "-" + parentID + "-01-", false},                               // empty field
+		{"cc-" + traceID + "-" + parentID + "-01-ab-", false},
+		{"cc-" + traceID + "-" + parentID + "-01--ab", false},
+		{"cc-" + traceID + "-" + parentID + "-01-AB", false},
+		{"cc-" + traceID + "-" + parentID + "-01-ab cd", false},
+		{"cc-" + traceID + "-" + parentID + `-01-ab"x=1`, false},
 		{"cc-" + traceID + "-" + parentID + "-01.what", false},  // char 55 must be "-"
 		{"00-" + traceID + "-" + parentID + "-01-extra", false}, // version 00 is exactly 55
 		{"00-" + traceID + "-" + parentID + "-01 ", false},

@@ -65,8 +65,11 @@ type FilterConfig struct {
 	VMConfiguration []byte
 	Env             []EnvVar
 	FailurePolicy   FailurePolicy
-	Wasm            []byte
-	WasmName        string // file name, for messages
+	// ReloadBackoff is reload_config.backoff.base_interval for FailReload;
+	// 0 means DefaultReloadBackoff.
+	ReloadBackoff time.Duration
+	Wasm          []byte
+	WasmName      string // file name, for messages
 }
 
 // Cluster answers proxy_http_call for one cluster name.

@@ -21,6 +21,8 @@ const (
 	FlagUpstreamOverflow                uint64 = 1 << 7  // UO
 	FlagNoRouteFound                    uint64 = 1 << 8  // NR
 	FlagDownstreamConnectionTermination uint64 = 1 << 14 // DC
+	FlagStreamIdleTimeout               uint64 = 1 << 16 // SI
+	FlagOverloadManager                 uint64 = 1 << 25 // OM
 )
 
 var flagNames = []struct {
@@ -30,7 +32,7 @@ var flagNames = []struct {
 	{FlagFailedLocalHealthCheck, "LH"}, {FlagNoHealthyUpstream, "UH"}, {FlagUpstreamRequestTimeout, "UT"},
 	{FlagLocalReset, "LR"}, {FlagUpstreamRemoteReset, "UR"}, {FlagUpstreamConnectionFailure, "UF"},
 	{FlagUpstreamConnectionTermination, "UC"}, {FlagUpstreamOverflow, "UO"}, {FlagNoRouteFound, "NR"},
-	{FlagDownstreamConnectionTermination, "DC"},
+	{FlagDownstreamConnectionTermination, "DC"}, {FlagStreamIdleTimeout, "SI"}, {FlagOverloadManager, "OM"},
 }
 
 // FlagString prints flags as %RESPONSE_FLAGS% does: short names joined

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -148,8 +149,9 @@ type Stream struct {
 	pipe          *bodyPipe
 	fromUpstream  bool
 	filterState   map[string][]byte
-	reqBytes      int // request body bytes from the client (request.size)
-	respBytes     int // response body bytes to the client (response.size)
+	remoteDone    bool // the client has sent the whole request (Envoy's remoteDecodeComplete)
+	reqBytes      int  // request body bytes from the client (request.size)
+	respBytes     int  // response body bytes to the client (response.size)
 	// flags are Envoy's response flags (response.flags); upstreamHost and
 	// transportFailure are what the router reported.
 	flags            uint64
@@ -206,7 +208,10 @@ func (s *Stream) SendHeaders() {
 // Start sends the request headers, saying whether the request ends with
 // them; body frames and trailers follow through SendData and SendTrailers.
 func (s *Stream) Start(endOfStream bool) {
-	s.w.call(func() { s.start(endOfStream) })
+	s.w.call(func() {
+		s.remoteDone = endOfStream
+		s.start(endOfStream)
+	})
 }
 
 // SendData sends one request body frame.
@@ -214,6 +219,7 @@ func (s *Stream) SendData(chunk []byte, eos bool) {
 	c := append([]byte(nil), chunk...)
 	s.w.call(func() {
 		s.reqBytes += len(c)
+		s.remoteDone = s.remoteDone || eos
 		if !s.finished && !s.aborted[dec] {
 			s.data(dec, 0, c, eos)
 		}
@@ -226,6 +232,7 @@ func (s *Stream) SendTrailers() { s.SendTrailerPairs(s.req.Trailers) }
 // SendTrailerPairs ends the request with trailers learnt as it streamed.
 func (s *Stream) SendTrailerPairs(trailers []abi.Pair) {
 	s.w.call(func() {
+		s.remoteDone = true
 		if !s.finished && !s.aborted[dec] {
 			s.trailers[dec] = newHeaderMap(trailers)
 			s.runTrailers(dec, 0)
@@ -354,27 +361,60 @@ func (s *Stream) start(eos bool) {
 	s.runHeaders(dec, 0)
 }
 
-// reloadIfNeeded re-creates a failed VM under FAIL_RELOAD, at most once per
-// backoff (Envoy's reload_config.backoff, 1s base).
+// reloadIfNeeded re-creates a failed VM under FAIL_RELOAD, as Envoy's
+// PluginConfig::maybeReloadHandleIfNeeded does: only when at least the
+// reload backoff has passed since the VM was loaded (or since the last
+// reload attempt), the backoff being reload_config.backoff.base_interval
+// (1s by default) with Envoy's lower-bound jitter, [base, 1.5×base). The
+// time of an attempt counts whether or not it succeeds, so a module that
+// traps on every start is retried at that pace, never in a loop.
 func (h *Host) reloadIfNeeded(w *worker, i int) *VM {
 	vm := w.vms[i]
 	if !vm.failed || vm.cfg.FailurePolicy != FailReload {
 		return vm
 	}
-	if time.Since(vm.failedAt) < reloadBackoff && h.clock.Now().Sub(vm.failedAt) < reloadBackoff {
+	now := h.clock.Now()
+	if now.Sub(vm.loadedAt) < reloadInterval(vm.cfg) {
 		return vm
 	}
+	vm.loadedAt = now
 	fresh, err := h.newVM(w, i)
 	if err != nil {
-		vm.failedAt = time.Now()
-		h.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: vm.cfg.Name, Worker: w.index, Message: "reload failed: " + err.Error()})
+		h.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: vm.cfg.Name, Worker: w.index,
+			Message: "FAIL_RELOAD: reloading the failed VM failed: " + err.Error()})
 		return vm
 	}
+	h.log(LogEntry{Time: time.Now(), Level: LevelInfo, Filter: vm.cfg.Name, Worker: w.index,
+		Message: "FAIL_RELOAD: the VM failed with a runtime error and was reloaded"})
+	vm.retire()
 	w.vms[i] = fresh
 	return fresh
 }
 
-const reloadBackoff = time.Second
+// DefaultReloadBackoff is Envoy's reload_config.backoff.base_interval
+// default.
+const DefaultReloadBackoff = time.Second
+
+// reloadInterval is Envoy's JitteredLowerBoundBackOffStrategy: a random
+// interval in [base, 1.5×base).
+func reloadInterval(cfg *FilterConfig) time.Duration {
+	base := cfg.ReloadBackoff
+	if base <= 0 {
+		base = DefaultReloadBackoff
+	}
+	// Not the guest's random source: a reload must not shift what a
+	// seeded random_get returns.
+	return base + time.Duration(mrand.Int64N(int64(base/2)+1))
+}
+
+// retire closes a replaced VM's module once no stream uses it any more, so
+// that its linear memory is freed (Envoy frees a VM with its last handle).
+func (vm *VM) retire() {
+	vm.retired = true
+	if len(vm.streams) == 0 {
+		vm.mod.Close(context.Background())
+	}
+}
 
 func (f *filterStream) name() string { return f.vm.cfg.Name }
 
@@ -910,6 +950,9 @@ func (s *Stream) finish() {
 			s.invoke(f, f.vm.fn.delete, "proxy_on_delete", uint64(f.ctxID))
 		}
 		delete(f.vm.streams, f.ctxID)
+		if f.vm.retired && len(f.vm.streams) == 0 {
+			f.vm.mod.Close(context.Background())
+		}
 	}
 	close(s.done)
 }

@@ -50,7 +50,8 @@ type VM struct {
 	touched  []*filterStream // streams with deferred actions from a root callback
 
 	failed      bool
-	failedAt    time.Time
+	loadedAt    time.Time // host clock: when this VM, or the last reload attempt on its slot, started
+	retired     bool      // replaced by a reload: closed once its last stream is gone
 	configOpen  bool
 	tickPeriod  time.Duration
 	tickTimer   *timer
@@ -65,9 +66,9 @@ type VM struct {
 
 // newVM instantiates the filter's module on w, runs _initialize and starts
 // the root context: on_context_create, on_vm_start, on_configure.
-func (h *Host) newVM(w *worker, filter int) (*VM, error) {
+func (h *Host) newVM(w *worker, filter int) (_ *VM, err error) {
 	cfg := &h.opts.Filters[filter]
-	vm := &VM{host: h, w: w, filter: filter, cfg: cfg, stack: make([]uint64, 8),
+	vm := &VM{host: h, w: w, filter: filter, cfg: cfg, stack: make([]uint64, 8), loadedAt: h.clock.Now(),
 		streams: map[uint32]*filterStream{}, calls: map[uint32]*callout{},
 		metricIDs: map[uint32]*metric{}, metricNames: map[string]uint32{}, labels: map[string]*string{}}
 	vm.ctx = context.WithValue(h.ctx, vmKey{}, vm)
@@ -80,6 +81,13 @@ func (h *Host) newVM(w *worker, filter int) (*VM, error) {
 		return nil, fmt.Errorf("hosttest: instantiating %s: %w", cfg.Name, err)
 	}
 	vm.mod, vm.mem = mod, mod.Memory()
+	defer func() {
+		if err != nil {
+			// A VM that refused to start is never used: free its memory
+			// (it matters when FAIL_RELOAD retries one again and again).
+			mod.Close(context.Background())
+		}
+	}()
 	f := mod.ExportedFunction
 	vm.fn.malloc = f("proxy_on_memory_allocate")
 	if vm.fn.malloc == nil {
@@ -229,7 +237,6 @@ func (vm *VM) call(fn api.Function, name string, args ...uint64) (uint64, bool) 
 
 func (vm *VM) fail(callback string, err error) {
 	vm.failed = true
-	vm.failedAt = time.Now()
 	var exit interface{ ExitCode() uint32 }
 	if errors.As(err, &exit) {
 		err = fmt.Errorf("proc_exit(%d): %w", exit.ExitCode(), err)

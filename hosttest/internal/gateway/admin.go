@@ -137,6 +137,21 @@ func (g *Gateway) Prometheus() string {
 			fmt.Fprintf(&b, "envoy_http_downstream_rq_xx{envoy_response_code_class=\"%d\",envoy_http_conn_manager_prefix=%q} %d\n", c, l.hcm.StatPrefix, l.rqXX[c].Load())
 		}
 	}
+	for i, st := range (&listener{}).timeoutStats() {
+		fmt.Fprintf(&b, "# TYPE envoy_http_%s counter\n", st.name)
+		for _, l := range g.listeners {
+			if l.hcm != nil {
+				fmt.Fprintf(&b, "envoy_http_%s{envoy_http_conn_manager_prefix=%q} %d\n", st.name, l.hcm.StatPrefix, l.timeoutStats()[i].v)
+			}
+		}
+	}
+	if o := g.overload; o != nil {
+		// Envoy's overload.<monitor>.pressure and <action>.scale_percent, in percent.
+		fmt.Fprintf(&b, "# TYPE envoy_overload_envoy_resource_monitors_fixed_heap_pressure gauge\nenvoy_overload_envoy_resource_monitors_fixed_heap_pressure %d\n",
+			int(100*math.Float64frombits(o.pressure.Load())))
+		fmt.Fprintf(&b, "# TYPE envoy_overload_envoy_overload_actions_stop_accepting_requests_scale_percent gauge\nenvoy_overload_envoy_overload_actions_stop_accepting_requests_scale_percent %d\n",
+			int(100*math.Float64frombits(o.level.Load())))
+	}
 	b.WriteString("# TYPE envoy_http_downstream_rq_active gauge\n")
 	for _, l := range g.listeners {
 		fmt.Fprintf(&b, "envoy_http_downstream_rq_active{envoy_http_conn_manager_prefix=%q} %d\n", l.hcm.StatPrefix, l.active.Load())

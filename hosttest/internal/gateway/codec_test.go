@@ -339,22 +339,22 @@ func TestJWTAuthStripsSpoofedIdentityEndToEnd(t *testing.T) {
 // the field.
 func TestCodecOptionsCompile(t *testing.T) {
 	yaml := withHCM(bootstrap("", oneRoute, oneCluster("")),
-		"common_http_protocol_options: { headers_with_underscores_action: DROP_HEADER, idle_timeout: 60s }\nhttp_protocol_options: { enable_trailers: true, accept_http_10: true }")
+		"common_http_protocol_options: { headers_with_underscores_action: DROP_HEADER, idle_timeout: 60s, max_headers_count: 50 }\nhttp_protocol_options: { enable_trailers: true, accept_http_10: true }")
 	msg, cfg := compileErr(t, yaml)
 	if msg != "" {
 		t.Fatalf("Compile: %s", msg)
 	}
 	h := cfg.Listeners[0].HCM
-	if h.Underscores.String() != "DROP_HEADER" || !h.HTTP1Trailers {
-		t.Errorf("HCM Underscores %v, HTTP1Trailers %v; want DROP_HEADER, true", h.Underscores, h.HTTP1Trailers)
+	if h.Underscores.String() != "DROP_HEADER" || !h.HTTP1Trailers || h.Timeouts.Idle != time.Minute {
+		t.Errorf("HCM Underscores %v, HTTP1Trailers %v, idle timeout %v; want DROP_HEADER, true, 1m", h.Underscores, h.HTTP1Trailers, h.Timeouts.Idle)
 	}
 	warnings := strings.Join(cfg.Warnings, "\n")
-	for _, want := range []string{"common_http_protocol_options.idle_timeout: accepted, not emulated", "http_protocol_options.accept_http_10: accepted, not emulated"} {
+	for _, want := range []string{"common_http_protocol_options.max_headers_count: accepted, not emulated", "http_protocol_options.accept_http_10: accepted, not emulated"} {
 		if !strings.Contains(warnings, want) {
 			t.Errorf("warnings lack %q:\n%s", want, warnings)
 		}
 	}
-	for _, quiet := range []string{"headers_with_underscores_action", "enable_trailers"} {
+	for _, quiet := range []string{"headers_with_underscores_action", "enable_trailers", "idle_timeout"} {
 		if strings.Contains(warnings, quiet) {
 			t.Errorf("warnings name %s, which the gateway emulates:\n%s", quiet, warnings)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -46,6 +47,8 @@ type Config struct {
 	StatTags  []StatTag
 	Listeners []*ListenerConfig
 	Clusters  []*ClusterConfig
+	// Overload is the overload manager, nil when the bootstrap has none.
+	Overload *OverloadConfig
 	// Warnings name each field accepted but not emulated, one line each.
 	Warnings []string
 }
@@ -79,6 +82,10 @@ type HCMConfig struct {
 	XFFTrusted    uint32
 	GenRequestID  bool
 	PreserveReqID bool
+	// InternalCIDRs is internal_address_config.cidr_ranges: the peers whose
+	// requests are internal (x-envoy-internal: true, their request ID and
+	// x-envoy-* headers kept). Empty: none, Envoy's default since 1.33.
+	InternalCIDRs []netip.Prefix
 	NormalizePath bool
 	MergeSlashes  bool
 	EscSlashes    hcmv3.HttpConnectionManager_PathWithEscapedSlashesAction
@@ -89,6 +96,8 @@ type HCMConfig struct {
 	StripTrailingDot bool
 	ServerName       string
 	ServerHeader     hcmv3.HttpConnectionManager_ServerHeaderTransformation
+	// Timeouts are the connection manager's timers (see timeouts.go).
+	Timeouts Timeouts
 	// SuppressEnvoyHeaders is the router's suppress_envoy_headers.
 	SuppressEnvoyHeaders bool
 	// Underscores is common_http_protocol_options.headers_with_underscores_action:
@@ -143,6 +152,10 @@ type Route struct {
 	AutoHostRewrite bool
 	// Timeout is the route timeout; 0 disables it (Envoy's default is 15s).
 	Timeout time.Duration
+	// IdleTimeout is the route's idle_timeout, replacing the connection
+	// manager's stream_idle_timeout for this route (0 disables); nil: not
+	// set.
+	IdleTimeout *time.Duration
 	// Disabled names the engine filters switched off on this route.
 	Disabled  map[string]bool
 	mutations headerMutations
@@ -217,11 +230,10 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 	c := &checker{}
 	cfg := &Config{Bootstrap: bs}
 	c.check(bs, "bootstrap", fields{
-		use: "node admin static_resources stats_config",
+		use: "node admin static_resources stats_config overload_manager",
 		warn: map[string]string{
 			"stats_sinks":             "no stats are pushed; /stats/prometheus serves the filter metrics",
 			"stats_flush_interval":    "stats flushing",
-			"overload_manager":        "overload actions: nothing is shed under memory pressure",
 			"layered_runtime":         "runtime layers",
 			"cluster_manager":         "cluster manager tuning",
 			"watchdog":                "watchdog",
@@ -232,6 +244,9 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 			"application_log_config":  "application log format",
 		},
 	})
+	if om := bs.GetOverloadManager(); om != nil {
+		cfg.Overload = compileOverload(c, om)
+	}
 	if sc := bs.GetStatsConfig(); sc != nil {
 		cfg.StatTags = compileStatTags(c, sc)
 	}
@@ -346,15 +361,12 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 
 func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters map[string]bool, o Options) *HCMConfig {
 	c.check(m, at, fields{
-		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id normalize_path merge_slashes path_with_escaped_slashes_action max_request_headers_kb strip_any_host_port strip_matching_host_port strip_trailing_host_dot common_http_protocol_options http_protocol_options",
+		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id internal_address_config normalize_path merge_slashes path_with_escaped_slashes_action max_request_headers_kb strip_any_host_port strip_matching_host_port strip_trailing_host_dot common_http_protocol_options http_protocol_options stream_idle_timeout request_timeout request_headers_timeout",
 		warn: map[string]string{
 			"access_log":                           "HTTP access log (the filters' own access-log lines still appear)",
 			"access_log_options":                   "HTTP access log",
 			"tracing":                              "tracing",
 			"http2_protocol_options":               "HTTP/2 codec options (but initial_stream_window_size is an h2c stream's buffer limit)",
-			"stream_idle_timeout":                  "stream idle timeout",
-			"request_timeout":                      "request timeout",
-			"request_headers_timeout":              "request headers timeout",
 			"drain_timeout":                        "drain timeout (shutdown waits for in-flight requests)",
 			"delayed_close_timeout":                "delayed close",
 			"stream_error_on_invalid_http_message": "codec error handling",
@@ -382,6 +394,21 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 		h.StripPort = stripAnyPort
 	case m.GetStripMatchingHostPort():
 		h.StripPort = stripMatchingPort
+	}
+	h.Timeouts = compileTimeouts(c, m, at)
+	if iac := m.GetInternalAddressConfig(); iac != nil {
+		iat := at + ".internal_address_config"
+		c.check(iac, iat, fields{use: "unix_sockets cidr_ranges"})
+		for i, r := range iac.GetCidrRanges() {
+			a, err := netip.ParseAddr(r.GetAddressPrefix())
+			bits := int(r.GetPrefixLen().GetValue())
+			if err != nil || bits > a.BitLen() {
+				c.errorf("%s.cidr_ranges[%d]: %q/%d is not an IP prefix", iat, i, r.GetAddressPrefix(), bits)
+				continue
+			}
+			p, _ := a.Unmap().Prefix(bits)
+			h.InternalCIDRs = append(h.InternalCIDRs, p)
+		}
 	}
 	if h.ServerName == "" {
 		h.ServerName = "envoy"
@@ -483,10 +510,11 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 // whether HTTP/1 passes request trailers on.
 func compileCodecOptions(c *checker, m *hcmv3.HttpConnectionManager, at string, h *HCMConfig) {
 	if o := m.GetCommonHttpProtocolOptions(); o != nil {
-		const limits = "connection timeouts and limits"
-		c.check(o, at+".common_http_protocol_options", fields{use: "headers_with_underscores_action", warn: map[string]string{
-			"idle_timeout": limits, "max_connection_duration": limits, "max_connection_duration_jitter": limits,
-			"max_headers_count": limits, "max_response_headers_kb": limits, "max_stream_duration": limits,
+		const limits = "connection limits"
+		// idle_timeout and max_connection_duration: compileTimeouts.
+		c.check(o, at+".common_http_protocol_options", fields{use: "headers_with_underscores_action idle_timeout max_connection_duration", warn: map[string]string{
+			"max_connection_duration_jitter": "jitter on max_connection_duration",
+			"max_headers_count":              limits, "max_response_headers_kb": limits, "max_stream_duration": limits,
 			"max_requests_per_connection": limits,
 		}})
 		h.Underscores = o.GetHeadersWithUnderscoresAction()
@@ -513,8 +541,7 @@ func mustUnpack(a *anypb.Any) proto.Message {
 
 func compileWasm(c *checker, pc *wasmv3.PluginConfig, at, httpName string, o Options) (FilterConfig, bool) {
 	c.check(pc, at, fields{
-		use:  "name root_id vm_config configuration fail_open failure_policy",
-		warn: map[string]string{"reload_config": "reload backoff (the engine retries a failed VM after 1s)"},
+		use: "name root_id vm_config configuration fail_open failure_policy reload_config",
 	})
 	if pc.GetAllowOnHeadersStopIteration().GetValue() {
 		c.errorf("%s.allow_on_headers_stop_iteration: true is not supported", at)
@@ -526,6 +553,16 @@ func compileWasm(c *checker, pc *wasmv3.PluginConfig, at, httpName string, o Opt
 		e.Name = httpName
 	}
 	e.RootID = pc.GetRootId()
+	if pc.GetFailOpen() && pc.GetFailurePolicy() != wasmv3.FailurePolicy_UNSPECIFIED {
+		// Envoy refuses the same: "only one of fail_open or failure_policy can be set".
+		c.errorf("%s: only one of fail_open or failure_policy can be set", at)
+	}
+	if b := pc.GetReloadConfig().GetBackoff(); b != nil {
+		// Envoy reads only base_interval here (a jittered lower bound, not an
+		// exponential backoff): max_interval is accepted and unused, as there.
+		c.check(b, at+".reload_config.backoff", fields{use: "base_interval max_interval"})
+		e.ReloadBackoff = b.GetBaseInterval().AsDuration()
+	}
 	switch {
 	case pc.GetFailurePolicy() == wasmv3.FailurePolicy_FAIL_OPEN:
 		e.FailurePolicy = engine.FailOpen
@@ -709,8 +746,8 @@ func compileRoute(c *checker, r *routev3.Route, at string, filters map[string][]
 	case r.GetRoute() != nil:
 		a := r.GetRoute()
 		aat := at + ".route"
-		c.check(a, aat, fields{use: "cluster prefix_rewrite host_rewrite_literal auto_host_rewrite timeout", warn: map[string]string{
-			"retry_policy": "retries (a failed upstream request is not retried)", "idle_timeout": "stream idle timeout",
+		c.check(a, aat, fields{use: "cluster prefix_rewrite host_rewrite_literal auto_host_rewrite timeout idle_timeout", warn: map[string]string{
+			"retry_policy": "retries (a failed upstream request is not retried)",
 			"hedge_policy": "hedging", "max_stream_duration": "stream duration limits", "priority": "routing priority",
 			"rate_limits": "Envoy's rate limit service (concierge's rate-limit filter does this)", "include_vh_rate_limits": "rate limits",
 		}})
@@ -732,6 +769,10 @@ func compileRoute(c *checker, r *routev3.Route, at string, filters map[string][]
 		rt.AutoHostRewrite = a.GetAutoHostRewrite().GetValue()
 		if a.GetTimeout() != nil {
 			rt.Timeout = a.GetTimeout().AsDuration()
+		}
+		if a.GetIdleTimeout() != nil {
+			d := a.GetIdleTimeout().AsDuration()
+			rt.IdleTimeout = &d
 		}
 	case r.GetDirectResponse() != nil:
 		d := r.GetDirectResponse()

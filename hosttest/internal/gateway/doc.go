@@ -9,7 +9,7 @@
 // reported with its YAML line and field path), then every field that is set is
 // either emulated, accepted with one warning naming what is not emulated
 // (a field that only tunes Envoy's machinery: outlier detection, circuit
-// breaker thresholds, stats sinks, the overload manager, access logs), or
+// breaker thresholds, stats sinks, access logs), or
 // refused at start-up with an error naming the field (anything that would
 // change routing or what the filters see). Nothing is ignored silently.
 //
@@ -17,13 +17,26 @@
 // as the filters' buffer limit and the flow-control watermark, so a slow
 // client or upstream holds the other side back instead of filling the
 // gateway's memory), the HTTP connection manager
-// (wasm filters, the router, inline route_config, use_remote_address and
-// x-forwarded-*/x-envoy-* headers, normalize_path, merge_slashes,
-// path_with_escaped_slashes_action, strip_any_host_port,
-// strip_matching_host_port, strip_trailing_host_dot, generate_request_id,
-// server_name; a '#' in the request target is refused with 400, as Envoy
-// does since 1.19.1; the codecs' headers_with_underscores_action on header
-// and trailer names and HTTP/1 enable_trailers, see codec.go),
+// (wasm filters with fail_open / failure_policy, FAIL_RELOAD paced by
+// reload_config.backoff.base_interval as Envoy paces it, the router, inline
+// route_config, use_remote_address and x-forwarded-*/x-envoy-* headers,
+// internal_address_config (no peer is internal without it, as since Envoy
+// 1.33), normalize_path, merge_slashes, path_with_escaped_slashes_action,
+// strip_any_host_port, strip_matching_host_port, strip_trailing_host_dot,
+// generate_request_id and preserve_external_request_id, server_name; a '#'
+// in the request target is refused with 400, as Envoy does since 1.19.1;
+// the codecs' headers_with_underscores_action on header and trailer names
+// and HTTP/1 enable_trailers, see codec.go; and the connection manager's
+// timers: common_http_protocol_options.idle_timeout (1h default) and
+// max_connection_duration, request_headers_timeout, request_timeout and
+// stream_idle_timeout (5m default; a route's idle_timeout overrides it)
+// with Envoy's answers — 408 while the request is incomplete, 504 once it
+// is, bodies "request header timeout", "request timeout", "stream timeout",
+// details request_header_timeout, request_overall_timeout,
+// stream_idle_timeout, and a reset for a stream idle after its response
+// started; counters downstream_cx_idle_timeout,
+// downstream_cx_max_duration_reached, downstream_rq_idle_timeout,
+// downstream_rq_timeout, downstream_rq_header_timeout),
 // routes (prefix, path, path_separated_prefix, safe_regex and header
 // matchers; prefix_rewrite, host_rewrite_literal, auto_host_rewrite,
 // timeout, direct_response, typed_per_filter_config disabling, header
@@ -44,4 +57,14 @@
 // filters with Envoy's bodies, response code details and response flags,
 // and the filters see upstream.address and
 // upstream.transport_failure_reason.
+//
+// The overload manager: the envoy.resource_monitors.fixed_heap monitor,
+// sampled every refresh_interval, reads the memory the Go runtime has in
+// use (every VM's linear memory included) against max_heap_size_bytes, and
+// envoy.overload_actions.stop_accepting_requests (threshold or scaled
+// trigger) answers new requests as Envoy does — 503 "envoy overloaded",
+// details overload, flag OM, before any filter — counted in
+// downstream_rq_overload_close, with the monitor's pressure and the
+// action's scale on /stats/prometheus. Other monitors and actions are
+// accepted with a warning.
 package gateway

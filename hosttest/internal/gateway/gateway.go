@@ -43,6 +43,8 @@ type Gateway struct {
 	started time.Time
 	quit    chan struct{} // closed by POST /quitquitquit
 	quitOne sync.Once
+	// overload is the overload manager's monitor; nil without one.
+	overload *overload
 }
 
 // Quit delivers when an operator asks the admin interface to exit
@@ -61,6 +63,9 @@ type listener struct {
 	rqTotal atomic.Uint64
 	rqXX    [6]atomic.Uint64
 	active  atomic.Int64
+	// Timeout counters (timeouts.go).
+	cxIdleTimeout, cxMaxDuration, rqIdleTimeout, rqTimeout, rqHeaderTimeout atomic.Uint64
+	rqOverload                                                              atomic.Uint64
 }
 
 // Start runs a compiled configuration: clusters resolved and health
@@ -102,16 +107,23 @@ func Start(cfg *Config, o RunOptions) (*Gateway, error) {
 	if o.ValidateOnly {
 		return g, nil
 	}
+	if oc := cfg.Overload; oc != nil && oc.MaxHeapBytes > 0 {
+		g.overload = startOverload(oc)
+	}
 	for _, l := range g.listeners {
 		ln, err := net.Listen("tcp", l.cfg.Address)
 		if err != nil {
 			g.Close()
 			return nil, fmt.Errorf("listener %s: %w", l.cfg.Name, err)
 		}
-		l.ln = ln
+		// The connection manager's timers run on each connection
+		// (timeouts.go); net/http's own read deadlines stay off, except
+		// IdleTimeout, which also makes HTTP/2 connections go away.
+		l.ln = timedListener{Listener: ln, l: l}
 		// Go allows 4 KiB beyond MaxHeaderBytes for its read buffer: the
 		// limit is Envoy's to within that.
-		l.srv = &http.Server{Handler: l, ReadHeaderTimeout: 30 * time.Second, MaxHeaderBytes: l.hcm.MaxRequestHeaderBytes,
+		l.srv = &http.Server{Handler: l, IdleTimeout: l.hcm.Timeouts.Idle, MaxHeaderBytes: l.hcm.MaxRequestHeaderBytes,
+			ConnState:   connState,
 			ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }}
 		p := new(http.Protocols)
 		p.SetHTTP1(l.hcm.HTTP1)
@@ -226,6 +238,7 @@ func (g *Gateway) Close() {
 	g.closed.Do(func() {
 		g.ready.Store(false)
 		close(g.closing)
+		g.overload.close()
 		for _, l := range g.listeners {
 			if l.srv != nil {
 				l.srv.Close()

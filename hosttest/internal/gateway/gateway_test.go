@@ -82,7 +82,8 @@ func TestRoutesRewritesAndPerRouteDisabling(t *testing.T) {
 			"x-probe-prop-xds.cluster_name":  "one",
 			"x-forwarded-proto":              "http",
 			"x-forwarded-for":                "127.0.0.1",
-			"x-envoy-internal":               "true",
+			"x-envoy-internal":               "", // loopback is external unless internal_address_config names it (Envoy >= 1.33)
+			"x-envoy-external-address":       "127.0.0.1",
 			"x-envoy-expected-rq-timeout-ms": "15000",
 		} {
 			if got := strings.Join(e.Headers[k], ","); got != want {

@@ -116,8 +116,13 @@ func (h *HCMConfig) requestHeaders(r *http.Request, remote netip.Addr, local net
 		return "", false
 	}
 	// The address Envoy trusts as the client's, and whether the request is
-	// internal (RFC 1918 or loopback, with no earlier hop).
+	// internal: with use_remote_address, no earlier hop (no x-forwarded-for)
+	// and a peer in internal_address_config. Since Envoy 1.33 no address is
+	// internal unless that list names it (RFC 1918 and loopback were before).
+	// Envoy drops a client's x-envoy-internal in every case: only its own
+	// verdict reaches the filters.
 	xff, hadXFF := get("x-forwarded-for")
+	hs = del(hs, "x-envoy-internal")
 	internal := false
 	if h.UseRemoteAddr {
 		if !h.SkipXFFAppend && remote.IsValid() {
@@ -128,8 +133,7 @@ func (h *HCMConfig) requestHeaders(r *http.Request, remote netip.Addr, local net
 			}
 		}
 		set("x-forwarded-proto", "http")
-		internal = !hadXFF && remote.IsValid() && (remote.IsLoopback() || remote.IsPrivate())
-		hs = del(hs, "x-envoy-internal")
+		internal = !hadXFF && remote.IsValid() && h.isInternal(remote)
 		if internal {
 			hs = append(hs, abi.Pair{Key: "x-envoy-internal", Value: "true"})
 		} else {
@@ -143,13 +147,27 @@ func (h *HCMConfig) requestHeaders(r *http.Request, remote netip.Addr, local net
 	} else if _, ok := get("x-forwarded-proto"); !ok {
 		hs = append(hs, abi.Pair{Key: "x-forwarded-proto", Value: "http"})
 	}
+	// Envoy: an edge request (use_remote_address, not internal) always gets
+	// a fresh ID unless preserve_external_request_id; any other keeps the
+	// one it has.
 	if h.GenRequestID {
 		id, ok := get("x-request-id")
-		if !ok || id == "" || (h.UseRemoteAddr && !internal && !h.PreserveReqID) {
+		edge := h.UseRemoteAddr && !internal
+		if !ok || id == "" || (edge && !h.PreserveReqID) {
 			set("x-request-id", uuid4())
 		}
 	}
 	return hs, nil
+}
+
+// isInternal reports whether internal_address_config names a.
+func (h *HCMConfig) isInternal(a netip.Addr) bool {
+	for _, p := range h.InternalCIDRs {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // stripPort is the connection manager's strip_port_mode.

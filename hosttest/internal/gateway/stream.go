@@ -28,6 +28,12 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !l.screenUnderscores(w, r) {
 		return
 	}
+	// Envoy drops a new request under overload as soon as its headers are
+	// decoded, before any filter exists.
+	if l.g.overload.shed() {
+		l.overloadReply(w, r)
+		return
+	}
 	localAddr, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	hs, rej := l.hcm.requestHeaders(r, remoteAddr(r.RemoteAddr), localAddr)
 	if rej != nil {
@@ -56,26 +62,38 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			req.Attributes["xds.cluster_name"] = []byte(rt.Cluster)
 		}
 	}
+	if dc, ok := r.Context().Value(connKey{}).(*downstreamConn); ok && dc.draining.Load() && r.ProtoMajor == 1 {
+		// max_connection_duration passed: Envoy drains an HTTP/1
+		// connection by closing it after this response.
+		w.Header().Set("connection", "close")
+	}
 	if l.host == nil {
 		l.serveDirect(w, r, hs, req.Timeout)
 		return
 	}
-	l.serveStream(w, r, req)
+	l.serveStream(w, r, req, rt)
 }
 
 // serveStream runs one request through the engine. Switching to another
 // engine transport touches only this function and clientSink.
-func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engine.Request) {
+func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engine.Request, rt *Route) {
 	sink := newClientSink()
 	req.Sink = sink
 	s := l.host.NewStream(req)
 	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex() // HTTP/1.1: read the request while the response flows
+	timers := l.startStreamTimers(s, rt)
+	defer timers.stop()
+	sink.touch = timers.touch
+	if dc, ok := r.Context().Value(connKey{}).(*downstreamConn); ok && r.ProtoMajor == 1 {
+		sink.draining = dc.draining.Load
+	}
 
 	eos := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
 	s.Start(eos)
 	readDone := make(chan struct{})
 	if eos {
+		timers.requestDone()
 		close(readDone)
 	} else {
 		go func() {
@@ -89,7 +107,11 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 					return
 				default:
 				}
+				if n > 0 {
+					timers.touch()
+				}
 				if err == io.EOF {
+					timers.requestDone()
 					// net/http fills r.Trailer once the body is read to EOF.
 					trailers, reject := l.requestTrailers(r)
 					if reject != "" {
@@ -211,6 +233,10 @@ type clientSink struct {
 	mu     sync.Mutex
 	events []sinkEvent
 	wake   chan struct{}
+	touch  func() // activity for stream_idle_timeout
+	// draining reports max_connection_duration passed: the response then
+	// says connection: close (HTTP/1), as Envoy's drain does.
+	draining func() bool
 	// closeConn: the HTTP/1 codec failed (a rejected trailer); the
 	// connection closes after the response, as Envoy's does.
 	closeConn atomic.Bool
@@ -272,9 +298,12 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 			// Every ending pushes its last event before Done; drain them.
 		}
 		for _, e := range c.take() {
+			if c.touch != nil {
+				c.touch()
+			}
 			switch e.kind {
 			case 'h':
-				if c.closeConn.Load() {
+				if c.closeConn.Load() || c.draining != nil && c.draining() {
 					w.Header().Set("connection", "close")
 				}
 				status = l.writeHeaders(w, e.headers)
