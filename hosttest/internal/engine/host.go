@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/concierge-wasm/concierge/hosttest/internal/build"
 )
@@ -100,6 +101,14 @@ type Options struct {
 	// as Envoy's per_connection_buffer_limit_bytes does; 0 means Envoy's
 	// default, 1 MiB.
 	BufferLimit int
+	// Node is the bootstrap's node (an envoy.config.core.v3.Node), served
+	// as xds.node; nil: NOT_FOUND.
+	Node proto.Message
+	// UpstreamHost, if set, describes the endpoint the router picked
+	// (cluster name and address as the router reported them): its
+	// metadata (xds.upstream_host_metadata) and locality
+	// (upstream.locality), both envoy.config.core.v3 messages.
+	UpstreamHost func(cluster, address string) (metadata, locality proto.Message, ok bool)
 }
 
 // DefaultBufferLimit is Envoy's per_connection_buffer_limit_bytes default.

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
 )
 
@@ -60,6 +62,14 @@ func (vm *VM) property(path []string, raw string) ([]byte, abi.Status) {
 	case "plugin_vm_id":
 		return []byte(vm.cfg.VMID), abi.OK
 	}
+	// The node comes from the server's local info: root contexts read it
+	// too.
+	if len(path) >= 2 && path[0] == "xds" && path[1] == "node" {
+		if vm.host.opts.Node == nil {
+			return nil, abi.NotFound
+		}
+		return protoProperty(vm.host.opts.Node, path[2:])
+	}
 	f := vm.active
 	if f == nil {
 		return nil, abi.NotFound // a root context has no stream info
@@ -67,6 +77,14 @@ func (vm *VM) property(path []string, raw string) ([]byte, abi.Status) {
 	s := f.s
 	if v, ok := s.req.Attributes[strings.Join(path, ".")]; ok {
 		return v, abi.OK
+	}
+	if len(path) >= 2 {
+		if m, ok := s.req.Messages[path[0]+"."+path[1]]; ok && m != nil {
+			return protoProperty(m, path[2:])
+		}
+		if m := s.upstreamHostMessage(path[0] + "." + path[1]); m != nil {
+			return protoProperty(m, path[2:])
+		}
 	}
 	if v, ok := s.filterState["wasm."+raw]; ok {
 		return v, abi.OK
@@ -219,12 +237,45 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 		return []byte(s.req.Destination), true
 	case "destination.port":
 		return portOf(s.req.Destination)
+	case "upstream.request_attempt_count":
+		// Envoy: attemptCount().value_or(0); the gateway's router makes
+		// one attempt.
+		if s.upstreamHost == "" {
+			return int64Bytes(0), true
+		}
+		return int64Bytes(1), true
 	case "connection.mtls":
 		return []byte{0}, true
+	case "connection.requested_server_name":
+		return []byte{}, true // no TLS: no SNI, present and empty
 	case "connection.id":
 		return int64Bytes(int64(s.id)), true
+	case "request.headers_bytes":
+		return int64Bytes(int64(headerBytes(s.headers[dec]))), true
+	case "response.headers_bytes":
+		return int64Bytes(int64(headerBytes(s.headers[enc]))), true
 	}
 	return nil, false
+}
+
+// upstreamHostMessage is xds.upstream_host_metadata or upstream.locality
+// of the endpoint the router picked, nil before it picked one.
+func (s *Stream) upstreamHostMessage(attr string) proto.Message {
+	if attr != "xds.upstream_host_metadata" && attr != "upstream.locality" {
+		return nil
+	}
+	lookup := s.host.opts.UpstreamHost
+	if lookup == nil || s.upstreamHost == "" {
+		return nil
+	}
+	md, loc, ok := lookup(string(s.req.Attributes["xds.cluster_name"]), s.upstreamHost)
+	if !ok {
+		return nil
+	}
+	if attr == "upstream.locality" {
+		return loc
+	}
+	return md
 }
 
 // headerBytes approximates a header map's size on the wire, as Envoy's
