@@ -59,6 +59,12 @@ type ListenerConfig struct {
 	// a filter may buffer (0: Envoy's default, 1 MiB), and the high
 	// watermark of the gateway's flow control.
 	BufferLimit int
+	// Metadata, Direction and FilterChainName are what plugins read as
+	// xds.listener_metadata, xds.listener_direction (traffic_direction)
+	// and xds.filter_chain_name.
+	Metadata        *corev3.Metadata
+	Direction       corev3.TrafficDirection
+	FilterChainName string
 }
 
 // HCMConfig is an HTTP connection manager.
@@ -116,6 +122,7 @@ type RouteTable struct {
 // VirtualHost is one virtual host.
 type VirtualHost struct {
 	Name      string
+	Metadata  *corev3.Metadata // xds.virtual_host_metadata
 	Domains   []string
 	Routes    []*Route
 	mutations headerMutations
@@ -123,8 +130,10 @@ type VirtualHost struct {
 
 // Route is one route: a match and what to do.
 type Route struct {
-	Name  string
-	match routeMatch
+	Name string
+	// Metadata is the route's metadata: xds.route_metadata.
+	Metadata *corev3.Metadata
+	match    routeMatch
 	// Cluster is where the router sends the request; empty for a direct
 	// response.
 	Cluster string
@@ -139,6 +148,7 @@ type Route struct {
 	Disabled  map[string]bool
 	mutations headerMutations
 	vh        *VirtualHost
+	props     streamProps // what the filters read of it (props.go)
 }
 
 // DirectResponse is a route's direct_response.
@@ -150,6 +160,7 @@ type DirectResponse struct {
 // ClusterConfig is one cluster.
 type ClusterConfig struct {
 	Name           string
+	Metadata       *corev3.Metadata // xds.cluster_metadata
 	Type           clusterv3.Cluster_DiscoveryType
 	LB             clusterv3.Cluster_LbPolicy
 	ConnectTimeout time.Duration
@@ -166,6 +177,12 @@ type EndpointAddr struct {
 	Host   string
 	Port   uint32
 	HCPort uint32 // health_check_config.port_value, 0: Port
+	// Metadata (the lb_endpoint's), Locality and LocalityMetadata (its
+	// locality group's) are xds.upstream_host_metadata, upstream.locality
+	// and xds.upstream_host_locality_metadata once the router picked it.
+	Metadata         *corev3.Metadata
+	Locality         *corev3.Locality
+	LocalityMetadata *corev3.Metadata
 }
 
 // HealthCheckConfig is an active HTTP health check.
@@ -305,7 +322,8 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 		c.errorf("%s.bind_to_port: false is not supported", at)
 	}
 	lc := &ListenerConfig{Name: l.GetName(), Address: socketAddress(c, l.GetAddress(), at+".address"),
-		BufferLimit: int(l.GetPerConnectionBufferLimitBytes().GetValue())}
+		BufferLimit: int(l.GetPerConnectionBufferLimitBytes().GetValue()),
+		Metadata:    l.GetMetadata(), Direction: l.GetTrafficDirection()}
 	if len(l.GetFilterChains()) != 1 {
 		c.errorf("%s.filter_chains: exactly one filter chain is supported, got %d", at, len(l.GetFilterChains()))
 		return nil
@@ -313,6 +331,7 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 	fc := l.GetFilterChains()[0]
 	fat := at + ".filter_chains[0]"
 	c.check(fc, fat, fields{use: "filters name metadata"})
+	lc.FilterChainName = fc.GetName()
 	if len(fc.GetFilters()) != 1 {
 		c.errorf("%s.filters: exactly one network filter (the HTTP connection manager) is supported, got %d", fat, len(fc.GetFilters()))
 		return nil
@@ -595,7 +614,7 @@ func compileRoutes(c *checker, rc *routev3.RouteConfiguration, at string, filter
 			"retry_policy": "retries (a failed upstream request is not retried)", "hedge_policy": "hedging",
 			"include_request_attempt_count": "x-envoy-attempt-count", "virtual_clusters": "virtual cluster stats",
 		}})
-		vh := &VirtualHost{Name: v.GetName(), Domains: v.GetDomains(), mutations: compileMutations(c, vat, v.GetRequestHeadersToAdd(), v.GetRequestHeadersToRemove(), v.GetResponseHeadersToAdd(), v.GetResponseHeadersToRemove())}
+		vh := &VirtualHost{Name: v.GetName(), Metadata: v.GetMetadata(), Domains: v.GetDomains(), mutations: compileMutations(c, vat, v.GetRequestHeadersToAdd(), v.GetRequestHeadersToRemove(), v.GetResponseHeadersToAdd(), v.GetResponseHeadersToRemove())}
 		vhDisabled := perFilter(c, vat, v.GetTypedPerFilterConfig(), filters, disabledByDefault)
 		for ri, r := range v.GetRoutes() {
 			rat := fmt.Sprintf("%s.routes[%d] (%s)", vat, ri, r.GetName())
@@ -658,7 +677,7 @@ func compileRoute(c *checker, r *routev3.Route, at string, filters map[string][]
 		// filters' buffer limit is the listener's.
 		"per_request_buffer_limit_bytes": "retry and shadow buffering",
 	}})
-	rt := &Route{Name: r.GetName(), Timeout: 15 * time.Second,
+	rt := &Route{Name: r.GetName(), Metadata: r.GetMetadata(), Timeout: 15 * time.Second,
 		mutations: compileMutations(c, at, r.GetRequestHeadersToAdd(), r.GetRequestHeadersToRemove(), r.GetResponseHeadersToAdd(), r.GetResponseHeadersToRemove())}
 	var ok bool
 	if rt.match, ok = compileMatch(c, r.GetMatch(), at+".match"); !ok {
@@ -888,7 +907,7 @@ func compileCluster(c *checker, cl *clusterv3.Cluster, at string) *ClusterConfig
 			"preconnect_policy":                        "preconnecting",
 		},
 	})
-	cc := &ClusterConfig{Name: cl.GetName(), Type: cl.GetType(), LB: cl.GetLbPolicy(),
+	cc := &ClusterConfig{Name: cl.GetName(), Metadata: cl.GetMetadata(), Type: cl.GetType(), LB: cl.GetLbPolicy(),
 		ConnectTimeout: dur(cl.GetConnectTimeout(), 5*time.Second), PanicThreshold: 50,
 		DNSRefresh: dur(cl.GetDnsRefreshRate(), 5*time.Second), DNSFamily: cl.GetDnsLookupFamily()}
 	switch cc.Type {
@@ -920,6 +939,7 @@ func compileCluster(c *checker, cl *clusterv3.Cluster, at string) *ClusterConfig
 		for ei, le := range loc.GetLbEndpoints() {
 			eat := fmt.Sprintf("%s.lb_endpoints[%d]", lat, ei)
 			if ep := compileEndpoint(c, le, eat); ep != nil {
+				ep.Locality, ep.LocalityMetadata = loc.GetLocality(), loc.GetMetadata()
 				cc.Endpoints = append(cc.Endpoints, *ep)
 			}
 		}
@@ -977,7 +997,7 @@ func compileEndpoint(c *checker, le *endpointv3.LbEndpoint, at string) *Endpoint
 		return nil
 	}
 	socketAddress(c, ep.GetAddress(), at+".endpoint.address")
-	out := &EndpointAddr{Host: sa.GetAddress(), Port: sa.GetPortValue()}
+	out := &EndpointAddr{Host: sa.GetAddress(), Port: sa.GetPortValue(), Metadata: le.GetMetadata()}
 	if hc := ep.GetHealthCheckConfig(); hc != nil {
 		c.check(hc, at+".endpoint.health_check_config", fields{use: "port_value"})
 		out.HCPort = hc.GetPortValue()

@@ -41,16 +41,14 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		local = localAddr.String()
 	}
 	req := engine.Request{Headers: hs, Source: r.RemoteAddr, Destination: local, Upstream: http.HandlerFunc(l.route),
-		Disabled: l.hcm.disabledByDefault, BufferLimit: l.cfg.BufferLimit}
+		Disabled: l.hcm.disabledByDefault, BufferLimit: l.cfg.BufferLimit,
+		Attributes: l.props.attrs, Messages: l.props.msgs}
 	if r.ProtoMajor == 2 {
 		req.BufferLimit = l.hcm.H2BufferLimit
 	}
 	if rt != nil {
 		req.Disabled, req.Timeout = rt.Disabled, rt.Timeout
-		req.Attributes = map[string][]byte{"xds.route_name": []byte(rt.Name), "xds.virtual_host_name": []byte(rt.vh.Name)}
-		if rt.Cluster != "" {
-			req.Attributes["xds.cluster_name"] = []byte(rt.Cluster)
-		}
+		req.Attributes, req.Messages = rt.props.attrs, rt.props.msgs
 	}
 	if l.host == nil {
 		l.serveDirect(w, r, hs, req.Timeout)
