@@ -164,3 +164,14 @@ func encodePairs(pairs [][2]string) []byte {
 	}
 	return b
 }
+
+// TestHeaderAttributeJoinsValues: request.headers.<name> is every value
+// of the header, comma-joined, as Envoy's attribute is (the header map
+// call gives only the first).
+func TestHeaderAttributeJoinsValues(t *testing.T) {
+	h := probeHost(t, "")
+	resp := h.Do(hosttest.GET("/").Header("x-multi", "a").Header("x-multi", "b").
+		Header("x-p", "get-prop:request.headers.x-multi get-prop:request.headers.x-none"))
+	wantHeader(t, "request.headers.x-multi", resp.Upstream.Header("x-p-prop-request.headers.x-multi"), "a,b")
+	wantHeader(t, "request.headers.x-none", resp.Upstream.Header("x-p-prop-request.headers.x-none"), "NOTFOUND")
+}

@@ -105,10 +105,17 @@ type Options struct {
 	// as xds.node; nil: NOT_FOUND.
 	Node proto.Message
 	// UpstreamHost, if set, describes the endpoint the router picked
-	// (cluster name and address as the router reported them): its
-	// metadata (xds.upstream_host_metadata) and locality
-	// (upstream.locality), both envoy.config.core.v3 messages.
-	UpstreamHost func(cluster, address string) (metadata, locality proto.Message, ok bool)
+	// (cluster name and address as the router reported them).
+	UpstreamHost func(cluster, address string) (UpstreamHostInfo, bool)
+}
+
+// UpstreamHostInfo is what the filters read of the endpoint the router
+// picked, as envoy.config.core.v3 messages: its Metadata
+// (xds.upstream_host_metadata), Locality (upstream.locality) and its
+// locality group's LocalityMetadata (xds.upstream_host_locality_metadata).
+// None may be nil.
+type UpstreamHostInfo struct {
+	Metadata, Locality, LocalityMetadata proto.Message
 }
 
 // DefaultBufferLimit is Envoy's per_connection_buffer_limit_bytes default.

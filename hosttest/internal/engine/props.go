@@ -175,7 +175,7 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 		return int64Bytes(int64(s.reqBytes + headerBytes(s.headers[dec]))), true
 	case "request.headers":
 		if len(path) == 3 {
-			return str(s.reqHeader(strings.ToLower(path[2])))
+			return str(allValues(s.headers[dec], strings.ToLower(path[2])))
 		}
 		if s.headers[dec] == nil {
 			return nil, false
@@ -199,7 +199,7 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 			return nil, false
 		}
 		if len(path) == 3 {
-			return str(s.headers[enc].get(strings.ToLower(path[2])))
+			return str(allValues(s.headers[enc], strings.ToLower(path[2])))
 		}
 		return abi.EncodePairs(s.headers[enc].pairs), true
 	case "response.trailers":
@@ -258,24 +258,48 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 	return nil, false
 }
 
-// upstreamHostMessage is xds.upstream_host_metadata or upstream.locality
-// of the endpoint the router picked, nil before it picked one.
+// upstreamHostMessage is xds.upstream_host_metadata,
+// xds.upstream_host_locality_metadata or upstream.locality of the endpoint the router picked, nil before it picked one.
 func (s *Stream) upstreamHostMessage(attr string) proto.Message {
-	if attr != "xds.upstream_host_metadata" && attr != "upstream.locality" {
+	if attr != "xds.upstream_host_metadata" && attr != "upstream.locality" && attr != "xds.upstream_host_locality_metadata" {
 		return nil
 	}
 	lookup := s.host.opts.UpstreamHost
 	if lookup == nil || s.upstreamHost == "" {
 		return nil
 	}
-	md, loc, ok := lookup(string(s.req.Attributes["xds.cluster_name"]), s.upstreamHost)
+	h, ok := lookup(string(s.req.Attributes["xds.cluster_name"]), s.upstreamHost)
 	if !ok {
 		return nil
 	}
-	if attr == "upstream.locality" {
-		return loc
+	switch attr {
+	case "upstream.locality":
+		return h.Locality
+	case "xds.upstream_host_locality_metadata":
+		return h.LocalityMetadata
 	}
-	return md
+	return h.Metadata
+}
+
+// allValues is one header as Envoy's attributes give it: every value,
+// comma-joined (GetAllOfHeaderAsString), where the get_header_map_value
+// call gives only the first.
+func allValues(m *headerMap, key string) (string, bool) {
+	if m == nil {
+		return "", false
+	}
+	var out string
+	found := false
+	for _, p := range m.pairs {
+		if p.Key != key {
+			continue
+		}
+		if found {
+			out += ","
+		}
+		out, found = out+p.Value, true
+	}
+	return out, found
 }
 
 // headerBytes approximates a header map's size on the wire, as Envoy's

@@ -5,6 +5,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/engine"
 )
 
 // streamProps are the attributes Envoy's stream info holds when the HTTP
@@ -74,12 +76,13 @@ func (g *Gateway) node() proto.Message {
 	return n
 }
 
-// upstreamHost serves xds.upstream_host_metadata and upstream.locality
-// for the endpoint the router picked.
-func (g *Gateway) upstreamHost(cluster, address string) (metadata, locality proto.Message, ok bool) {
+// upstreamHost serves xds.upstream_host_metadata,
+// xds.upstream_host_locality_metadata and upstream.locality for the
+// endpoint the router picked.
+func (g *Gateway) upstreamHost(cluster, address string) (engine.UpstreamHostInfo, bool) {
 	c := g.clusters[cluster]
 	if c == nil {
-		return nil, nil, false
+		return engine.UpstreamHostInfo{}, false
 	}
 	for _, h := range c.snapshot() {
 		if h.addr == address {
@@ -87,10 +90,10 @@ func (g *Gateway) upstreamHost(cluster, address string) (metadata, locality prot
 			if loc == nil {
 				loc = &corev3.Locality{}
 			}
-			return orEmpty(h.ep.Metadata), loc, true
+			return engine.UpstreamHostInfo{Metadata: orEmpty(h.ep.Metadata), Locality: loc, LocalityMetadata: orEmpty(h.ep.LocalityMetadata)}, true
 		}
 	}
-	return nil, nil, false
+	return engine.UpstreamHostInfo{}, false
 }
 
 func int64LE(v int64) []byte { return binary.LittleEndian.AppendUint64(nil, uint64(v)) }

@@ -69,6 +69,7 @@ static_resources:
       cluster_name: web
       endpoints:
       - locality: { region: eu-west-1, zone: eu-west-1a }
+        metadata: { filter_metadata: { acme: { rack: r12 } } }
         lb_endpoints:
         - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: %s } } }
           metadata: { filter_metadata: { istio: { canary: "yes" } } }
@@ -90,6 +91,7 @@ static_resources:
 		"get-prop:xds.upstream_host_metadata",
 		"get-prop-resp:xds.upstream_host_metadata.filter_metadata.istio.canary",
 		"get-prop-resp:upstream.locality.zone", "get-prop-resp:upstream.request_attempt_count",
+		"get-prop-resp:xds.upstream_host_locality_metadata.filter_metadata.acme.rack",
 	}, " ")
 	r := do(t, c, "GET", base+"/one", map[string]string{"x-probe": script}, nil)
 	if r.status != 200 {
@@ -124,9 +126,10 @@ static_resources:
 		t.Errorf("xds.node = %v (err %v), want the bootstrap's node with user_agent_name envoy", &node, err)
 	}
 	for path, want := range map[string]string{
-		"xds.upstream_host_metadata.filter_metadata.istio.canary": "yes",
-		"upstream.locality.zone":                                  "eu-west-1a",
-		"upstream.request_attempt_count":                          "hex:0100000000000000",
+		"xds.upstream_host_metadata.filter_metadata.istio.canary":       "yes",
+		"upstream.locality.zone":                                        "eu-west-1a",
+		"upstream.request_attempt_count":                                "hex:0100000000000000",
+		"xds.upstream_host_locality_metadata.filter_metadata.acme.rack": "r12",
 	} {
 		if got := r.header.Get("x-probe-prop-" + path); got != want {
 			t.Errorf("response: %s = %q, want %q", path, got, want)
