@@ -103,9 +103,22 @@ func TestMetadataProperties(t *testing.T) {
 		}
 	}
 
-	// Without metadata given, there is none to read.
-	resp = h.Do(hosttest.GET("/").Header("x-p", "get-prop:xds.route_metadata"))
+	// Without metadata given, there is none to read. Dynamic metadata is
+	// present and empty (no filter of the chain writes it).
+	resp = h.Do(hosttest.GET("/").Header("x-p", "get-prop:xds.route_metadata get-prop:metadata get-prop:metadata.filter_metadata.x"))
 	wantHeader(t, "no route metadata", resp.Upstream.Header("x-p-prop-xds.route_metadata"), "NOTFOUND")
+	if got := resp.Upstream.HeaderValues("x-p-prop-metadata"); len(got) != 1 || got[0] != "" {
+		t.Errorf("metadata = %q, want present and empty", got)
+	}
+	wantHeader(t, "metadata.filter_metadata.x", resp.Upstream.Header("x-p-prop-metadata.filter_metadata.x"), "NOTFOUND")
+
+	// Without Node, the node is Envoy's default one.
+	h = probeHost(t, "")
+	resp = h.Do(hosttest.GET("/").Header("x-p", "get-prop:xds.node.user_agent_name get-prop:xds.node.id"))
+	wantHeader(t, "default node user agent", resp.Upstream.Header("x-p-prop-xds.node.user_agent_name"), "envoy")
+	if got := resp.Upstream.HeaderValues("x-p-prop-xds.node.id"); len(got) != 1 || got[0] != "" {
+		t.Errorf("default xds.node.id = %q, want present and empty", got)
+	}
 }
 
 func float64LE(f float64) []byte {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
@@ -77,6 +78,11 @@ func (vm *VM) property(path []string, raw string) ([]byte, abi.Status) {
 	s := f.s
 	if v, ok := s.req.Attributes[strings.Join(path, ".")]; ok {
 		return v, abi.OK
+	}
+	if path[0] == "metadata" {
+		// Dynamic metadata: only Envoy's own filters write it (no host
+		// call sets it), and the chain has none before the router.
+		return protoProperty(&corev3.Metadata{}, path[1:])
 	}
 	if len(path) >= 2 {
 		if m, ok := s.req.Messages[path[0]+"."+path[1]]; ok && m != nil {
