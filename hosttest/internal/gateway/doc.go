@@ -43,4 +43,11 @@
 // filters with Envoy's bodies, response code details and response flags,
 // and the filters see upstream.address and
 // upstream.transport_failure_reason.
+//
+// The filters read the configuration as Envoy's xds.* attributes: the
+// bootstrap's node (xds.node), the listener's metadata, traffic_direction
+// and filter chain name, the matched virtual host's and route's name and
+// metadata, the route's cluster and its metadata, and, once the router
+// picked one, the endpoint's metadata, locality and locality metadata
+// (props.go; the whole vocabulary is a table in RATIONALE.md).
 package gateway
