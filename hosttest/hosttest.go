@@ -248,6 +248,7 @@ func (s *settings) engineOptions() (engine.Options, error) {
 				fc.Name = filepath.Base(abs)
 			}
 		}
+		fc.PluginName = fc.Name
 		for k, v := range f.Env {
 			fc.Env = append(fc.Env, engine.EnvVar{Key: k, Value: v})
 		}

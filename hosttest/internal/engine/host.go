@@ -59,7 +59,8 @@ type EnvVar struct{ Key, Value string }
 // FilterConfig is one wasm filter of the chain: Envoy's PluginConfig and
 // VmConfig as far as a guest can observe them.
 type FilterConfig struct {
-	Name            string // plugin_name; also how tests name the filter
+	Name            string // how the host and tests tell the filter apart (unique)
+	PluginName      string // what plugin_name reads: Envoy's config.name, maybe empty
 	RootID          string
 	VMID            string
 	Configuration   []byte

@@ -57,7 +57,7 @@ func (vm *VM) property(path []string, raw string) ([]byte, abi.Status) {
 	}
 	switch raw {
 	case "plugin_name":
-		return []byte(vm.cfg.Name), abi.OK
+		return []byte(vm.cfg.PluginName), abi.OK
 	case "plugin_root_id":
 		return []byte(vm.cfg.RootID), abi.OK
 	case "plugin_vm_id":

@@ -455,11 +455,11 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 			if !ok {
 				continue
 			}
-			for _, g := range h.Filters {
-				if g.Engine.Name == fcfg.Engine.Name {
-					c.errorf("%s: plugin name %q is also filter %q's; give each filter its own config.name (the gateway tells filters apart by it)", fat, fcfg.Engine.Name, g.HTTPName)
-				}
-			}
+			// Envoy accepts two filters of one name and one config.name
+			// (the Go SDK's dispatch_call_on_tick has two bare
+			// envoy.filters.http.wasm); the engine tells them apart by a
+			// suffix that only the gateway's own messages show.
+			fcfg.Engine.Name = uniqueFilterName(h.Filters, fcfg.Engine.Name)
 			names[f.GetName()] = append(names[f.GetName()], fcfg.Engine.Name)
 			if f.GetDisabled() {
 				h.disabledByDefault[fcfg.Engine.Name] = true
@@ -482,6 +482,24 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 	return h
 }
 
+// uniqueFilterName is name, or name#2, name#3... if an earlier filter of
+// the chain has it.
+func uniqueFilterName(filters []FilterConfig, name string) string {
+	taken := func(n string) bool {
+		for _, f := range filters {
+			if f.Engine.Name == n {
+				return true
+			}
+		}
+		return false
+	}
+	out := name
+	for i := 2; taken(out); i++ {
+		out = name + "#" + strconv.Itoa(i)
+	}
+	return out
+}
+
 func mustUnpack(a *anypb.Any) proto.Message {
 	m, err := a.UnmarshalNew()
 	if err != nil {
@@ -500,7 +518,7 @@ func compileWasm(c *checker, pc *wasmv3.PluginConfig, at, httpName string, o Opt
 	}
 	f := FilterConfig{HTTPName: httpName, PluginName: pc.GetName()}
 	e := &f.Engine
-	e.Name = pc.GetName()
+	e.Name, e.PluginName = pc.GetName(), pc.GetName()
 	if e.Name == "" {
 		e.Name = httpName
 	}

@@ -155,3 +155,32 @@ func hexBytes(t testing.TB, v string) []byte {
 	}
 	return b
 }
+
+// TestTwoFiltersWithoutConfigName: two envoy.filters.http.wasm without
+// config.name (the Go SDK's dispatch_call_on_tick) load and both run, and
+// each reads plugin_name as Envoy gives it: config.name, here empty.
+func TestTwoFiltersWithoutConfigName(t *testing.T) {
+	one := echoServer(t, "one")
+	mod := module(t, "hosttest/testdata/probe")
+	bare := func(cfg string) string {
+		return fmt.Sprintf(`- name: envoy.filters.http.wasm
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+    config:
+      configuration: { "@type": type.googleapis.com/google.protobuf.StringValue, value: '%s' }
+      vm_config: { runtime: envoy.wasm.runtime.v8, code: { local: { filename: %s } } }
+`, cfg, mod)
+	}
+	routes := `
+- match: { prefix: / }
+  route: { cluster: one }
+`
+	g := start(t, bootstrap(bare(`{"name":"a"}`)+bare(`{"name":"b"}`), routes, staticCluster("one", []string{port(t, one)}, "")))
+	r := do(t, client(t), "GET", "http://"+g.Addr("ingress")+"/", map[string]string{"x-a": "get-prop:plugin_name", "x-b": "get-prop:plugin_name"}, nil)
+	e := r.echo(t)
+	for _, h := range []string{"x-a-prop-plugin_name", "x-b-prop-plugin_name"} {
+		if got := e.Headers[h]; len(got) != 1 || got[0] != "" {
+			t.Errorf("%s = %q, want one empty value (the filter ran; config.name is empty)", h, got)
+		}
+	}
+}
