@@ -223,7 +223,7 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 	c := &checker{}
 	cfg := &Config{Bootstrap: bs}
 	c.check(bs, "bootstrap", fields{
-		use: "node admin static_resources stats_config",
+		use: "node admin static_resources stats_config bootstrap_extensions",
 		warn: map[string]string{
 			"stats_sinks":             "no stats are pushed; /stats/prometheus serves the filter metrics",
 			"stats_flush_interval":    "stats flushing",
@@ -238,6 +238,9 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 			"application_log_config":  "application log format",
 		},
 	})
+	for i, ext := range bs.GetBootstrapExtensions() {
+		c.errorf("bootstrap_extensions[%d] (%s): %s is not supported: bootstrap extensions, among them envoy.bootstrap.wasm WasmService singletons, are not emulated", i, ext.GetName(), ext.GetTypedConfig().GetTypeUrl())
+	}
 	if sc := bs.GetStatsConfig(); sc != nil {
 		cfg.StatTags = compileStatTags(c, sc)
 	}
@@ -332,6 +335,12 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 	fat := at + ".filter_chains[0]"
 	c.check(fc, fat, fields{use: "filters name metadata"})
 	lc.FilterChainName = fc.GetName()
+	for i, nf := range fc.GetFilters() {
+		if _, ok := mustUnpack(nf.GetTypedConfig()).(*hcmv3.HttpConnectionManager); !ok {
+			c.errorf("%s.filters[%d] (%s): %s is not supported: network filters (envoy.filters.network.wasm, tcp_proxy, ...) are not emulated; a filter chain is one HTTP connection manager", fat, i, nf.GetName(), nf.GetTypedConfig().GetTypeUrl())
+			return nil
+		}
+	}
 	if len(fc.GetFilters()) != 1 {
 		c.errorf("%s.filters: exactly one network filter (the HTTP connection manager) is supported, got %d", fat, len(fc.GetFilters()))
 		return nil

@@ -50,4 +50,9 @@
 // metadata, the route's cluster and its metadata, and, once the router
 // picked one, the endpoint's metadata, locality and locality metadata
 // (props.go; the whole vocabulary is a table in RATIONALE.md).
+//
+// Refused by name: network filters (envoy.filters.network.wasm,
+// tcp_proxy: a filter chain is one HTTP connection manager) and
+// bootstrap_extensions (envoy.bootstrap.wasm WasmService singletons): the
+// engine has no connection contexts and no VM outside a filter chain.
 package gateway
