@@ -161,6 +161,9 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 	case "request.id":
 		return str(s.reqHeader("x-request-id"))
 	case "request.protocol":
+		if s.req.Protocol != "" {
+			return []byte(s.req.Protocol), true
+		}
 		return []byte("HTTP/1.1"), true
 	case "request.time":
 		return int64Bytes(s.started.UnixNano()), true

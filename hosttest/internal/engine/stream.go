@@ -41,7 +41,10 @@ type Request struct {
 	// Messages are message-valued attributes keyed by dotted path
 	// ("xds.route_metadata"): the path below them walks the message as
 	// Envoy's CEL view does (see propmsg.go).
-	Messages    map[string]proto.Message
+	Messages map[string]proto.Message
+	// Protocol is request.protocol ("HTTP/1.0", "HTTP/1.1", "HTTP/2");
+	// empty means HTTP/1.1.
+	Protocol    string
 	Source      string // downstream address, default 127.0.0.1:50000
 	Destination string // listener address, default 127.0.0.1:8080
 	// Timeout is the route timeout on the host clock; 0 means none.

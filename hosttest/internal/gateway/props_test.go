@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/proto"
@@ -181,6 +183,22 @@ func TestTwoFiltersWithoutConfigName(t *testing.T) {
 	for _, h := range []string{"x-a-prop-plugin_name", "x-b-prop-plugin_name"} {
 		if got := e.Headers[h]; len(got) != 1 || got[0] != "" {
 			t.Errorf("%s = %q, want one empty value (the filter ran; config.name is empty)", h, got)
+		}
+	}
+}
+
+// TestRequestProtocol: request.protocol is the protocol the client spoke.
+func TestRequestProtocol(t *testing.T) {
+	one := echoServer(t, "one")
+	g := start(t, bootstrap(wasmFilter("probe", module(t, "hosttest/testdata/probe"), `{"name":"probe"}`),
+		"- match: { prefix: / }\n  route: { cluster: one }", staticCluster("one", []string{port(t, one)}, "")))
+	h2 := &http.Transport{Protocols: new(http.Protocols)}
+	h2.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(h2.CloseIdleConnections)
+	for name, c := range map[string]*http.Client{"HTTP/1.1": client(t), "HTTP/2": {Transport: h2, Timeout: 5 * time.Second}} {
+		r := do(t, c, "GET", "http://"+g.Addr("ingress")+"/", map[string]string{"x-probe": "get-prop:request.protocol"}, nil)
+		if got := r.echo(t).Headers["x-probe-prop-request.protocol"]; len(got) != 1 || got[0] != name {
+			t.Errorf("%s client: request.protocol = %q, want %q", name, got, name)
 		}
 	}
 }

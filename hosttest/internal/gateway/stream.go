@@ -45,6 +45,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Attributes: l.props.attrs, Messages: l.props.msgs}
 	if r.ProtoMajor == 2 {
 		req.BufferLimit = l.hcm.H2BufferLimit
+		req.Protocol = "HTTP/2"
+	} else if r.ProtoMinor == 0 {
+		req.Protocol = "HTTP/1.0"
 	}
 	if rt != nil {
 		req.Disabled, req.Timeout = rt.Disabled, rt.Timeout
