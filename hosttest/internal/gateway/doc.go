@@ -32,7 +32,8 @@
 // trusted CA) and the admin endpoints /ready, /stats (Envoy's text and
 // JSON, with filter=), /stats/prometheus (with stats_config.stats_tags
 // turning parts of the filters' metric names into labels), /clusters, /listeners,
-// /server_info, /config_dump (the bootstrap) and POST /quitquitquit.
+// /server_info, /config_dump (the bootstrap) and POST /quitquitquit; like
+// Envoy's, the admin answers once the request body is in.
 // The command line takes Envoy's: -c/--config-path, --concurrency,
 // -l/--log-level, --component-log-level, --mode validate, --drain-time-s,
 // --service-node/--service-cluster/--service-zone, --log-path; the
