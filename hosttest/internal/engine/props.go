@@ -84,11 +84,13 @@ func (vm *VM) property(path []string, raw string) ([]byte, abi.Status) {
 		// call sets it), and the chain has none before the router.
 		return protoProperty(&corev3.Metadata{}, path[1:])
 	}
-	if len(path) >= 2 {
-		if m, ok := s.req.Messages[path[0]+"."+path[1]]; ok && m != nil {
+	// Message-valued attributes are all xds.* or upstream.locality.
+	if len(path) >= 2 && (path[0] == "xds" || path[0] == "upstream") {
+		key := path[0] + "." + path[1]
+		if m, ok := s.req.Messages[key]; ok && m != nil {
 			return protoProperty(m, path[2:])
 		}
-		if m := s.upstreamHostMessage(path[0] + "." + path[1]); m != nil {
+		if m := s.upstreamHostMessage(key); m != nil {
 			return protoProperty(m, path[2:])
 		}
 	}
