@@ -108,6 +108,9 @@ type Options struct {
 	// UpstreamHost, if set, describes the endpoint the router picked
 	// (cluster name and address as the router reported them).
 	UpstreamHost func(cluster, address string) (UpstreamHostInfo, bool)
+	// ClusterEndpoints, if set, counts a cluster's endpoints, healthy or
+	// not (upstream.num_endpoints, Envoy's membership_total).
+	ClusterEndpoints func(cluster string) (int, bool)
 }
 
 // UpstreamHostInfo is what the filters read of the endpoint the router

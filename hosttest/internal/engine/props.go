@@ -248,6 +248,13 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 		return []byte(s.req.Destination), true
 	case "destination.port":
 		return portOf(s.req.Destination)
+	case "upstream.num_endpoints":
+		cluster, ok := s.req.Attributes["xds.cluster_name"]
+		if !ok || s.host.opts.ClusterEndpoints == nil {
+			return nil, false
+		}
+		n, ok := s.host.opts.ClusterEndpoints(string(cluster))
+		return int64Bytes(int64(n)), ok
 	case "upstream.request_attempt_count":
 		// Envoy: attemptCount().value_or(0); the gateway's router makes
 		// one attempt.

@@ -177,6 +177,13 @@ func (l *listener) startEngine() error {
 		MaxLogs:      1000,
 		Node:         l.g.node(),
 		UpstreamHost: l.g.upstreamHost,
+		ClusterEndpoints: func(name string) (int, bool) {
+			c := l.g.clusters[name]
+			if c == nil {
+				return 0, false
+			}
+			return len(c.snapshot()), true
+		},
 	})
 	if err != nil {
 		return err

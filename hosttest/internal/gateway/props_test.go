@@ -90,7 +90,7 @@ static_resources:
 		"get-prop:xds.listener_direction", "get-prop:xds.filter_chain_name",
 		"get-prop:xds.node.id", "get-prop:xds.node.cluster", "get-prop:xds.node.metadata.region",
 		"get-prop:xds.node.metadata.replicas", "get-prop:xds.node", "get-prop:node.id",
-		"get-prop:xds.upstream_host_metadata",
+		"get-prop:xds.upstream_host_metadata", "get-prop:upstream.num_endpoints",
 		"get-prop-resp:xds.upstream_host_metadata.filter_metadata.istio.canary",
 		"get-prop-resp:upstream.locality.zone", "get-prop-resp:upstream.request_attempt_count",
 		"get-prop-resp:xds.upstream_host_locality_metadata.filter_metadata.acme.rack",
@@ -118,6 +118,7 @@ static_resources:
 		"xds.node.metadata.replicas":                                  "hex:0000000000000840", // 3.0
 		"node.id":                                                     "NOTFOUND",
 		"xds.upstream_host_metadata":                                  "NOTFOUND", // no host picked yet
+		"upstream.num_endpoints":                                      "hex:0100000000000000",
 	} {
 		if got := req(path); got != want {
 			t.Errorf("request: %s = %q, want %q", path, got, want)
