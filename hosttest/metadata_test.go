@@ -38,6 +38,10 @@ func TestMetadataProperties(t *testing.T) {
 		}
 	}
 
+	if n := len(h.LogsContaining("Envoy 1.33 removed the top-level node; read xds.node")); n != 1 {
+		t.Errorf("the removed node attribute explained %d times, want once", n)
+	}
+
 	wasm := "xds/route_metadata/filter_metadata/" + wasmFilter + "/"
 	resp := h.Do(hosttest.GET("/one").
 		RouteMetadata(wasmFilter, routeFields).
@@ -76,6 +80,10 @@ func TestMetadataProperties(t *testing.T) {
 		"xds.upstream_host_metadata": "NOTFOUND",
 	} {
 		wantHeader(t, path, prop(path), want)
+	}
+
+	if !containsLog(h, "get_property(route_metadata): NOT_FOUND: Envoy 1.33 removed the top-level route_metadata; read xds.route_metadata") {
+		t.Errorf("reading route_metadata: no hint at xds.route_metadata; logs %v", h.LogsContaining("removed"))
 	}
 
 	// The whole Metadata: its proto wire bytes.

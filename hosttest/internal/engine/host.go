@@ -207,6 +207,8 @@ type Host struct {
 	closed   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
+
+	removedPropsWarned sync.Map // "filter\x00property": warned once
 }
 
 var (

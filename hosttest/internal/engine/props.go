@@ -2,9 +2,11 @@ package engine
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/proto"
@@ -70,6 +72,10 @@ func (vm *VM) property(path []string, raw string) ([]byte, abi.Status) {
 			return nil, abi.NotFound
 		}
 		return protoProperty(vm.host.opts.Node, path[2:])
+	}
+	if removedProps[path[0]] {
+		vm.warnRemovedProp(path[0])
+		return nil, abi.NotFound
 	}
 	f := vm.active
 	if f == nil {
@@ -274,6 +280,23 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 		return int64Bytes(int64(headerBytes(s.headers[enc]))), true
 	}
 	return nil, false
+}
+
+// removedProps are the top-level attributes Envoy 1.33 removed in favour
+// of xds.<name> (its release notes: "Remove previously deprecated xDS
+// attributes from get_property"). They are NOT_FOUND, as there; plugins
+// written for older Envoys read them, so the host says why, once per filter.
+var removedProps = map[string]bool{
+	"node": true, "cluster_name": true, "cluster_metadata": true, "listener_direction": true,
+	"listener_metadata": true, "route_name": true, "route_metadata": true, "upstream_host_metadata": true,
+}
+
+func (vm *VM) warnRemovedProp(name string) {
+	if _, seen := vm.host.removedPropsWarned.LoadOrStore(vm.cfg.Name+"\x00"+name, true); seen {
+		return
+	}
+	vm.host.log(LogEntry{Time: time.Now(), Level: LevelWarn, Filter: vm.cfg.Name, Worker: vm.w.index,
+		Message: fmt.Sprintf("get_property(%s): NOT_FOUND: Envoy 1.33 removed the top-level %s; read xds.%s", name, name, name)})
 }
 
 // upstreamHostMessage is xds.upstream_host_metadata,
