@@ -90,3 +90,15 @@ envoy: build
 	@command -v envoy >/dev/null 2>&1 || { echo "envoy is not on PATH: install Envoy (1.33 or later) to run envoy/local.yaml with it; make run serves the same file with concierge-gateway"; exit 1; }
 	$(GO) build -o build/concierge-demo ./hosttest/cmd/concierge-demo
 	./build/concierge-demo --services-only & demo=$$!; trap 'kill $$demo' EXIT INT TERM; envoy -c envoy/local.yaml --concurrency 2
+
+# make ratelimit-e2e  rate-limit's global mode for real: redis-server and
+#             Envoy's reference rate limit service (the `ratelimit` binary of
+#             github.com/envoyproxy/ratelimit) on loopback, two gateway
+#             replicas pointed at it, and a client alternating between them,
+#             limited by the shared count. Needs both binaries on PATH;
+#             documented in plugins/rate-limit/README.md. Not run in CI.
+.PHONY: ratelimit-e2e
+ratelimit-e2e: build
+	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server is not on PATH: apt-get install redis-server (Debian)"; exit 1; }
+	@command -v ratelimit >/dev/null 2>&1 || { echo "ratelimit is not on PATH: build it from github.com/envoyproxy/ratelimit (go build -o ratelimit ./src/service_cmd) and put it on PATH"; exit 1; }
+	$(GO) run ./hosttest/cmd/ratelimit-e2e

@@ -115,7 +115,7 @@ func TestREADMEConfigTables(t *testing.T) {
 // filter defines; every denial reason is in the responses table and in the
 // per-reason metric row.
 func TestREADMEMetricsAndReasons(t *testing.T) {
-	want := []string{metricAllowed, metricDenied, metricAnonymous, metricShadowed, metricFetches, metricFailures, metricKeysSkipped, metricConflicts,
+	want := []string{metricAllowed, metricDenied, metricAnonymous, metricShadowed, metricVerified, metricSpoofed, metricFetches, metricFailures, metricKeysSkipped, metricConflicts,
 		metricPrefix + "denied_<reason>_total"}
 	sort.Strings(want)
 	metrics := readme(t).Section("## Metrics")
@@ -123,6 +123,9 @@ func TestREADMEMetricsAndReasons(t *testing.T) {
 		t.Errorf("README metrics table lists\n  %q\nthe filter defines\n  %q", got, want)
 	}
 	responses := readme(t).Section("## Responses")
+	if !strings.Contains(responses, "`"+errSpoofedIdentity.Error()+"`") {
+		t.Errorf("README responses: reason %q missing", errSpoofedIdentity.Error())
+	}
 	for _, r := range denialReasons {
 		if !strings.Contains(metrics, "`"+reasonSlug(r)+"`") {
 			t.Errorf("README metrics: reason %q missing from the per-reason row", reasonSlug(r))

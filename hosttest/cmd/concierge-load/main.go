@@ -106,16 +106,27 @@ func run(args []string, stdout io.Writer) error {
 	if len(all) > 1 {
 		scenarios = append(scenarios, all)
 	}
+	// key-auth alone once more, with the demo partner's key instead of the
+	// token: its key path rather than its pass-through (allow_missing).
+	keyRow := -1
+	if slices.Contains(all, "key-auth") {
+		keyRow = len(scenarios)
+		scenarios = append(scenarios, []string{"key-auth"})
+	}
 	fmt.Fprintf(stdout, "concierge-load: %s, GET %s with a demo token, %d clients, %v per scenario (after %v warm-up), %d gateway workers, %s WASI\n\n",
 		*path, *target, *clients, *duration, *warmup, *concurrency, *profile)
 	var results []result
-	for _, keep := range scenarios {
+	for i, keep := range scenarios {
 		name := "no filters"
 		switch {
 		case len(keep) == len(all) && len(all) > 1:
 			name = "all: " + strings.Join(keep, " + ")
 		case len(keep) == 1:
 			name = keep[0] + " alone"
+		}
+		cred := [2]string{"authorization", "Bearer " + token}
+		if i == keyRow {
+			name, cred = "key-auth alone, partner key", [2]string{"x-api-key", demo.PartnerKey}
 		}
 		bs, err := only(base, keep)
 		if err != nil {
@@ -131,8 +142,8 @@ func run(args []string, stdout io.Writer) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		url := "http://" + g.Addr(cfg.Listeners[0].Name) + *target
-		drive(url, token, *clients, *warmup, 0)
-		r := drive(url, token, *clients, *duration, *maxRequests)
+		drive(url, cred, *clients, *warmup, 0)
+		r := drive(url, cred, *clients, *duration, *maxRequests)
 		r.name = name
 		results = append(results, r)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -195,8 +206,8 @@ func only(bs *bootstrapv3.Bootstrap, keep []string) (*bootstrapv3.Bootstrap, err
 }
 
 // drive runs clients in a closed loop against url for d (and at most max
-// requests when max > 0).
-func drive(url, token string, clients int, d time.Duration, max int) result {
+// requests when max > 0), each request carrying the credential header cred.
+func drive(url string, cred [2]string, clients int, d time.Duration, max int) result {
 	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -215,7 +226,7 @@ func drive(url, token string, clients int, d time.Duration, max int) result {
 			errs := 0
 			for time.Now().Before(stop) && (max <= 0 || count.Add(1) <= int64(max)) {
 				req, _ := http.NewRequest("GET", url, nil)
-				req.Header.Set("authorization", "Bearer "+token)
+				req.Header.Set(cred[0], cred[1])
 				t0 := time.Now()
 				res, err := c.Do(req)
 				if err != nil {

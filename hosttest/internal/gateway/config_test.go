@@ -120,7 +120,7 @@ circuit_breakers: { thresholds: [ { max_connections: 10 } ] }`))
 // directory, as `make build` lays out build/.
 func shippedModules(t *testing.T) string {
 	dir := t.TempDir()
-	for _, name := range []string{"request-id", "jwt-auth"} {
+	for _, name := range []string{"request-id", "jwt-auth", "key-auth", "rate-limit", "circuit-breaker"} {
 		b, err := os.ReadFile(module(t, "plugins/"+name))
 		if err != nil {
 			t.Fatal(err)
@@ -148,7 +148,7 @@ func TestValidateShippedConfigs(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("concierge-gateway -c %s --mode validate: exit %d\n%s%s", f, code, out.String(), errb.String())
 			}
-			for _, want := range []string{"filter 1 request-id", "filter 2 jwt-auth", "route public: prefix /public/ → cluster users, timeout 5s, filters off: jwt-auth", "configuration '" + f + "' OK"} {
+			for _, want := range []string{"filter 1 request-id", "filter 2 key-auth", "filter 3 jwt-auth", "route public: prefix /public/ → cluster users, timeout 5s, filters off: jwt-auth", "configuration '" + f + "' OK"} {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("validate output lacks %q:\n%s", want, out.String())
 				}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
@@ -24,6 +25,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.rqTotal.Add(1)
 	l.active.Add(1)
 	defer l.active.Add(-1)
+	if !l.screenUnderscores(w, r) {
+		return
+	}
 	localAddr, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	hs, rej := l.hcm.requestHeaders(r, remoteAddr(r.RemoteAddr), localAddr)
 	if rej != nil {
@@ -88,11 +92,19 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 				}
 				if err == io.EOF {
 					// net/http fills r.Trailer once the body is read to EOF.
-					var trailers []abi.Pair
-					for k, vs := range r.Trailer {
-						for _, v := range vs {
-							trailers = append(trailers, abi.Pair{Key: strings.ToLower(k), Value: v})
+					trailers, reject := l.requestTrailers(r)
+					if reject != "" {
+						if n > 0 {
+							s.SendData(buf[:n], false)
 						}
+						l.g.log.Debugf("http", "%s %s: rejecting the request: a trailer name contains an underscore (%s)", r.Method, r.RequestURI, reject)
+						if r.ProtoMajor == 2 {
+							s.Reset(reject)
+						} else {
+							sink.closeConn.Store(true) // before the reply it marks
+							s.CodecError(http.StatusBadRequest, http.StatusText(http.StatusBadRequest), reject)
+						}
+						return
 					}
 					if len(trailers) == 0 {
 						s.SendData(buf[:n], true)
@@ -116,7 +128,7 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 		}()
 	}
 
-	status, reset := sink.write(w, rc, l, r.Context(), s)
+	status, reset := sink.write(w, rc, l, r, s)
 	// A response that ended before the request did (a filter answered
 	// early): stop reading the rest.
 	select {
@@ -200,6 +212,9 @@ type clientSink struct {
 	mu     sync.Mutex
 	events []sinkEvent
 	wake   chan struct{}
+	// closeConn: the HTTP/1 codec failed (a rejected trailer); the
+	// connection closes after the response, as Envoy's does.
+	closeConn atomic.Bool
 }
 
 type sinkEvent struct {
@@ -243,8 +258,9 @@ func (c *clientSink) take() []sinkEvent {
 
 // write copies the response to the client as it comes. It returns the
 // status sent, and whether the stream was reset instead.
-func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l *listener, ctx context.Context, s *engine.Stream) (status int, reset bool) {
-	clientGone := ctx.Done()
+func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l *listener, r *http.Request, s *engine.Stream) (status int, reset bool) {
+	clientGone := r.Context().Done()
+	trailers := l.trailersPass(r)
 	for {
 		select {
 		case <-l.g.closing:
@@ -259,6 +275,9 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 		for _, e := range c.take() {
 			switch e.kind {
 			case 'h':
+				if c.closeConn.Load() {
+					w.Header().Set("connection", "close")
+				}
 				status = l.writeHeaders(w, e.headers)
 				if e.eos {
 					return status, false
@@ -277,8 +296,10 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 				_ = rc.Flush()
 				s.ResponseDrained(len(e.data))
 			case 't':
-				for _, p := range e.headers {
-					w.Header().Add(http.TrailerPrefix+p.Key, p.Value)
+				if trailers {
+					for _, p := range e.headers {
+						w.Header().Add(http.TrailerPrefix+p.Key, p.Value)
+					}
 				}
 				return status, false
 			case 'r':
@@ -402,6 +423,7 @@ func (l *listener) serveDirect(w http.ResponseWriter, r *http.Request, hs []abi.
 		r2 = r2.WithContext(ctx)
 	}
 	r2.Header = http.Header{}
+	r2, body := l.directBody(r, r2)
 	for _, p := range hs {
 		switch p.Key {
 		case ":authority":
@@ -413,11 +435,14 @@ func (l *listener) serveDirect(w http.ResponseWriter, r *http.Request, hs []abi.
 			r2.Header.Add(p.Key, p.Value)
 		}
 	}
-	dw := &directWriter{ResponseWriter: w, l: l}
+	dw := &directWriter{ResponseWriter: w, l: l, noTrailers: !l.trailersPass(r)}
 	defer func() {
 		if p := recover(); p != nil {
 			if p != http.ErrAbortHandler || dw.status != 0 {
 				panic(p)
+			}
+			if body.rejectTrailers(dw, r) {
+				return
 			}
 			// The exchange ended before a response: the route timeout
 			// (Envoy's 504), or the client went away (nobody to answer).
@@ -428,6 +453,7 @@ func (l *listener) serveDirect(w http.ResponseWriter, r *http.Request, hs []abi.
 		l.count(dw.status)
 	}()
 	l.route(dw, r2)
+	dw.dropTrailers()
 }
 
 // routerReply answers as Envoy's router does by itself: through the
@@ -450,12 +476,18 @@ type directWriter struct {
 	http.ResponseWriter
 	l      *listener
 	status int
+	// noTrailers: the client's codec drops response trailers (HTTP/1
+	// without enable_trailers).
+	noTrailers bool
 }
 
 func (d *directWriter) WriteHeader(code int) {
 	if d.status == 0 {
 		d.status = code
 		d.l.serverHeader(d.Header())
+		if d.noTrailers {
+			d.Header().Del("Trailer")
+		}
 	}
 	d.ResponseWriter.WriteHeader(code)
 }
