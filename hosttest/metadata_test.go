@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -195,4 +197,31 @@ func TestHeaderAttributeJoinsValues(t *testing.T) {
 		Header("x-p", "get-prop:request.headers.x-multi get-prop:request.headers.x-none"))
 	wantHeader(t, "request.headers.x-multi", resp.Upstream.Header("x-p-prop-request.headers.x-multi"), "a,b")
 	wantHeader(t, "request.headers.x-none", resp.Upstream.Header("x-p-prop-request.headers.x-none"), "NOTFOUND")
+}
+
+// TestGrpcStatusAttribute: response.grpc_status is the response's
+// grpc-status, else the HTTP status mapped as Envoy maps it.
+func TestGrpcStatusAttribute(t *testing.T) {
+	h := probeHost(t, "")
+	for _, tc := range []struct {
+		grpcStatus string
+		status     int
+		want       string
+	}{
+		{"5", 200, "hex:0500000000000000"},
+		{"99", 200, "hex:ffffffffffffffff"}, // not a known code: InvalidCode (-1)
+		{"", 404, "hex:0c00000000000000"},   // UNIMPLEMENTED
+		{"", 503, "hex:0e00000000000000"},   // UNAVAILABLE
+		{"", 200, "hex:0200000000000000"},   // UNKNOWN
+	} {
+		grpcStatus, status := tc.grpcStatus, tc.status
+		resp := h.Do(hosttest.GET("/").Header("x-p", "get-prop-resp:response.grpc_status").
+			Upstream(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if grpcStatus != "" {
+					w.Header().Set("grpc-status", grpcStatus)
+				}
+				w.WriteHeader(status)
+			})))
+		wantHeader(t, "grpc_status for "+grpcStatus+"/"+strconv.Itoa(status), resp.Header("x-p-prop-response.grpc_status"), tc.want)
+	}
 }

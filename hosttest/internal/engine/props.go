@@ -205,6 +205,8 @@ func (s *Stream) attribute(path []string) ([]byte, bool) {
 		v, _ := s.headers[enc].get(":status")
 		n, _ := strconv.Atoi(v)
 		return int64Bytes(int64(n)), true
+	case "response.grpc_status":
+		return s.grpcStatus()
 	case "response.code_details":
 		if !s.encodeStarted {
 			return nil, false
@@ -320,6 +322,41 @@ func (s *Stream) upstreamHostMessage(attr string) proto.Message {
 		return h.LocalityMetadata
 	}
 	return h.Metadata
+}
+
+// grpcStatus is Envoy's Grpc::Common::getGrpcStatus: grpc-status from the
+// trailers, else from the headers (-1 when not a known code), else mapped
+// from the HTTP status as gRPC's http-grpc-status-mapping does.
+func (s *Stream) grpcStatus() ([]byte, bool) {
+	for _, m := range []*headerMap{s.trailers[enc], s.headers[enc]} {
+		if m == nil {
+			continue
+		}
+		if v, ok := m.get("grpc-status"); ok && v != "" {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil || n > 16 {
+				return int64Bytes(-1), true
+			}
+			return int64Bytes(int64(n)), true
+		}
+	}
+	if !s.encodeStarted || s.headers[enc] == nil {
+		return nil, false
+	}
+	code, _ := s.headers[enc].get(":status")
+	switch code {
+	case "400":
+		return int64Bytes(13), true // INTERNAL
+	case "401":
+		return int64Bytes(16), true // UNAUTHENTICATED
+	case "403":
+		return int64Bytes(7), true // PERMISSION_DENIED
+	case "404":
+		return int64Bytes(12), true // UNIMPLEMENTED
+	case "429", "502", "503", "504":
+		return int64Bytes(14), true // UNAVAILABLE
+	}
+	return int64Bytes(2), true // UNKNOWN
 }
 
 // allValues is one header as Envoy's attributes give it: every value,
