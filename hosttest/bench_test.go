@@ -40,3 +40,28 @@ func BenchmarkProbeHeaderCalls(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkProbePropertyReads compares ten reads of a plain attribute
+// (request.path) with ten reads of a value inside route metadata (a proto
+// walked as Envoy's CEL view does), side by side.
+func BenchmarkProbePropertyReads(b *testing.B) {
+	h := hosttest.New(b, hosttest.Plugin("testdata/probe"), hosttest.Config(`{"name":"p"}`), hosttest.Workers(1))
+	repeat := func(verb string) string {
+		s := verb
+		for range 9 {
+			s += " " + verb
+		}
+		return s
+	}
+	plain := hosttest.GET("/x").Header("x-p", repeat("get-prop:request.path"))
+	meta := hosttest.GET("/x").RouteMetadata("acme", map[string]any{"auth": "cookie"}).
+		Header("x-p", repeat("get-prop:xds.route_metadata.filter_metadata.acme.auth"))
+	for name, req := range map[string]*hosttest.Request{"10-request.path": plain, "10-route-metadata-value": meta} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				h.Do(req)
+			}
+		})
+	}
+}

@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
 	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
 	"github.com/concierge-wasm/concierge/hosttest/internal/build"
 	"github.com/concierge-wasm/concierge/hosttest/internal/engine"
@@ -229,6 +231,9 @@ func (s *settings) engineOptions() (engine.Options, error) {
 		return engine.Options{}, errors.New("hosttest: no plugin given (use Plugin, Wasm or Chain)")
 	}
 	o := s.opts
+	if o.Node == nil {
+		o.Node = &corev3.Node{UserAgentName: "envoy"} // Envoy always has one
+	}
 	for _, f := range filters {
 		wasm, name, err := loadModule(f)
 		if err != nil {
@@ -243,6 +248,7 @@ func (s *settings) engineOptions() (engine.Options, error) {
 				fc.Name = filepath.Base(abs)
 			}
 		}
+		fc.PluginName = fc.Name
 		for k, v := range f.Env {
 			fc.Env = append(fc.Env, engine.EnvVar{Key: k, Value: v})
 		}

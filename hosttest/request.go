@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/concierge-wasm/concierge/hosttest/internal/engine"
 )
 
@@ -21,6 +24,7 @@ type Request struct {
 	timeout                         time.Duration
 	upstream                        http.Handler
 	source                          string
+	metadata                        map[string]*corev3.Metadata // by attribute: xds.route_metadata
 }
 
 // NewRequest starts a request with the pseudo-headers Envoy gives filters.
@@ -95,8 +99,15 @@ func (r *Request) engineRequest() engine.Request {
 	if headerValue(r.headers, "x-forwarded-proto") == "" {
 		hs = append(hs, Pair{Key: "x-forwarded-proto", Value: r.scheme})
 	}
+	var msgs map[string]proto.Message
+	for attr, md := range r.metadata {
+		if msgs == nil {
+			msgs = map[string]proto.Message{}
+		}
+		msgs[attr] = md
+	}
 	return engine.Request{Headers: hs, Body: r.body, Trailers: r.trailers, Disabled: r.disabled,
-		Attributes: r.attrs, Timeout: r.timeout, Upstream: r.upstream, Source: r.source}
+		Attributes: r.attrs, Messages: msgs, Timeout: r.timeout, Upstream: r.upstream, Source: r.source}
 }
 
 func headerValue(pairs []Pair, key string) string {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/concierge-wasm/concierge/hosttest/internal/build"
 )
@@ -58,7 +59,8 @@ type EnvVar struct{ Key, Value string }
 // FilterConfig is one wasm filter of the chain: Envoy's PluginConfig and
 // VmConfig as far as a guest can observe them.
 type FilterConfig struct {
-	Name            string // plugin_name; also how tests name the filter
+	Name            string // how the host and tests tell the filter apart (unique)
+	PluginName      string // what plugin_name reads: Envoy's config.name, maybe empty
 	RootID          string
 	VMID            string
 	Configuration   []byte
@@ -103,6 +105,24 @@ type Options struct {
 	// as Envoy's per_connection_buffer_limit_bytes does; 0 means Envoy's
 	// default, 1 MiB.
 	BufferLimit int
+	// Node is the bootstrap's node (an envoy.config.core.v3.Node), served
+	// as xds.node; nil: NOT_FOUND.
+	Node proto.Message
+	// UpstreamHost, if set, describes the endpoint the router picked
+	// (cluster name and address as the router reported them).
+	UpstreamHost func(cluster, address string) (UpstreamHostInfo, bool)
+	// ClusterEndpoints, if set, counts a cluster's endpoints, healthy or
+	// not (upstream.num_endpoints, Envoy's membership_total).
+	ClusterEndpoints func(cluster string) (int, bool)
+}
+
+// UpstreamHostInfo is what the filters read of the endpoint the router
+// picked, as envoy.config.core.v3 messages: its Metadata
+// (xds.upstream_host_metadata), Locality (upstream.locality) and its
+// locality group's LocalityMetadata (xds.upstream_host_locality_metadata).
+// None may be nil.
+type UpstreamHostInfo struct {
+	Metadata, Locality, LocalityMetadata proto.Message
 }
 
 // DefaultBufferLimit is Envoy's per_connection_buffer_limit_bytes default.
@@ -190,6 +210,8 @@ type Host struct {
 	closed   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
+
+	removedPropsWarned sync.Map // "filter\x00property": warned once
 }
 
 var (

@@ -11,6 +11,7 @@ import (
 
 	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
 	"github.com/tetratelabs/wazero/api"
+	"google.golang.org/protobuf/proto"
 )
 
 // Directions of the filter chain: decode runs the request through the
@@ -37,7 +38,14 @@ type Request struct {
 	Disabled map[string]bool
 	// Attributes are extra Envoy attributes for proxy_get_property, keyed
 	// by dotted path ("xds.route_name"); they override computed ones.
-	Attributes  map[string][]byte
+	Attributes map[string][]byte
+	// Messages are message-valued attributes keyed by dotted path
+	// ("xds.route_metadata"): the path below them walks the message as
+	// Envoy's CEL view does (see propmsg.go).
+	Messages map[string]proto.Message
+	// Protocol is request.protocol ("HTTP/1.0", "HTTP/1.1", "HTTP/2");
+	// empty means HTTP/1.1.
+	Protocol    string
 	Source      string // downstream address, default 127.0.0.1:50000
 	Destination string // listener address, default 127.0.0.1:8080
 	// Timeout is the route timeout on the host clock; 0 means none.

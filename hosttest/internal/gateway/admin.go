@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -46,7 +47,33 @@ func (g *Gateway) adminMux() http.Handler {
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "concierge-gateway admin\n  /ready\n  /stats\n  /stats/prometheus\n  /clusters\n  /listeners\n  /server_info\n  /config_dump\n  /quitquitquit (POST)\n")
 	})
-	return mux
+	return wholeRequest(mux)
+}
+
+// adminRequestLimit bounds the request body the admin reads before it
+// answers (Envoy's admin buffers up to the listener's default limit).
+const adminRequestLimit = 1 << 20
+
+// wholeRequest answers only once the request body is in, as Envoy's admin
+// does (its filter buffers the request until end of stream): a
+// configuration that routes traffic to the admin, as the Go SDK's
+// http_body_chunk example does, has its filters see the whole body
+// stream before the answer.
+func wholeRequest(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(io.LimitReader(r.Body, adminRequestLimit+1))
+			if err != nil {
+				return // the client went away
+			}
+			if len(body) > adminRequestLimit {
+				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // mergedMetrics are the filter metrics summed over every worker VM and

@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +101,43 @@ func TestEnvoyAdminEndpoints(t *testing.T) {
 			t.Fatal("POST /quitquitquit did not ask the gateway to quit")
 		}
 	})
+}
+
+// trackedBody is a request body that records whether it was read to the end.
+type trackedBody struct {
+	r   io.Reader
+	eof bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+// TestAdminAnswersOnceTheRequestIsIn: Envoy's admin buffers the request
+// before it answers, so filters in front of it (the Go SDK's
+// http_body_chunk routes to the admin) see the whole body stream; a body
+// over the limit gets 413.
+func TestAdminAnswersOnceTheRequestIsIn(t *testing.T) {
+	body := &trackedBody{r: strings.NewReader(strings.Repeat("x", 300<<10))}
+	sawEOF, got := false, 0
+	h := wholeRequest(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sawEOF = body.eof
+		b, _ := io.ReadAll(r.Body)
+		got = len(b)
+		http.NotFound(w, r)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/anything", body))
+	if !sawEOF || got != 300<<10 || rec.Code != 404 {
+		t.Errorf("handler ran with the body read to the end: %v, body %d bytes, status %d; want true, %d, 404", sawEOF, got, rec.Code, 300<<10)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/anything", strings.NewReader(strings.Repeat("x", adminRequestLimit+1))))
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body over %d bytes: status %d, want 413", adminRequestLimit, rec.Code)
+	}
 }

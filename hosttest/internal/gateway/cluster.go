@@ -47,7 +47,8 @@ type cluster struct {
 type host struct {
 	addr    string // dial address, host:port
 	hcAddr  string
-	name    string // the endpoint's hostname, for auto_host_rewrite
+	name    string       // the endpoint's hostname, for auto_host_rewrite
+	ep      EndpointAddr // its lb_endpoint, for the host properties
 	healthy atomic.Bool
 	active  atomic.Int64
 	rq      atomic.Uint64
@@ -128,7 +129,7 @@ func (c *cluster) newHost(ip string, ep EndpointAddr) *host {
 	if ep.HCPort != 0 {
 		hcPort = strconv.Itoa(int(ep.HCPort))
 	}
-	h := &host{addr: net.JoinHostPort(ip, port), hcAddr: net.JoinHostPort(ip, hcPort), name: ep.Host}
+	h := &host{addr: net.JoinHostPort(ip, port), hcAddr: net.JoinHostPort(ip, hcPort), name: ep.Host, ep: ep}
 	h.healthy.Store(c.cfg.HealthCheck == nil)
 	return h
 }

@@ -62,6 +62,12 @@ type ListenerConfig struct {
 	// a filter may buffer (0: Envoy's default, 1 MiB), and the high
 	// watermark of the gateway's flow control.
 	BufferLimit int
+	// Metadata, Direction and FilterChainName are what plugins read as
+	// xds.listener_metadata, xds.listener_direction (traffic_direction)
+	// and xds.filter_chain_name.
+	Metadata        *corev3.Metadata
+	Direction       corev3.TrafficDirection
+	FilterChainName string
 }
 
 // HCMConfig is an HTTP connection manager.
@@ -133,6 +139,7 @@ type RouteTable struct {
 // VirtualHost is one virtual host.
 type VirtualHost struct {
 	Name      string
+	Metadata  *corev3.Metadata // xds.virtual_host_metadata
 	Domains   []string
 	Routes    []*Route
 	mutations headerMutations
@@ -140,8 +147,10 @@ type VirtualHost struct {
 
 // Route is one route: a match and what to do.
 type Route struct {
-	Name  string
-	match routeMatch
+	Name string
+	// Metadata is the route's metadata: xds.route_metadata.
+	Metadata *corev3.Metadata
+	match    routeMatch
 	// Cluster is where the router sends the request; empty for a direct
 	// response.
 	Cluster string
@@ -160,6 +169,7 @@ type Route struct {
 	Disabled  map[string]bool
 	mutations headerMutations
 	vh        *VirtualHost
+	props     streamProps // what the filters read of it (props.go)
 }
 
 // DirectResponse is a route's direct_response.
@@ -171,6 +181,7 @@ type DirectResponse struct {
 // ClusterConfig is one cluster.
 type ClusterConfig struct {
 	Name           string
+	Metadata       *corev3.Metadata // xds.cluster_metadata
 	Type           clusterv3.Cluster_DiscoveryType
 	LB             clusterv3.Cluster_LbPolicy
 	ConnectTimeout time.Duration
@@ -190,6 +201,12 @@ type EndpointAddr struct {
 	Host   string
 	Port   uint32
 	HCPort uint32 // health_check_config.port_value, 0: Port
+	// Metadata (the lb_endpoint's), Locality and LocalityMetadata (its
+	// locality group's) are xds.upstream_host_metadata, upstream.locality
+	// and xds.upstream_host_locality_metadata once the router picked it.
+	Metadata         *corev3.Metadata
+	Locality         *corev3.Locality
+	LocalityMetadata *corev3.Metadata
 }
 
 // HealthCheckConfig is an active HTTP health check.
@@ -230,7 +247,7 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 	c := &checker{}
 	cfg := &Config{Bootstrap: bs}
 	c.check(bs, "bootstrap", fields{
-		use: "node admin static_resources stats_config overload_manager",
+		use: "node admin static_resources stats_config overload_manager bootstrap_extensions",
 		warn: map[string]string{
 			"stats_sinks":             "no stats are pushed; /stats/prometheus serves the filter metrics",
 			"stats_flush_interval":    "stats flushing",
@@ -244,6 +261,9 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 			"application_log_config":  "application log format",
 		},
 	})
+	for i, ext := range bs.GetBootstrapExtensions() {
+		c.errorf("bootstrap_extensions[%d] (%s): %s is not supported: bootstrap extensions, among them envoy.bootstrap.wasm WasmService singletons, are not emulated", i, ext.GetName(), ext.GetTypedConfig().GetTypeUrl())
+	}
 	if om := bs.GetOverloadManager(); om != nil {
 		cfg.Overload = compileOverload(c, om)
 	}
@@ -331,7 +351,8 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 		c.errorf("%s.bind_to_port: false is not supported", at)
 	}
 	lc := &ListenerConfig{Name: l.GetName(), Address: socketAddress(c, l.GetAddress(), at+".address"),
-		BufferLimit: int(l.GetPerConnectionBufferLimitBytes().GetValue())}
+		BufferLimit: int(l.GetPerConnectionBufferLimitBytes().GetValue()),
+		Metadata:    l.GetMetadata(), Direction: l.GetTrafficDirection()}
 	if len(l.GetFilterChains()) != 1 {
 		c.errorf("%s.filter_chains: exactly one filter chain is supported, got %d", at, len(l.GetFilterChains()))
 		return nil
@@ -339,6 +360,13 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 	fc := l.GetFilterChains()[0]
 	fat := at + ".filter_chains[0]"
 	c.check(fc, fat, fields{use: "filters name metadata"})
+	lc.FilterChainName = fc.GetName()
+	for i, nf := range fc.GetFilters() {
+		if _, ok := mustUnpack(nf.GetTypedConfig()).(*hcmv3.HttpConnectionManager); !ok {
+			c.errorf("%s.filters[%d] (%s): %s is not supported: network filters (envoy.filters.network.wasm, tcp_proxy, ...) are not emulated; a filter chain is one HTTP connection manager", fat, i, nf.GetName(), nf.GetTypedConfig().GetTypeUrl())
+			return nil
+		}
+	}
 	if len(fc.GetFilters()) != 1 {
 		c.errorf("%s.filters: exactly one network filter (the HTTP connection manager) is supported, got %d", fat, len(fc.GetFilters()))
 		return nil
@@ -478,11 +506,11 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 					c.errorf("%s.typed_config.config.configuration: %s names cluster %q, which the bootstrap does not define (every callout to it would fail)", fat, ref.path, ref.name)
 				}
 			}
-			for _, g := range h.Filters {
-				if g.Engine.Name == fcfg.Engine.Name {
-					c.errorf("%s: plugin name %q is also filter %q's; give each filter its own config.name (the gateway tells filters apart by it)", fat, fcfg.Engine.Name, g.HTTPName)
-				}
-			}
+			// Envoy accepts two filters of one name and one config.name
+			// (the Go SDK's dispatch_call_on_tick has two bare
+			// envoy.filters.http.wasm); the engine tells them apart by a
+			// suffix that only the gateway's own messages show.
+			fcfg.Engine.Name = uniqueFilterName(h.Filters, fcfg.Engine.Name)
 			names[f.GetName()] = append(names[f.GetName()], fcfg.Engine.Name)
 			if f.GetDisabled() {
 				h.disabledByDefault[fcfg.Engine.Name] = true
@@ -503,6 +531,24 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 	}
 	h.Routes = compileRoutes(c, m.GetRouteConfig(), at+".route_config", names, h.disabledByDefault, clusters)
 	return h
+}
+
+// uniqueFilterName is name, or name#2, name#3... if an earlier filter of
+// the chain has it.
+func uniqueFilterName(filters []FilterConfig, name string) string {
+	taken := func(n string) bool {
+		for _, f := range filters {
+			if f.Engine.Name == n {
+				return true
+			}
+		}
+		return false
+	}
+	out := name
+	for i := 2; taken(out); i++ {
+		out = name + "#" + strconv.Itoa(i)
+	}
+	return out
 }
 
 // compileCodecOptions reads the codec options the gateway emulates: what
@@ -548,7 +594,7 @@ func compileWasm(c *checker, pc *wasmv3.PluginConfig, at, httpName string, o Opt
 	}
 	f := FilterConfig{HTTPName: httpName, PluginName: pc.GetName()}
 	e := &f.Engine
-	e.Name = pc.GetName()
+	e.Name, e.PluginName = pc.GetName(), pc.GetName()
 	if e.Name == "" {
 		e.Name = httpName
 	}
@@ -672,7 +718,7 @@ func compileRoutes(c *checker, rc *routev3.RouteConfiguration, at string, filter
 			"retry_policy": "retries (a failed upstream request is not retried)", "hedge_policy": "hedging",
 			"include_request_attempt_count": "x-envoy-attempt-count", "virtual_clusters": "virtual cluster stats",
 		}})
-		vh := &VirtualHost{Name: v.GetName(), Domains: v.GetDomains(), mutations: compileMutations(c, vat, v.GetRequestHeadersToAdd(), v.GetRequestHeadersToRemove(), v.GetResponseHeadersToAdd(), v.GetResponseHeadersToRemove())}
+		vh := &VirtualHost{Name: v.GetName(), Metadata: v.GetMetadata(), Domains: v.GetDomains(), mutations: compileMutations(c, vat, v.GetRequestHeadersToAdd(), v.GetRequestHeadersToRemove(), v.GetResponseHeadersToAdd(), v.GetResponseHeadersToRemove())}
 		vhDisabled := perFilter(c, vat, v.GetTypedPerFilterConfig(), filters, disabledByDefault)
 		for ri, r := range v.GetRoutes() {
 			rat := fmt.Sprintf("%s.routes[%d] (%s)", vat, ri, r.GetName())
@@ -735,7 +781,7 @@ func compileRoute(c *checker, r *routev3.Route, at string, filters map[string][]
 		// filters' buffer limit is the listener's.
 		"per_request_buffer_limit_bytes": "retry and shadow buffering",
 	}})
-	rt := &Route{Name: r.GetName(), Timeout: 15 * time.Second,
+	rt := &Route{Name: r.GetName(), Metadata: r.GetMetadata(), Timeout: 15 * time.Second,
 		mutations: compileMutations(c, at, r.GetRequestHeadersToAdd(), r.GetRequestHeadersToRemove(), r.GetResponseHeadersToAdd(), r.GetResponseHeadersToRemove())}
 	var ok bool
 	if rt.match, ok = compileMatch(c, r.GetMatch(), at+".match"); !ok {
@@ -969,7 +1015,7 @@ func compileCluster(c *checker, cl *clusterv3.Cluster, at string) *ClusterConfig
 			"preconnect_policy":                        "preconnecting",
 		},
 	})
-	cc := &ClusterConfig{Name: cl.GetName(), Type: cl.GetType(), LB: cl.GetLbPolicy(),
+	cc := &ClusterConfig{Name: cl.GetName(), Metadata: cl.GetMetadata(), Type: cl.GetType(), LB: cl.GetLbPolicy(),
 		ConnectTimeout: dur(cl.GetConnectTimeout(), 5*time.Second), PanicThreshold: 50,
 		DNSRefresh: dur(cl.GetDnsRefreshRate(), 5*time.Second), DNSFamily: cl.GetDnsLookupFamily()}
 	switch cc.Type {
@@ -1001,6 +1047,7 @@ func compileCluster(c *checker, cl *clusterv3.Cluster, at string) *ClusterConfig
 		for ei, le := range loc.GetLbEndpoints() {
 			eat := fmt.Sprintf("%s.lb_endpoints[%d]", lat, ei)
 			if ep := compileEndpoint(c, le, eat); ep != nil {
+				ep.Locality, ep.LocalityMetadata = loc.GetLocality(), loc.GetMetadata()
 				cc.Endpoints = append(cc.Endpoints, *ep)
 			}
 		}
@@ -1059,7 +1106,7 @@ func compileEndpoint(c *checker, le *endpointv3.LbEndpoint, at string) *Endpoint
 		return nil
 	}
 	socketAddress(c, ep.GetAddress(), at+".endpoint.address")
-	out := &EndpointAddr{Host: sa.GetAddress(), Port: sa.GetPortValue()}
+	out := &EndpointAddr{Host: sa.GetAddress(), Port: sa.GetPortValue(), Metadata: le.GetMetadata()}
 	if hc := ep.GetHealthCheckConfig(); hc != nil {
 		c.check(hc, at+".endpoint.health_check_config", fields{use: "port_value"})
 		out.HCPort = hc.GetPortValue()

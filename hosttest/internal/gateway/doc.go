@@ -46,7 +46,8 @@
 // trusted CA) and the admin endpoints /ready, /stats (Envoy's text and
 // JSON, with filter=), /stats/prometheus (with stats_config.stats_tags
 // turning parts of the filters' metric names into labels), /clusters, /listeners,
-// /server_info, /config_dump (the bootstrap) and POST /quitquitquit.
+// /server_info, /config_dump (the bootstrap) and POST /quitquitquit; like
+// Envoy's, the admin answers once the request body is in.
 // The command line takes Envoy's: -c/--config-path, --concurrency,
 // -l/--log-level, --component-log-level, --mode validate, --drain-time-s,
 // --service-node/--service-cluster/--service-zone, --log-path; the
@@ -67,4 +68,16 @@
 // downstream_rq_overload_close, with the monitor's pressure and the
 // action's scale on /stats/prometheus. Other monitors and actions are
 // accepted with a warning.
+//
+// The filters read the configuration as Envoy's xds.* attributes: the
+// bootstrap's node (xds.node), the listener's metadata, traffic_direction
+// and filter chain name, the matched virtual host's and route's name and
+// metadata, the route's cluster and its metadata, and, once the router
+// picked one, the endpoint's metadata, locality and locality metadata
+// (props.go; the whole vocabulary is a table in RATIONALE.md).
+//
+// Refused by name: network filters (envoy.filters.network.wasm,
+// tcp_proxy: a filter chain is one HTTP connection manager) and
+// bootstrap_extensions (envoy.bootstrap.wasm WasmService singletons): the
+// engine has no connection contexts and no VM outside a filter chain.
 package gateway

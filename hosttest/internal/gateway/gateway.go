@@ -59,6 +59,8 @@ type listener struct {
 	host *engine.Host // nil when the chain has no wasm filter
 	ln   net.Listener
 	srv  *http.Server
+	// props are the listener's attributes for requests no route matched.
+	props streamProps
 
 	rqTotal atomic.Uint64
 	rqXX    [6]atomic.Uint64
@@ -98,6 +100,7 @@ func Start(cfg *Config, o RunOptions) (*Gateway, error) {
 	wg.Wait()
 	for _, lc := range cfg.Listeners {
 		l := &listener{g: g, cfg: lc, hcm: lc.HCM}
+		l.initProps()
 		g.listeners = append(g.listeners, l)
 		if err := l.startEngine(); err != nil {
 			g.Close()
@@ -184,7 +187,16 @@ func (l *listener) startEngine() error {
 		LogSink: func(e engine.LogEntry) {
 			log.plugin(e, prefixes[e.Filter])
 		},
-		MaxLogs: 1000,
+		MaxLogs:      1000,
+		Node:         l.g.node(),
+		UpstreamHost: l.g.upstreamHost,
+		ClusterEndpoints: func(name string) (int, bool) {
+			c := l.g.clusters[name]
+			if c == nil {
+				return 0, false
+			}
+			return len(c.snapshot()), true
+		},
 	})
 	if err != nil {
 		return err

@@ -51,16 +51,17 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		local = localAddr.String()
 	}
 	req := engine.Request{Headers: hs, Source: r.RemoteAddr, Destination: local, Upstream: http.HandlerFunc(l.route),
-		Disabled: l.hcm.disabledByDefault, BufferLimit: l.cfg.BufferLimit}
+		Disabled: l.hcm.disabledByDefault, BufferLimit: l.cfg.BufferLimit,
+		Attributes: l.props.attrs, Messages: l.props.msgs}
 	if r.ProtoMajor == 2 {
 		req.BufferLimit = l.hcm.H2BufferLimit
+		req.Protocol = "HTTP/2"
+	} else if r.ProtoMinor == 0 {
+		req.Protocol = "HTTP/1.0"
 	}
 	if rt != nil {
 		req.Disabled, req.Timeout = rt.Disabled, rt.Timeout
-		req.Attributes = map[string][]byte{"xds.route_name": []byte(rt.Name), "xds.virtual_host_name": []byte(rt.vh.Name)}
-		if rt.Cluster != "" {
-			req.Attributes["xds.cluster_name"] = []byte(rt.Cluster)
-		}
+		req.Attributes, req.Messages = rt.props.attrs, rt.props.msgs
 	}
 	if dc, ok := r.Context().Value(connKey{}).(*downstreamConn); ok && dc.draining.Load() && r.ProtoMajor == 1 {
 		// max_connection_duration passed: Envoy drains an HTTP/1

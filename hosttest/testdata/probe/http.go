@@ -33,7 +33,7 @@ var knownVerbs = map[string]bool{}
 func init() {
 	for _, v := range strings.Fields(`
 		add-req set-req del-req echo-req-headers local local-continue pause-req
-		call call-bad timeout authority set-prop get-prop get-prop1 shared-inc shared-set shared-get
+		call call-bad timeout authority set-prop get-prop get-prop1 get-prop-segs shared-inc shared-set shared-get
 		enqueue metric gauge hist log stdout stderr panic-req sleep block alloc
 		foreign time rand env effective
 		add-resp set-resp del-resp set-status local-resp pause-resp get-prop-resp panic-resp
@@ -194,6 +194,10 @@ func (h *httpContext) requestHeadersAction(a action) (pause bool) {
 		h.addReq("prop-"+a.arg, getProp(a.arg))
 	case "get-prop1":
 		h.addReq("prop-"+a.arg, getPropSegments([]string{a.arg}))
+	case "get-prop-segs":
+		// '/'-separated segments, for segments with dots in them
+		// (filter_metadata keys such as envoy.filters.http.wasm).
+		h.addReq("prop-"+strings.ReplaceAll(a.arg, "/", "."), getPropSegments(strings.Split(a.arg, "/")))
 	case "shared-inc":
 		h.sharedInc(a.arg)
 	case "shared-set":

@@ -49,6 +49,9 @@ type config struct {
 	queue     string
 	failStart bool
 	metrics   bool
+	// startProps are '.'-separated property paths logged at plugin start
+	// ("start-prop <path>=<value>"): what a root context reads.
+	startProps []string
 }
 
 func parseConfig(raw []byte) (config, error) {
@@ -67,6 +70,9 @@ func parseConfig(raw []byte) (config, error) {
 	c.queue = r.Get("queue").String()
 	c.failStart = r.Get("fail_start").Bool()
 	c.metrics = r.Get("metrics").Bool()
+	for _, p := range r.Get("start_props").Array() {
+		c.startProps = append(c.startProps, p.String())
+	}
 	return c, nil
 }
 
@@ -101,6 +107,9 @@ func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	}
 	p.cfg = cfg
 	proxywasm.LogInfof("plugin_start name=%s", cfg.name)
+	for _, path := range cfg.startProps {
+		proxywasm.LogInfof("start-prop %s=%s", path, getProp(path))
+	}
 
 	if cfg.failStart {
 		proxywasm.LogError("refusing config")
