@@ -32,8 +32,10 @@ func hostCallBench(b *testing.B, body func(vm *VM, guest func([]byte) uint32, m 
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
+		report := cpuPerOp(b)
 		body(vm, guest, s.headers[dec])
 		b.StopTimer()
+		report()
 		vm.active = nil
 	})
 }
@@ -127,6 +129,7 @@ func BenchmarkStream(b *testing.B) {
 		h := startNoop(b, ok)
 		b.ReportAllocs()
 		b.ResetTimer()
+		defer cpuPerOp(b)()
 		for i := 0; i < b.N; i++ {
 			r, done := h.NewStream(req).Do(streamWait)
 			if !done || r.Status != 200 {

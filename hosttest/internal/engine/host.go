@@ -322,6 +322,11 @@ func (h *Host) Close() {
 	h.closed = true
 	h.mu.Unlock()
 	h.cancel()
+	for _, w := range append([]*worker{h.main}, h.workers...) {
+		if w != nil {
+			w.endOpenFlows()
+		}
+	}
 	h.clock.close()
 	for _, w := range append([]*worker{h.main}, h.workers...) {
 		if w != nil {

@@ -44,6 +44,9 @@ func hcSetProperty(vm *VM, s []uint64) abi.Status {
 	if f == nil {
 		return abi.NotFound
 	}
+	if f.s.filterState == nil {
+		f.s.filterState = map[string][]byte{}
+	}
 	f.s.filterState["wasm."+path] = val
 	return abi.OK
 }

@@ -147,7 +147,7 @@ type Stream struct {
 	cancelUp      context.CancelFunc
 	pipe          *bodyPipe
 	fromUpstream  bool
-	filterState   map[string][]byte
+	filterState   map[string][]byte // made on first write
 	reqBytes      int // request body bytes from the client (request.size)
 	respBytes     int // response body bytes to the client (response.size)
 	// flags are Envoy's response flags (response.flags); upstreamHost and
@@ -160,19 +160,17 @@ type Stream struct {
 	done   chan struct{}
 	stuck  string
 	flow   [2]flowGauge
-	// unhookFlow stops endFlow from running when the host closes.
-	unhookFlow func() bool
 }
 
 // NewStream creates a stream on the next worker; nothing runs until the
 // client events are sent.
 func (h *Host) NewStream(req Request) *Stream {
 	w := h.pickWorker()
-	s := &Stream{host: h, w: w, id: h.streams.Add(1), req: req, done: make(chan struct{}), filterState: map[string][]byte{}}
+	s := &Stream{host: h, w: w, id: h.streams.Add(1), req: req, done: make(chan struct{})}
 	s.flow[dec].init()
 	s.flow[enc].init()
 	// A host closing with the stream open frees whoever waits on its flow.
-	s.unhookFlow = context.AfterFunc(h.ctx, s.endFlow)
+	w.track(s)
 	s.result.Worker = w.index
 	if s.req.Source == "" {
 		s.req.Source = "127.0.0.1:50000"
@@ -255,6 +253,11 @@ func (s *Stream) clientReset(reason string) {
 // Wait waits for the response; after wait (real time) it resets the
 // stream, as a client giving up would, and reports ok=false.
 func (s *Stream) Wait(wait time.Duration) (Result, bool) {
+	select {
+	case <-s.done: // often done already: no timer then
+		return s.result, true
+	default:
+	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
@@ -335,20 +338,22 @@ func (s *Stream) describe() string {
 func (s *Stream) start(eos bool) {
 	h := s.host
 	s.started = h.clock.Now()
-	s.fs = make([]*filterStream, len(h.opts.Filters))
+	// One allocation for the filters' states and one for both orders.
+	n := len(h.opts.Filters)
+	states := make([]filterStream, n)
+	order := make([]*filterStream, 2*n)
+	s.fs, s.order[enc] = order[:n:n], order[n:]
 	for i := range h.opts.Filters {
 		vm := h.reloadIfNeeded(s.w, i)
-		f := &filterStream{s: s, vm: vm, index: i}
+		f := &states[i]
+		*f = filterStream{s: s, vm: vm, index: i}
 		if s.req.Disabled[vm.cfg.Name] || (vm.failed && vm.cfg.FailurePolicy == FailOpen) {
 			f.skipped = true
 		}
 		s.fs[i] = f
+		s.order[enc][n-1-i] = f
 	}
 	s.order[dec] = s.fs
-	s.order[enc] = make([]*filterStream, len(s.fs))
-	for i, f := range s.fs {
-		s.order[enc][len(s.fs)-1-i] = f
-	}
 	s.headers[dec] = newHeaderMap(s.req.Headers)
 	s.hdrEOS[dec] = eos
 	s.runHeaders(dec, 0)
@@ -877,7 +882,7 @@ func (s *Stream) finish() {
 	s.finished = true
 	s.result.Flags = s.flags
 	s.endFlow()
-	s.unhookFlow()
+	s.w.untrack(s)
 	s.aborted = [2]bool{true, true}
 	s.host.clock.cancel(s.timeout)
 	if s.pipe != nil {
