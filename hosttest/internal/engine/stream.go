@@ -147,7 +147,7 @@ type Stream struct {
 	cancelUp      context.CancelFunc
 	pipe          *bodyPipe
 	fromUpstream  bool
-	filterState   map[string][]byte // made on first write
+	filterState   map[string][]byte
 	reqBytes      int // request body bytes from the client (request.size)
 	respBytes     int // response body bytes to the client (response.size)
 	// flags are Envoy's response flags (response.flags); upstreamHost and
