@@ -101,6 +101,18 @@ func BenchmarkHostCallKind(b *testing.B) {
 			}
 		})
 	})
+	// The call back into the guest alone: proxy_on_memory_allocate, which
+	// every call returning data makes (the Go SDK's allocator, inside the
+	// VM), the floor under get-header-value.
+	b.Run("guest-malloc", func(b *testing.B) {
+		hostCallBench(b, func(vm *VM, _ func([]byte) uint32, _ *headerMap) {
+			for i := 0; i < b.N; i++ {
+				if _, ok := vm.malloc(36); !ok {
+					b.Fatal("malloc trapped")
+				}
+			}
+		})
+	})
 	b.Run("increment-metric", func(b *testing.B) {
 		hostCallBench(b, func(vm *VM, guest func([]byte) uint32, _ *headerMap) {
 			name := []byte("concierge_bench_total")
@@ -121,24 +133,27 @@ func BenchmarkHostCallKind(b *testing.B) {
 }
 
 // BenchmarkStream is one request through a no-op filter on the engine,
-// without hosttest's wrapping: stream start to end, a request body chunk,
-// and a local reply from the router (no route timeout, no filter).
+// without hosttest's wrapping: stream start to end with an upstream
+// answering 200, the same with a 1 KiB request body chunk, and a local
+// reply (the router's 503 when there is no upstream, which runs through
+// the filter's encode path like a filter's own reply).
 func BenchmarkStream(b *testing.B) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
-	run := func(b *testing.B, req Request) {
-		h := startNoop(b, ok)
+	run := func(b *testing.B, up http.Handler, req Request, status int) {
+		h := startNoop(b, up)
 		b.ReportAllocs()
 		b.ResetTimer()
 		defer cpuPerOp(b)()
 		for i := 0; i < b.N; i++ {
 			r, done := h.NewStream(req).Do(streamWait)
-			if !done || r.Status != 200 {
+			if !done || r.Status != status {
 				b.Fatalf("status %d, done %v", r.Status, done)
 			}
 		}
 	}
 	get := []abi.Pair{{Key: ":method", Value: "GET"}, {Key: ":path", Value: "/api/users/1"}, {Key: ":authority", Value: "api.local"}, {Key: ":scheme", Value: "http"}}
 	post := append([]abi.Pair{{Key: ":method", Value: "POST"}}, get[1:]...)
-	b.Run("headers-only", func(b *testing.B) { run(b, Request{Headers: get}) })
-	b.Run("body-chunk", func(b *testing.B) { run(b, Request{Headers: post, Body: [][]byte{make([]byte, 1024)}}) })
+	b.Run("headers-only", func(b *testing.B) { run(b, ok, Request{Headers: get}, 200) })
+	b.Run("body-chunk", func(b *testing.B) { run(b, ok, Request{Headers: post, Body: [][]byte{make([]byte, 1024)}}, 200) })
+	b.Run("local-reply", func(b *testing.B) { run(b, nil, Request{Headers: get}, 503) })
 }
