@@ -61,6 +61,7 @@ type result struct {
 	requests int
 	errors   int
 	elapsed  time.Duration
+	cpu      time.Duration // the process's CPU time while driving (gateway, proxy and load generator)
 	lat      []time.Duration
 	statuses map[int]int
 }
@@ -279,7 +280,7 @@ func drive(url, token string, clients int, d time.Duration, max int) result {
 	var mu sync.Mutex
 	r := result{statuses: map[int]int{}}
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	for i := 0; i < clients; i++ {
 		wg.Add(1)
 		go func() {
@@ -314,7 +315,7 @@ func drive(url, token string, clients int, d time.Duration, max int) result {
 		}()
 	}
 	wg.Wait()
-	r.elapsed = time.Since(start)
+	r.elapsed, r.cpu = time.Since(start), processCPU()-cpu0
 	r.requests = len(r.lat)
 	slices.Sort(r.lat)
 	return r
@@ -339,6 +340,7 @@ func (r result) rps() float64 {
 // percentiles over every round's requests.
 type summary struct {
 	median, lo, hi float64
+	cpuPerReq      time.Duration // median over the rounds
 	lat            []time.Duration
 	errors         int
 	statuses       map[int]int
@@ -347,8 +349,12 @@ type summary struct {
 func summarize(r *row) summary {
 	s := summary{statuses: map[int]int{}}
 	var rps []float64
+	var cpu []time.Duration
 	for _, x := range r.rounds {
 		rps = append(rps, x.rps())
+		if x.requests > 0 {
+			cpu = append(cpu, x.cpu/time.Duration(x.requests))
+		}
 		s.lat = append(s.lat, x.lat...)
 		s.errors += x.errors
 		for k, v := range x.statuses {
@@ -357,6 +363,10 @@ func summarize(r *row) summary {
 	}
 	slices.Sort(rps)
 	slices.Sort(s.lat)
+	slices.Sort(cpu)
+	if len(cpu) > 0 {
+		s.cpuPerReq = cpu[len(cpu)/2]
+	}
 	if n := len(rps); n > 0 {
 		s.lo, s.hi = rps[0], rps[n-1]
 		s.median = rps[n/2]
@@ -388,7 +398,7 @@ func report(w io.Writer, rows []*row) {
 	}
 	overlap := false
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tworkers\treq/s (median)\tmin–max\tvs baseline\tvs no filters\tp50\tp90\tp99\tmax\tnon-200\t")
+	fmt.Fprintln(tw, "scenario\tworkers\treq/s (median)\tmin–max\tvs baseline\tvs no filters\tCPU/req\tp50\tp90\tp99\tmax\tnon-200\t")
 	for i, r := range rows {
 		s := sums[i]
 		workers, vsNone := "-", "-"
@@ -404,10 +414,11 @@ func report(w io.Writer, rows []*row) {
 				}
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f–%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.name, workers, s.median, s.lo, s.hi,
-			ratio(s.median, base), vsNone, round(pct(s.lat, .50)), round(pct(s.lat, .90)), round(pct(s.lat, .99)), round(pct(s.lat, 1)), s.errors)
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f–%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.name, workers, s.median, s.lo, s.hi,
+			ratio(s.median, base), vsNone, round(s.cpuPerReq), round(pct(s.lat, .50)), round(pct(s.lat, .90)), round(pct(s.lat, .99)), round(pct(s.lat, 1)), s.errors)
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "\nCPU/req: this process's CPU time per request, median over the rounds: gateway (or baseline proxy), demo services and load generator together, so rows compare by difference. On a shared machine it moves less than req/s.")
 	if overlap {
 		fmt.Fprintln(w, "\n≈: the row's req/s range overlaps the no-filter row's over the rounds: the difference is within this run's noise (more -rounds, a longer -duration or a quieter machine tell them apart).")
 	}
