@@ -183,13 +183,18 @@ func (h *Host) NewStream(req Request) *Stream {
 
 // Do sends the whole request and waits for the response, at most wait
 // (real time). A stream still open then is reset, and ok is false.
+//
+// The events are queued to the worker in order without waiting for each
+// (the worker runs them as SendHeaders, SendData and SendTrailers would):
+// the caller then waits once, for the response.
 func (s *Stream) Do(wait time.Duration) (Result, bool) {
-	s.SendHeaders()
+	s.w.post(func() { s.start(len(s.req.Body) == 0 && len(s.req.Trailers) == 0) })
 	for i, c := range s.req.Body {
-		s.SendData(c, i == len(s.req.Body)-1 && len(s.req.Trailers) == 0)
+		s.w.post(s.dataEvent(c, i == len(s.req.Body)-1 && len(s.req.Trailers) == 0))
 	}
 	if len(s.req.Trailers) > 0 {
-		s.SendTrailers()
+		trailers := s.req.Trailers
+		s.w.post(func() { s.trailersEvent(trailers) })
 	}
 	return s.Wait(wait)
 }
@@ -208,14 +213,18 @@ func (s *Stream) Start(endOfStream bool) {
 }
 
 // SendData sends one request body frame.
-func (s *Stream) SendData(chunk []byte, eos bool) {
+func (s *Stream) SendData(chunk []byte, eos bool) { s.w.call(s.dataEvent(chunk, eos)) }
+
+// dataEvent is a request body frame as the worker takes it; the chunk is
+// copied, since filters may keep or change what they are given.
+func (s *Stream) dataEvent(chunk []byte, eos bool) func() {
 	c := append([]byte(nil), chunk...)
-	s.w.call(func() {
+	return func() {
 		s.reqBytes += len(c)
 		if !s.finished && !s.aborted[dec] {
 			s.data(dec, 0, c, eos)
 		}
-	})
+	}
 }
 
 // SendTrailers ends the request with the trailers given in the Request.
@@ -223,12 +232,14 @@ func (s *Stream) SendTrailers() { s.SendTrailerPairs(s.req.Trailers) }
 
 // SendTrailerPairs ends the request with trailers learnt as it streamed.
 func (s *Stream) SendTrailerPairs(trailers []abi.Pair) {
-	s.w.call(func() {
-		if !s.finished && !s.aborted[dec] {
-			s.trailers[dec] = newHeaderMap(trailers)
-			s.runTrailers(dec, 0)
-		}
-	})
+	s.w.call(func() { s.trailersEvent(trailers) })
+}
+
+func (s *Stream) trailersEvent(trailers []abi.Pair) {
+	if !s.finished && !s.aborted[dec] {
+		s.trailers[dec] = newHeaderMap(trailers)
+		s.runTrailers(dec, 0)
+	}
 }
 
 // Reset resets the stream, as a client hanging up does: the filters get
