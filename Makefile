@@ -75,7 +75,7 @@ LOAD_FLAGS ?=
 # serves the gateway on 9080 and admin on 10901.
 PORT_OFFSET ?= $(or $(CONCIERGE_PORT_OFFSET),0)
 
-.PHONY: run oci load envoy
+.PHONY: run oci load envoy cache-tests
 
 # A built binary, not `go run`: go run exits 1 on Ctrl-C whatever its child
 # does, and the demo's own exit status is 0 on a clean stop.
@@ -94,3 +94,24 @@ envoy: build
 	@command -v envoy >/dev/null 2>&1 || { echo "envoy is not on PATH: install Envoy (1.33 or later) to run envoy/local.yaml with it; make run serves the same file with concierge-gateway"; exit 1; }
 	$(GO) build -o build/concierge-demo ./hosttest/cmd/concierge-demo
 	./build/concierge-demo --services-only & demo=$$!; trap 'kill $$demo' EXIT INT TERM; envoy -c envoy/local.yaml --concurrency 2
+
+# make ratelimit-e2e  rate-limit's global mode for real: redis-server and
+#             Envoy's reference rate limit service (the `ratelimit` binary of
+#             github.com/envoyproxy/ratelimit) on loopback, two gateway
+#             replicas pointed at it, and a client alternating between them,
+#             limited by the shared count. Needs both binaries on PATH;
+#             documented in plugins/rate-limit/README.md. Not run in CI.
+.PHONY: ratelimit-e2e
+ratelimit-e2e: build
+	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server is not on PATH: apt-get install redis-server (Debian)"; exit 1; }
+	@command -v ratelimit >/dev/null 2>&1 || { echo "ratelimit is not on PATH: build it from github.com/envoyproxy/ratelimit (go build -o ratelimit ./src/service_cmd) and put it on PATH"; exit 1; }
+	$(GO) run ./hosttest/cmd/ratelimit-e2e
+
+# make cache-tests  runs the public HTTP cache test suite (npm
+#             http-cache-tests@0.4.5) against response-cache behind the
+#             local gateway and prints pass counts by kind beside the
+#             published results of other caches. Needs node and npm; not
+#             part of `make test`. CACHE_TESTS_FLAGS: -config '{...}'.
+CACHE_TESTS_FLAGS ?=
+cache-tests: build/response-cache.wasm
+	$(GO) run ./hosttest/cmd/concierge-cachetests $(CACHE_TESTS_FLAGS)

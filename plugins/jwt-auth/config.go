@@ -33,10 +33,16 @@ type config struct {
 	// x-user-id and x-user-roles, plus claim_to_headers and
 	// forward_payload_header).
 	ownedHeaders []string
-	// stripHeaders are ownedHeaders plus the identity headers every concierge
-	// auth filter owns (identity.StripList); the wiring removes them from
-	// every incoming request before anything else.
-	stripHeaders []string
+	// guard recognises ownedHeaders and the identity headers every concierge
+	// filter owns (identity.DefaultHeaders), in any spelling; the wiring
+	// removes them from every incoming request before anything else, and
+	// answers 400 instead when "spoofed_identity_headers" is "reject".
+	guard *identity.Guard
+	// acceptVerified lets a request that key-auth verified earlier in the
+	// chain through without a token (accept.go); guardWhenVerified is guard
+	// for such a request, without the headers key-auth has set.
+	acceptVerified    bool
+	guardWhenVerified *identity.Guard
 }
 
 // ruleOverride is what a rule of "rules" may change for the requests it
@@ -52,6 +58,12 @@ type ruleOverride struct {
 	// must come from on this route (401 "issuer not allowed" otherwise).
 	providers []int
 }
+
+// LowersProtection reports whether the override lets through what the
+// top-level settings stop: allow_missing does; require and providers only
+// narrow what passes. rules.Parse reads it, so that such a rule applies
+// only to a request the router sends where the rule says.
+func (o ruleOverride) LowersProtection() bool { return o.allowMissing }
 
 // allows reports whether a token verified by provider i may be used under
 // the override.
@@ -134,7 +146,7 @@ var reservedHeaders = []string{"host", "content-length", "content-type", "transf
 	"connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection", "cookie"}
 
 // topLevelFields are the keys of the configuration object.
-var topLevelFields = []string{"providers", "realm", "error_format", "shadow", "rules"}
+var topLevelFields = []string{"providers", "realm", "error_format", "shadow", "rules", "accept_verified_identity", identity.SpoofOption}
 
 var providerFields = []string{"name", "issuer", "audiences", "algorithms", "local_jwks",
 	"hmac_secret", "hmac_secret_base64", "remote_jwks", "from_headers", "from_params",
@@ -155,6 +167,8 @@ func parseConfig(data []byte) (config, error) {
 	provs := o.Objects("providers")
 	c.realm = o.String("realm", "")
 	c.errorFormat = reply.ParseFormat(o)
+	c.acceptVerified = o.Bool("accept_verified_identity", false)
+	spoof := identity.ParseSpoofAction(o)
 	if !validQuotedValue(c.realm) {
 		o.Errorf("realm", "must not contain quotes, backslashes or control characters, got %q", c.realm)
 	}
@@ -179,8 +193,10 @@ func parseConfig(data []byte) (config, error) {
 	}
 	c.buildLocations(provs)
 	c.buildOwnedHeaders(provs)
+	c.guard = identity.NewGuard(spoof, c.ownedHeaders...)
 	c.rules = rules.Parse(o, c.parseOverride)
 	c.shadow = c.rules.Shadow
+	c.guardWhenVerified = c.guard.Except(identity.DefaultHeaders()...)
 	if err := o.Err(); err != nil {
 		return config{}, err
 	}
@@ -502,17 +518,17 @@ var identityHeaders = []string{"x-user-id", "x-user-roles"}
 
 // buildOwnedHeaders lists the identity headers of all providers, and
 // refuses one that is also a token source: the wiring strips owned headers
-// from incoming requests, which would hide the token.
+// from incoming requests, in every spelling an upstream may take for them
+// ('_' for '-'), which would hide the token.
 func (c *config) buildOwnedHeaders(provs []*jsoncfg.Object) {
 	c.ownedHeaders = append([]string{}, identityHeaders...)
-	defer func() { c.stripHeaders = identity.StripList(c.ownedHeaders...) }()
 	for i, p := range c.providers {
 		for j, l := range p.sources {
 			if l.kind != locHeader {
 				continue
 			}
 			for _, h := range identity.StripList(identityHeaders...) {
-				if l.name == h {
+				if identity.SameName(l.name, h) {
 					// Header sources come first in p.sources, in config order.
 					provs[i].Errorf("from_headers["+strconv.Itoa(j)+"].name", "%q is an identity header this filter sets", l.name)
 					return
@@ -532,7 +548,7 @@ func (c *config) buildOwnedHeaders(provs []*jsoncfg.Object) {
 
 func (c *config) addOwnedHeader(o *jsoncfg.Object, key, h string) {
 	for _, l := range c.locations {
-		if l.kind == locHeader && l.name == h {
+		if l.kind == locHeader && identity.SameName(l.name, h) {
 			o.Errorf(key, "%q is also where tokens are read from", h)
 			return
 		}

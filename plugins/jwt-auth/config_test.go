@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concierge-wasm/concierge/shared/identity"
 	"github.com/concierge-wasm/concierge/shared/reply"
 	"github.com/concierge-wasm/concierge/shared/rules"
 )
@@ -29,7 +30,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		{"sources", p.sources, []location{{kind: locHeader, name: "authorization", prefix: "Bearer "}}},
 		{"locations", c.locations, []location{{kind: locHeader, name: "authorization", prefix: "Bearer ", maxBytes: 8192}}},
 		{"owned headers", c.ownedHeaders, []string{"x-user-id", "x-user-roles"}},
-		{"strip headers", c.stripHeaders, []string{"x-user-id", "x-user-roles", "x-consumer"}},
+		{"guarded headers", c.guard.Names(), []string{"x-user-id", "x-user-roles", "x-consumer", "x-consumer-permissions"}},
+		{"spoofed_identity_headers", c.guard.Action, identity.StripSpoofed},
 		{"realm", c.realm, ""},
 		{"error_format", c.errorFormat, reply.JSON},
 		{"rules", len(c.rules.Rules), 0},
@@ -184,6 +186,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"forward_payload_header token header", `{"providers":[{` + hs + `,"forward_payload_header":"x-token"},{"issuer":"https://b","algorithms":["HS256"],"hmac_secret":"` + testSecret + `","from_headers":[{"name":"X-Token"}]}]}`, `providers[0].forward_payload_header: "x-token" is also where tokens are read from`},
 		{"token in an identity header", prov(hs + `,"from_headers":[{"name":"authorization"},{"name":"X-User-Id"}]`), `providers[0].from_headers[1].name: "x-user-id" is an identity header this filter sets`},
 		{"token in x-consumer", prov(hs + `,"from_headers":[{"name":"x-consumer"}]`), `providers[0].from_headers[0].name: "x-consumer" is an identity header this filter sets`},
+		{"token in x_user_id", prov(hs + `,"from_headers":[{"name":"X_User_Id"}]`), `providers[0].from_headers[0].name: "x_user_id" is an identity header this filter sets`},
+		{"token in x_consumer_permissions", prov(hs + `,"from_headers":[{"name":"x_consumer_permissions"}]`), `providers[0].from_headers[0].name: "x_consumer_permissions" is an identity header this filter sets`},
+		{"claim_to_headers token header spelt with _", prov(hs + `,"claim_to_headers":[{"claim_name":"sub","header_name":"x_token"}],"from_headers":[{"name":"x-token"}]`), `providers[0].claim_to_headers[0].header_name: "x_token" is also where tokens are read from`},
+		{"spoofed_identity_headers unknown", `{"spoofed_identity_headers":"drop",` + strings.TrimPrefix(prov(hs), "{"), `spoofed_identity_headers: must be one of "strip", "reject", got "drop"`},
 		{"remote timeout huge", remote(`{"http_uri":{"uri":"https://x/","cluster":"x","timeout":"5m"}}`), `providers[0].remote_jwks.http_uri.timeout: must be <= 1m0s, got "5m0s"`},
 		// Rules (shared/rules) and their jwt-auth overrides.
 		{"rule unknown field", `{"providers":[{` + hs + `}],"rules":[{"match":{"prefix":"/a"},"allow_mising":true}]}`, `rules[0]: unknown field "allow_mising"`},

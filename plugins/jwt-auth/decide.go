@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/concierge-wasm/concierge/shared/identity"
 	"github.com/concierge-wasm/concierge/shared/rules"
 )
 
@@ -98,6 +99,11 @@ func (c *config) challenge(status int, reason error) string {
 	return b.String()
 }
 
+// errSpoofedIdentity is the 400 of a request carrying its own identity
+// headers when "spoofed_identity_headers" is "reject". It is not a token
+// problem, so its denial has no challenge and no per-reason counter.
+var errSpoofedIdentity = errors.New(identity.SpoofReason)
+
 // reasonSlug turns a reason into its metric name part: "token not yet
 // valid" → "token_not_yet_valid".
 func reasonSlug(reason error) string { return strings.ReplaceAll(reason.Error(), " ", "_") }
@@ -127,6 +133,8 @@ const (
 	metricDenied    = metricPrefix + "denied_total"
 	metricAnonymous = metricPrefix + "anonymous_total"
 	metricShadowed  = metricPrefix + "shadowed_total"
+	metricVerified  = metricPrefix + "key_auth_accepted_total"
+	metricSpoofed   = metricPrefix + "spoofed_identity_headers_total"
 	metricFetches   = metricPrefix + "jwks_fetches_total"
 	metricFailures  = metricPrefix + "jwks_failures_total"
 	// metricKeysSkipped counts unusable keys skipped in fetched key sets,

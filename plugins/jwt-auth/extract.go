@@ -270,33 +270,3 @@ func headerValue(headers [][2]string, name string) string {
 	}
 	return ""
 }
-
-// ownedPresent returns the names in owned (lower case) that the request
-// carries.
-func ownedPresent(headers [][2]string, owned []string) []string {
-	var out []string
-	for _, name := range owned {
-		for _, h := range headers {
-			if strings.EqualFold(h[0], name) {
-				out = append(out, name)
-				break
-			}
-		}
-	}
-	return out
-}
-
-// withoutHeaders returns headers without the named ones, in a new slice.
-func withoutHeaders(headers [][2]string, names []string) [][2]string {
-	out := make([][2]string, 0, len(headers))
-next:
-	for _, h := range headers {
-		for _, n := range names {
-			if strings.EqualFold(h[0], n) {
-				continue next
-			}
-		}
-		out = append(out, h)
-	}
-	return out
-}

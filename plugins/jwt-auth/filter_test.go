@@ -350,3 +350,53 @@ func TestWasmBadConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestWasmLoweringRulesFollowTheRouter: a rule that switches jwt-auth off
+// or allows a missing token applies only where the router sends the
+// request: to the authority as sent (Envoy selects the virtual host on it,
+// port and trailing dot included), and to a path that is in the rule's
+// prefix both as sent and normalized (with normalize_path off, Envoy's
+// default, the router matches the path as sent). A rule that adds a
+// requirement still covers every spelling.
+func TestWasmLoweringRulesFollowTheRouter(t *testing.T) {
+	h := newHost(t, withRealm(t, `,"rules":[
+		{"match":{"host":"public.example.com"},"enabled":false},
+		{"match":{"host":"maybe.example.com"},"allow_missing":true},
+		{"match":{"prefix":"/admin/"},"require":{"claims":{"roles":["admin"]}}},
+		{"match":{"prefix":"/open/"},"enabled":false},
+		{"match":{"prefix":"/maybe/"},"allow_missing":true}]`))
+	reader := goodToken(t, "RS256", h.Clock().Now())
+	tests := []struct {
+		host, path string
+		token      string
+		want       int
+	}{
+		{"public.example.com", "/x", "", 200},
+		{"Public.Example.com", "/x", "", 200},
+		{"public.example.com:8080", "/x", "", 401},
+		{"public.example.com.", "/x", "", 401},
+		{"public.example.com:", "/x", "", 401},
+		{"public.example.com.:443", "/x", "", 401},
+		{"maybe.example.com", "/x", "", 200},
+		{"maybe.example.com:8080", "/x", "", 401},
+
+		{"api.example.com", "/open/p", "", 200},
+		{"api.example.com", "/open/a/../p", "", 200},
+		{"api.example.com", "/api/orders/../../open/p", "", 401},
+		{"api.example.com", "/open/../api/orders", "", 401},
+		{"api.example.com", "/open/x#/../../x/secret.txt", "", 401},
+		{"api.example.com", "/%6Fpen/p", "", 401},
+		{"api.example.com", "/maybe/p", "", 200},
+		{"api.example.com", "/x/../maybe/p", "", 401},
+
+		{"api.example.com", "/admin/x", reader, 403},
+		{"api.example.com", "/x/../admin/x", reader, 403},
+		{"api.example.com", "/admin/../x", reader, 403},
+	}
+	for _, tt := range tests {
+		r := get(tt.path, tt.token).Host(tt.host)
+		if got := h.Do(r).Status; got != tt.want {
+			t.Errorf("GET %s (:authority %s, token %v) = %d, want %d", tt.path, tt.host, tt.token != "", got, tt.want)
+		}
+	}
+}

@@ -52,14 +52,21 @@ type jwksHost interface {
 type jwksEvent uint8
 
 const (
-	evFetchStarted jwksEvent = iota // concierge_jwt_auth_jwks_fetches_total
-	evFetchFailed                   // warn log; concierge_jwt_auth_jwks_failures_total
-	evKeysUpdated                   // info log
-	evConflict                      // warn log; concierge_jwt_auth_shared_data_conflicts_total
-	evKeysDropped                   // warn log
-	evHostError                     // warn log: a host call failed
-	evKeySkipped                    // warn log; concierge_jwt_auth_jwks_keys_skipped_total
+	evFetchStarted   jwksEvent = iota // concierge_jwt_auth_jwks_fetches_total
+	evFetchFailed                     // warn log; concierge_jwt_auth_jwks_failures_total
+	evKeysUpdated                     // info log
+	evConflict                        // warn log; concierge_jwt_auth_shared_data_conflicts_total
+	evKeysDropped                     // warn log
+	evHostError                       // warn log: a host call failed
+	evKeySkipped                      // warn log; concierge_jwt_auth_jwks_keys_skipped_total
+	evUnknownCluster                  // error log: the configuration names a cluster the proxy lacks
 )
+
+// errUnknownCluster is httpGet's answer when the proxy refuses the callout
+// for its cluster: the fetch's headers are always complete, so Envoy's
+// BAD_ARGUMENT can only mean that remote_jwks.http_uri.cluster names no
+// cluster of the proxy, a configuration mistake no retry mends.
+var errUnknownCluster = errors.New("the proxy has no such cluster")
 
 // Limits of the remote key machinery.
 const (
@@ -354,6 +361,9 @@ func (m *jwksManager) dispatch(i int, now time.Time) {
 	rs := m.remote[i]
 	err := m.host.httpGet(rs.p.remote, func(status int, body []byte) { m.fetched(i, status, body) })
 	if err != nil {
+		if errors.Is(err, errUnknownCluster) {
+			m.host.note(evUnknownCluster, fmt.Sprintf("provider %q: remote_jwks.http_uri.cluster %q names no cluster of this proxy: add the cluster to the bootstrap or correct the name", rs.p.name, rs.p.remote.cluster))
+		}
 		m.failed(i, now, "cannot dispatch to cluster "+strconv.Quote(rs.p.remote.cluster)+": "+err.Error())
 		return
 	}

@@ -63,6 +63,8 @@ type plugin struct {
 // counters are the filter's metrics (README.md lists them).
 type counters struct {
 	allowed, denied, anonymous, shadowed proxywasm.MetricCounter
+	verified                             proxywasm.MetricCounter
+	spoofed                              proxywasm.MetricCounter
 	fetches, failures, conflicts         proxywasm.MetricCounter
 	keysSkipped                          proxywasm.MetricCounter
 	byReason                             []proxywasm.MetricCounter // parallel to denialReasons
@@ -74,6 +76,8 @@ func defineCounters() counters {
 		denied:    proxywasm.DefineCounterMetric(metricDenied),
 		anonymous: proxywasm.DefineCounterMetric(metricAnonymous),
 		shadowed:  proxywasm.DefineCounterMetric(metricShadowed),
+		verified:  proxywasm.DefineCounterMetric(metricVerified),
+		spoofed:   proxywasm.DefineCounterMetric(metricSpoofed),
 		fetches:   proxywasm.DefineCounterMetric(metricFetches),
 		failures:  proxywasm.DefineCounterMetric(metricFailures),
 		conflicts: proxywasm.DefineCounterMetric(metricConflicts),
@@ -277,6 +281,9 @@ func (hostCalls) httpGet(r *remoteJWKS, done func(status int, body []byte)) erro
 			}
 			done(status, body)
 		})
+	if errors.Is(err, types.ErrorStatusBadArgument) {
+		return errUnknownCluster
+	}
 	return err
 }
 
@@ -295,9 +302,12 @@ func (h hostCalls) note(e jwksEvent, msg string) {
 	if msg == "" {
 		return
 	}
-	if e == evKeysUpdated {
+	switch e {
+	case evKeysUpdated:
 		proxywasm.LogInfo("jwt-auth: " + msg)
-	} else {
+	case evUnknownCluster:
+		proxywasm.LogError("jwt-auth: " + msg)
+	default:
 		proxywasm.LogWarn("jwt-auth: " + msg)
 	}
 }
@@ -320,15 +330,22 @@ type stream struct {
 func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	p := s.p
 	headers, _ := proxywasm.GetHttpRequestHeaders()
+	guard := p.cfg.guard
+	verified := p.cfg.acceptVerified && keyAuthVerified()
+	if verified {
+		guard = p.cfg.guardWhenVerified
+	}
 	// Identity headers are the gateway's: whatever the route and the
-	// outcome, the client's copies never reach the upstream, and rules
-	// never match on them (README.md, "Identity headers"). Only the ones
-	// present are removed: each removal is a host call.
-	if spoofed := ownedPresent(headers, p.cfg.stripHeaders); len(spoofed) > 0 {
-		if err := identity.Strip(spoofed); err != nil {
+	// outcome, the client's copies, in any spelling an upstream may read
+	// as them (x_user_id), never reach the upstream, and rules never match
+	// on them (README.md, "Identity headers"). Only the ones present are
+	// removed: each removal is a host call.
+	headers, spoofed, reject, err := guard.ScreenRequestHeaders(headers)
+	if len(spoofed) > 0 {
+		p.m.spoofed.Increment(1)
+		if err != nil {
 			proxywasm.LogWarnf("jwt-auth: removing identity headers: %v", err)
 		}
-		headers = withoutHeaders(headers, spoofed)
 	}
 	d := rules.Decision[ruleOverride]{Enabled: true, Shadow: p.cfg.shadow, Rule: -1}
 	if len(p.cfg.rules.Rules) > 0 {
@@ -343,9 +360,37 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	if !d.Enabled {
 		return types.ActionContinue
 	}
+	if verified && d.Override.acceptsVerified() {
+		p.m.verified.Increment(1)
+		return types.ActionContinue
+	}
 	s.shadow, s.override, s.rule = d.Shadow, d.Override, d.Rule
+	if reject {
+		// 400 with the shared JSON body; in shadow mode logged and counted,
+		// and the request goes on (without the headers) to its token check.
+		s.requestID = headerValue(headers, reply.DefaultRequestIDHeader)
+		if s.deny(outcome{status: 400, reason: errSpoofedIdentity, provider: -1}) == types.ActionPause {
+			return types.ActionPause
+		}
+	}
 	// Shadow never holds a request back, not even for keys.
 	return s.check(time.Now(), !d.Shadow, headers)
+}
+
+// OnHttpRequestTrailers removes identity headers from the request
+// trailers, which Envoy passes on for HTTP/2, and for HTTP/1 when the
+// listener enables them: the upstream reads a trailer as it reads a
+// header. They are removed in reject mode too (identity.Guard), and on
+// every route the filter runs on.
+func (s *stream) OnHttpRequestTrailers(int) types.Action {
+	spoofed, err := s.p.cfg.guard.StripRequestTrailers()
+	if len(spoofed) > 0 {
+		s.p.m.spoofed.Increment(1)
+	}
+	if err != nil {
+		proxywasm.LogWarnf("jwt-auth: removing identity trailers: %v (request_id=%q)", err, s.requestID)
+	}
+	return types.ActionContinue
 }
 
 // check authenticates the request and lets it through (ActionContinue),
@@ -468,8 +513,13 @@ func (s *stream) deny(out outcome) types.Action {
 		p.m.shadowed.Increment(1)
 		return types.ActionContinue
 	}
-	err := p.replier.SendWithID(s.requestID, out.status, out.reason.Error(),
-		[2]string{"www-authenticate", p.cfg.challenge(out.status, out.reason)})
+	var err error
+	if out.status == 400 { // a spoofed identity header: not about the token, no challenge
+		err = p.replier.SendWithID(s.requestID, out.status, out.reason.Error())
+	} else {
+		err = p.replier.SendWithID(s.requestID, out.status, out.reason.Error(),
+			[2]string{"www-authenticate", p.cfg.challenge(out.status, out.reason)})
+	}
 	if err != nil {
 		proxywasm.LogErrorf("jwt-auth: sending the %d reply: %v (request_id=%q)", out.status, err, s.requestID)
 	}

@@ -82,7 +82,10 @@ func TestREADMESnippets(t *testing.T) {
 		return rsToken(t, claimsAt(now, map[string]any{"iss": "https://idp.example.com", "roles": roles}))
 	}
 	wantStatus(t, h.Do(get("/api/x", token("reader"))), 200)
-	wantStatus(t, h.Do(get("/public/x", "")), 200)
+	wantStatus(t, h.Do(get("/public/x", "").Route("public")), 200)
+	// Without the route name (a host that does not report it) the rule
+	// matches nothing and the filter stays on.
+	wantDenied(t, h.Do(get("/public/x", "")), 401, "missing token", `Bearer realm="api"`)
 	wantDenied(t, h.Do(get("/admin/x", token("reader"))), 403, "insufficient scope", `Bearer realm="api", error="insufficient_scope"`)
 	wantStatus(t, h.Do(get("/admin/x", token("admin"))), 200)
 	wantDenied(t, h.Do(get("/api/x", "")), 401, "missing token", `Bearer realm="api"`)
@@ -112,7 +115,7 @@ func TestREADMEConfigTables(t *testing.T) {
 // filter defines; every denial reason is in the responses table and in the
 // per-reason metric row.
 func TestREADMEMetricsAndReasons(t *testing.T) {
-	want := []string{metricAllowed, metricDenied, metricAnonymous, metricShadowed, metricFetches, metricFailures, metricKeysSkipped, metricConflicts,
+	want := []string{metricAllowed, metricDenied, metricAnonymous, metricShadowed, metricVerified, metricSpoofed, metricFetches, metricFailures, metricKeysSkipped, metricConflicts,
 		metricPrefix + "denied_<reason>_total"}
 	sort.Strings(want)
 	metrics := readme(t).Section("## Metrics")
@@ -120,6 +123,9 @@ func TestREADMEMetricsAndReasons(t *testing.T) {
 		t.Errorf("README metrics table lists\n  %q\nthe filter defines\n  %q", got, want)
 	}
 	responses := readme(t).Section("## Responses")
+	if !strings.Contains(responses, "`"+errSpoofedIdentity.Error()+"`") {
+		t.Errorf("README responses: reason %q missing", errSpoofedIdentity.Error())
+	}
 	for _, r := range denialReasons {
 		if !strings.Contains(metrics, "`"+reasonSlug(r)+"`") {
 			t.Errorf("README metrics: reason %q missing from the per-reason row", reasonSlug(r))

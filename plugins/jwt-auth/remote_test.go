@@ -240,6 +240,15 @@ func TestRemoteJWKSUnreachableCluster(t *testing.T) {
 	if logs := h.LogsContaining(`cannot dispatch to cluster "idp"`); len(logs) == 0 {
 		t.Errorf("no log of the refused dispatch; logs: %q", h.LogsContaining("jwks"))
 	}
+	// The cluster the configuration names does not exist: an error that
+	// says which field to mend, not only a warning about one fetch.
+	found := false
+	for _, l := range h.Logs() {
+		found = found || l.Level.String() == "error" && strings.Contains(l.Message, `remote_jwks.http_uri.cluster "idp" names no cluster of this proxy`)
+	}
+	if !found {
+		t.Errorf("no error-level log naming remote_jwks.http_uri.cluster; logs: %q", h.LogsContaining("jwt-auth"))
+	}
 }
 
 // TestRemoteJWKSRotation: a token with a kid the cached set lacks triggers

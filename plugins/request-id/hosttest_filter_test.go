@@ -116,8 +116,13 @@ func TestRules(t *testing.T) {
 		wrap    bool
 	}{
 		{"prefix", hosttest.GET("/healthz/live"), false, false},
-		{"prefix after normalization", hosttest.GET("/x/../healthz"), false, false},
-		{"host", hosttest.GET("/").Host("db.internal.example.com:8443"), false, false},
+		{"prefix inside after normalization", hosttest.GET("/healthz/x/../live"), false, false},
+		// Rules that switch the filter off apply only where the router
+		// sends the request: path in the prefix as sent and normalized,
+		// authority as sent (a port selects another virtual host).
+		{"prefix only after normalization", hosttest.GET("/x/../healthz"), true, false},
+		{"host", hosttest.GET("/").Host("db.internal.example.com"), false, false},
+		{"host with a port", hosttest.GET("/").Host("db.internal.example.com:8443"), true, false},
 		{"method", hosttest.NewRequest("OPTIONS", "/api/users"), false, false},
 		{"header", hosttest.GET("/").Header("x-synthetic", "probe"), false, false},
 		{"route", hosttest.GET("/").Route("legacy"), false, false},

@@ -67,3 +67,43 @@ func SetHeaders(id *Identity) error {
 	}
 	return first
 }
+
+// ScreenRequestHeaders removes from the current request every header g
+// owns, in any spelling (see Guard), and returns headers without them;
+// spoofed lists the names removed, as the client spelt them. Call it first
+// in OnHttpRequestHeaders, on every request the filter sees (public and
+// shadow routes included), with the headers just read from the host.
+//
+// reject is true when g.Action is RejectSpoofed and something was removed:
+// the caller then answers 400 with SpoofReason (shared/reply) unless the
+// request is in shadow mode. The headers are removed in both modes, so a
+// request let through for any reason never carries them.
+func (g *Guard) ScreenRequestHeaders(headers [][2]string) (rest [][2]string, spoofed []string, reject bool, err error) {
+	spoofed = g.Spoofed(headers)
+	if len(spoofed) == 0 {
+		return headers, nil, false, nil
+	}
+	err = Strip(spoofed)
+	return Without(headers, spoofed), spoofed, g.Action == RejectSpoofed, err
+}
+
+// StripRequestTrailers removes from the current request's trailers every
+// header g owns, in any spelling, and returns the names removed. Call it
+// in OnHttpRequestTrailers. Trailers are stripped whatever g.Action says:
+// by the time they arrive the request has been streaming to the upstream,
+// which may already have acted on it, so a 400 then would misinform the
+// client; removing them keeps the upstream from ever seeing them.
+func (g *Guard) StripRequestTrailers() (spoofed []string, err error) {
+	trailers, err := proxywasm.GetHttpRequestTrailers()
+	if err != nil {
+		return nil, err
+	}
+	spoofed = g.Spoofed(trailers)
+	var first error
+	for _, n := range spoofed {
+		if err := proxywasm.RemoveHttpRequestTrailer(n); err != nil && first == nil {
+			first = err
+		}
+	}
+	return spoofed, first
+}

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+
 	"github.com/concierge-wasm/concierge/shared/internal/proxytesting"
 )
 
@@ -93,5 +95,61 @@ func TestStripAndSetHeaders(t *testing.T) {
 	want := [][2]string{{":path", "/"}, {"accept", "*/*"}, {"x-user-id", "alice"}, {"x-user-roles", "dev"}}
 	if got := s.Host.GetCurrentRequestHeaders(s.ID); !reflect.DeepEqual(got, want) {
 		t.Errorf("request headers after Strip and SetHeaders = %q, want %q", got, want)
+	}
+}
+
+func TestScreenRequestHeaders(t *testing.T) {
+	headers := [][2]string{
+		{":path", "/"},
+		{"x_user_id", "admin"},
+		{"x-user_roles", "reader,admin"},
+		{"x-email", "forged@example.com"},
+		{"accept", "*/*"},
+	}
+	want := [][2]string{{":path", "/"}, {"accept", "*/*"}}
+	for _, action := range []SpoofAction{StripSpoofed, RejectSpoofed} {
+		t.Run(action.String(), func(t *testing.T) {
+			var rest [][2]string
+			var spoofed []string
+			var reject bool
+			var err error
+			s := proxytesting.NewStream(t, headers, func() {
+				rest, spoofed, reject, err = NewGuard(action, "x_email").ScreenRequestHeaders(headers)
+			})
+			if err != nil {
+				t.Fatalf("ScreenRequestHeaders() error = %v", err)
+			}
+			if !reflect.DeepEqual(rest, want) {
+				t.Errorf("ScreenRequestHeaders() rest = %q, want %q", rest, want)
+			}
+			if wantSpoofed := []string{"x_user_id", "x-user_roles", "x-email"}; !reflect.DeepEqual(spoofed, wantSpoofed) {
+				t.Errorf("ScreenRequestHeaders() spoofed = %q, want %q", spoofed, wantSpoofed)
+			}
+			if reject != (action == RejectSpoofed) {
+				t.Errorf("ScreenRequestHeaders() reject = %v with action %v", reject, action)
+			}
+			if got := s.Host.GetCurrentRequestHeaders(s.ID); !reflect.DeepEqual(got, want) {
+				t.Errorf("request headers after ScreenRequestHeaders = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestStripRequestTrailers(t *testing.T) {
+	var spoofed []string
+	var after [][2]string
+	var err error
+	proxytesting.NewTrailerStream(t, [][2]string{{"x-checksum", "abc"}, {"x-user-id", "admin"}, {"x_consumer", "evil"}}, func() {
+		spoofed, err = NewGuard(RejectSpoofed).StripRequestTrailers()
+		after, _ = proxywasm.GetHttpRequestTrailers()
+	})
+	if err != nil {
+		t.Fatalf("StripRequestTrailers() error = %v", err)
+	}
+	if want := []string{"x-user-id", "x_consumer"}; !reflect.DeepEqual(spoofed, want) {
+		t.Errorf("StripRequestTrailers() = %q, want %q", spoofed, want)
+	}
+	if want := [][2]string{{"x-checksum", "abc"}}; !reflect.DeepEqual(after, want) {
+		t.Errorf("request trailers after StripRequestTrailers = %q, want %q", after, want)
 	}
 }

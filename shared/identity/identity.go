@@ -240,10 +240,14 @@ func isHeaderValue(s string) bool {
 	return true
 }
 
-// DefaultHeaders are the identity headers every auth filter removes from the
-// client's request and then sets from the verified identity.
+// DefaultHeaders are the identity headers some concierge filter sets:
+// x-user-id, x-user-roles and x-consumer (Identity.Headers), and key-auth's
+// x-consumer-permissions. Every filter that owns identity headers removes
+// all of them from the client's request (see Guard), not only its own: an
+// upstream behind a chain with one auth filter must not trust a header the
+// other would set.
 func DefaultHeaders() []string {
-	return []string{"x-user-id", "x-user-roles", "x-consumer"}
+	return []string{"x-user-id", "x-user-roles", "x-consumer", "x-consumer-permissions"}
 }
 
 // StripList returns DefaultHeaders plus the configured identity headers

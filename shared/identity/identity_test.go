@@ -179,8 +179,8 @@ func TestStripList(t *testing.T) {
 		configured []string
 		want       []string
 	}{
-		{nil, []string{"x-user-id", "x-user-roles", "x-consumer"}},
-		{[]string{"X-Email", "x-user-id", "", "x-email"}, []string{"x-user-id", "x-user-roles", "x-consumer", "x-email"}},
+		{nil, []string{"x-user-id", "x-user-roles", "x-consumer", "x-consumer-permissions"}},
+		{[]string{"X-Email", "x-user-id", "", "x-email"}, []string{"x-user-id", "x-user-roles", "x-consumer", "x-consumer-permissions", "x-email"}},
 	}
 	for _, tt := range tests {
 		if got := StripList(tt.configured...); !reflect.DeepEqual(got, tt.want) {

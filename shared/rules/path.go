@@ -2,7 +2,10 @@ package rules
 
 // NormalizePath returns the form of an HTTP :path that rules compare:
 //
-//   - the query string and fragment are dropped;
+//   - the query string is dropped; a '#' is an ordinary byte, not the
+//     start of a fragment (clients never send fragments; a '#' in a :path
+//     is an attack, and a proxy that lets it through forwards it, so the
+//     upstream reads the path past it: "/open/x#/../../admin" is "/admin");
 //   - backslashes become slashes, as Envoy's normalize_path does, because
 //     some upstreams treat them as separators;
 //   - percent-encoded unreserved characters (RFC 3986 §2.3) are decoded and
@@ -18,7 +21,7 @@ package rules
 func NormalizePath(p string) string {
 	// A plain loop: strings.IndexAny builds a byte set on every call.
 	for i := 0; i < len(p); i++ {
-		if p[i] == '?' || p[i] == '#' {
+		if p[i] == '?' {
 			p = p[:i]
 			break
 		}

@@ -11,10 +11,11 @@ import (
 // logic can be tested and fuzzed without a proxy-wasm host; Set.HostRequest
 // fills one from the current stream.
 type Request struct {
-	// Host is the :authority, as received; the port is ignored.
+	// Host is the :authority, as received (port and all): rules compare it
+	// as Envoy compares virtual-host domains (see the package doc).
 	Host string
-	// Path is the :path, as received; the query is ignored and the path is
-	// normalized before comparison.
+	// Path is the :path, as received; the query is ignored. Rules compare
+	// both this raw path and its NormalizePath form (see the package doc).
 	Path string
 	// Method is the :method.
 	Method string
@@ -33,6 +34,12 @@ type Rule[T any] struct {
 	Enabled bool
 	// Shadow is the rule's `shadow`, or the top-level one when it has none.
 	Shadow bool
+	// LowersProtection is true when the rule lets through what the
+	// top-level settings would stop: `enabled: false`, `shadow: true` under
+	// an enforcing top level, or an override whose LowersProtection method
+	// says so. Such a rule applies only when every view of the request
+	// matches it (the package doc, "Rules that lower protection").
+	LowersProtection bool
 	// Override is what the filter's override parser returned for this rule.
 	Override T
 
@@ -91,6 +98,10 @@ func Parse[T any](o *config.Object, parseOverride func(rule *config.Object) T) S
 		if parseOverride != nil {
 			rule.Override = parseOverride(r)
 		}
+		rule.LowersProtection = !rule.Enabled || rule.Shadow && !s.Shadow
+		if l, ok := any(rule.Override).(Lowerer); ok && l.LowersProtection() {
+			rule.LowersProtection = true
+		}
 		s.usesPath = s.usesPath || rule.m.prefix != "" || rule.m.path != ""
 		s.usesRoute = s.usesRoute || rule.m.route != ""
 		s.Rules = append(s.Rules, rule)
@@ -98,18 +109,36 @@ func Parse[T any](o *config.Object, parseOverride func(rule *config.Object) T) S
 	return s
 }
 
-// Match returns the first rule that matches req, or nil.
+// Lowerer is implemented by a filter's override type when some overrides
+// weaken the filter (jwt-auth's allow_missing): rules.Parse then marks the
+// rule LowersProtection. Implement it on the value type, not the pointer.
+type Lowerer interface {
+	LowersProtection() bool
+}
+
+// views are the forms of one request that rules compare: the authority
+// as sent and without its port and trailing dot; the path as sent (query
+// cut) and normalized.
+type views struct {
+	host, hostOnly string
+	raw, norm      string
+}
+
+// Match returns the first rule that matches req, or nil. A rule that
+// lowers protection matches only when the authority as sent and the path
+// both as sent and normalized match it; any other rule matches when one
+// form of each does.
 func (s Set[T]) Match(req *Request) *Rule[T] {
 	if len(s.Rules) == 0 {
 		return nil
 	}
-	host := hostOnly(req.Host)
-	var path string
+	v := views{host: req.Host, hostOnly: hostOnly(req.Host)}
 	if s.usesPath {
-		path = NormalizePath(req.Path)
+		v.raw = withoutQuery(req.Path)
+		v.norm = NormalizePath(req.Path)
 	}
 	for i := range s.Rules {
-		if s.Rules[i].m.matches(req, host, path) {
+		if s.Rules[i].m.matches(req, &v, s.Rules[i].LowersProtection) {
 			return &s.Rules[i]
 		}
 	}
@@ -144,46 +173,58 @@ type headerMatch struct {
 	kind  headerKind
 }
 
+// hostKind is how a host pattern compares, as in Envoy's virtual-host
+// domains.
+type hostKind uint8
+
+const (
+	hostAny    hostKind = iota // "*", or no host criterion
+	hostExact                  // "api.example.com", "api.example.com:8443"
+	hostSuffix                 // "*.example.com", "*-api.example.com"
+	hostPrefix                 // "api.example.*", "api.example.com:*"
+)
+
 type matcher struct {
-	// host is lower-case; with hostSuffix it is ".example.com" for
-	// "*.example.com".
-	host       string
-	hostSuffix bool
-	prefix     string
-	path       string
-	methods    []string
-	headers    []headerMatch
-	route      string
+	// host is the lower-case pattern without its '*'.
+	host     string
+	hostKind hostKind
+	prefix   string
+	path     string
+	methods  []string
+	headers  []headerMatch
+	route    string
 }
 
 func (m *matcher) isAny() bool {
-	return m.host == "" && m.prefix == "" && m.path == "" && m.methods == nil &&
+	return m.hostKind == hostAny && m.prefix == "" && m.path == "" && m.methods == nil &&
 		m.headers == nil && m.route == ""
 }
 
-// matches tests the cheap, most selective criteria first. host and path
-// were normalized once per request by Match.
-func (m *matcher) matches(req *Request, host, path string) bool {
+// matches tests the cheap, most selective criteria first. The views were
+// computed once per request by Match. every (a rule that lowers
+// protection) asks for the authority as sent and both forms of the path;
+// otherwise one form of each is enough.
+func (m *matcher) matches(req *Request, v *views, every bool) bool {
 	if m.methods != nil && !contains(m.methods, req.Method) {
 		return false
 	}
 	if m.route != "" && req.Route != m.route {
 		return false
 	}
-	if m.host != "" {
-		if m.hostSuffix {
-			if len(host) <= len(m.host) || !strings.EqualFold(host[len(host)-len(m.host):], m.host) {
-				return false
-			}
-		} else if !strings.EqualFold(host, m.host) {
+	if m.hostKind != hostAny {
+		// Only the authority as sent counts for a rule that lowers
+		// protection: it is what Envoy's router selects the virtual host
+		// on (unless the connection manager strips the port or the dot, and
+		// then the filter sees the stripped value too).
+		if !m.matchHost(v.host) && (every || !m.matchHost(v.hostOnly)) {
 			return false
 		}
 	}
-	if m.path != "" && path != m.path {
-		return false
-	}
-	if m.prefix != "" && !strings.HasPrefix(path, m.prefix) {
-		return false
+	if m.path != "" || m.prefix != "" {
+		raw, norm := m.matchPath(v.raw), m.matchPath(v.norm)
+		if every && !(raw && norm) || !every && !(raw || norm) {
+			return false
+		}
 	}
 	for i := range m.headers {
 		if !m.headers[i].matches(req) {
@@ -191,6 +232,28 @@ func (m *matcher) matches(req *Request, host, path string) bool {
 		}
 	}
 	return true
+}
+
+// matchHost compares an authority with the pattern as Envoy's route table
+// compares it with a virtual host's domains: case-insensitively, and a
+// wildcard stands for at least one character.
+func (m *matcher) matchHost(h string) bool {
+	switch m.hostKind {
+	case hostExact:
+		return strings.EqualFold(h, m.host)
+	case hostSuffix:
+		return len(h) > len(m.host) && strings.EqualFold(h[len(h)-len(m.host):], m.host)
+	case hostPrefix:
+		return len(h) > len(m.host) && strings.EqualFold(h[:len(m.host)], m.host)
+	}
+	return true
+}
+
+func (m *matcher) matchPath(p string) bool {
+	if m.path != "" {
+		return p == m.path
+	}
+	return strings.HasPrefix(p, m.prefix)
 }
 
 func (h *headerMatch) matches(req *Request) bool {
@@ -220,8 +283,22 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// withoutQuery cuts the query from a :path. A '#' is an ordinary byte:
+// Envoy refuses a path with one (or, as Istio configures it, strips the
+// fragment before any filter runs), so a filter that sees '#' sits behind
+// a proxy that forwards it, and the upstream may read past it.
+func withoutQuery(p string) string {
+	for i := 0; i < len(p); i++ {
+		if p[i] == '?' {
+			return p[:i]
+		}
+	}
+	return p
+}
+
 // hostOnly strips the port and a trailing dot from an :authority value
 // ("Example.com.:8443" → "Example.com"); case is handled by the comparison.
+// Only rules that do not lower protection use this form.
 func hostOnly(h string) string {
 	if strings.HasPrefix(h, "[") {
 		if i := strings.IndexByte(h, ']'); i > 0 {
@@ -247,7 +324,7 @@ func isPort(s string) bool {
 func parseMatch(o *config.Object) matcher {
 	var m matcher
 	if o.Has("host") {
-		m.host, m.hostSuffix = parseHost(o)
+		m.host, m.hostKind = parseHost(o)
 	}
 	if o.Has("prefix") && o.Has("path") {
 		o.Errorf("", "set either prefix or path, not both")
@@ -275,28 +352,38 @@ func parseMatch(o *config.Object) matcher {
 	return m
 }
 
-func parseHost(o *config.Object) (string, bool) {
+// parseHost reads a host pattern with the syntax of Envoy's virtual-host
+// domains: exact ("api.example.com", "api.example.com:8443"), a suffix
+// ("*.example.com"), a prefix ("api.example.*"), or "*" for any.
+func parseHost(o *config.Object) (string, hostKind) {
 	h := strings.ToLower(o.String("host", ""))
-	rest, suffix := strings.CutPrefix(h, "*.")
+	stars := strings.Count(h, "*")
 	switch {
 	case h == "":
 		o.Errorf("host", "must not be empty")
+		return "", hostAny
 	case h == "*":
 		// Any host: the same as leaving host out.
-		return "", false
-	case rest == "" || strings.Contains(rest, "*"):
-		o.Errorf("host", `must be a host name, optionally starting with "*.", got %q`, h)
-	case strings.HasPrefix(rest, "[") && strings.HasSuffix(rest, "]"):
-		// IPv6 literal: its colons are not a port.
-	case strings.Contains(rest, ":"):
-		o.Errorf("host", "must not contain a port (the port is ignored), got %q", h)
-	case strings.HasSuffix(rest, "."):
-		o.Errorf("host", "must not end with a dot, got %q", h)
+		return "", hostAny
+	case !isHostPattern(h):
+		o.Errorf("host", "must be an authority (host[:port]) without spaces or control characters, got %q", h)
+	case stars > 1 || stars == 1 && h[0] != '*' && h[len(h)-1] != '*':
+		o.Errorf("host", `must hold at most one "*", first or last (as Envoy's virtual-host domains), got %q`, h)
+	case h[0] == '*':
+		return h[1:], hostSuffix
+	case h[len(h)-1] == '*':
+		return h[:len(h)-1], hostPrefix
 	}
-	if suffix {
-		return "." + rest, true
+	return h, hostExact
+}
+
+func isHostPattern(h string) bool {
+	for i := 0; i < len(h); i++ {
+		if h[i] <= ' ' || h[i] >= 0x7f || h[i] == '/' || h[i] == '?' || h[i] == '#' || h[i] == '@' {
+			return false
+		}
 	}
-	return h, false
+	return true
 }
 
 func parsePath(o *config.Object, key string) string {

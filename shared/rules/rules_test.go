@@ -78,11 +78,15 @@ func TestParseErrors(t *testing.T) {
 		{"path not normalized", `{"rules":[{"match":{"path":"/a//b/./c"}}]}`, `rules[0].match.path: must be a normalized path ("/a/b/c"), got "/a//b/./c"`},
 		{"prefix with query", `{"rules":[{"match":{"prefix":"/a?x=1"}}]}`, `rules[0].match.prefix: must be a normalized path ("/a"), got "/a?x=1"`},
 		{"prefix with lower-case escape", `{"rules":[{"match":{"prefix":"/a%2fb"}}]}`, `rules[0].match.prefix: must be a normalized path ("/a%2Fb"), got "/a%2fb"`},
-		{"host with port", `{"rules":[{"match":{"host":"a.com:8080"}}]}`, `rules[0].match.host: must not contain a port (the port is ignored), got "a.com:8080"`},
-		{"host wildcard in the middle", `{"rules":[{"match":{"host":"a.*.com"}}]}`, `rules[0].match.host: must be a host name, optionally starting with "*.", got "a.*.com"`},
-		{"host bare wildcard suffix", `{"rules":[{"match":{"host":"*."}}]}`, `rules[0].match.host: must be a host name, optionally starting with "*.", got "*."`},
+		{"host with port", `{"rules":[{"match":{"host":"a.com:8080"}}]}`, ""},
+		{"host with trailing dot", `{"rules":[{"match":{"host":"a.com."}}]}`, ""},
+		{"host prefix wildcard", `{"rules":[{"match":{"host":"a.com:*"}}]}`, ""},
+		{"host suffix wildcard without a dot", `{"rules":[{"match":{"host":"*-api.a.com"}}]}`, ""},
+		{"host wildcard in the middle", `{"rules":[{"match":{"host":"a.*.com"}}]}`, `rules[0].match.host: must hold at most one "*", first or last (as Envoy's virtual-host domains), got "a.*.com"`},
+		{"host two wildcards", `{"rules":[{"match":{"host":"*.a.*"}}]}`, `rules[0].match.host: must hold at most one "*", first or last (as Envoy's virtual-host domains), got "*.a.*"`},
+		{"host with a space", `{"rules":[{"match":{"host":"a.com "}}]}`, `rules[0].match.host: must be an authority (host[:port]) without spaces or control characters, got "a.com "`},
+		{"host with a path", `{"rules":[{"match":{"host":"a.com/x"}}]}`, `rules[0].match.host: must be an authority (host[:port]) without spaces or control characters, got "a.com/x"`},
 		{"host empty", `{"rules":[{"match":{"host":""}}]}`, `rules[0].match.host: must not be empty`},
-		{"host trailing dot", `{"rules":[{"match":{"host":"a.com."}}]}`, `rules[0].match.host: must not end with a dot, got "a.com."`},
 		{"host not a string", `{"rules":[{"match":{"host":1}}]}`, `rules[0].match.host: must be a string, got 1`},
 		{"methods empty", `{"rules":[{"match":{"methods":[]}}]}`, `rules[0].match.methods: must not be empty`},
 		{"method not a token", `{"rules":[{"match":{"methods":["GET","PO ST"]}}]}`, `rules[0].match.methods[1]: must be an HTTP method, got "PO ST"`},
@@ -129,7 +133,7 @@ func TestMatch(t *testing.T) {
 
 		{"host exact", `[{"match":{"host":"api.example.com"}}]`, Request{Host: "api.example.com"}, 0},
 		{"host case-insensitive", `[{"match":{"host":"API.example.com"}}]`, Request{Host: "api.EXAMPLE.com"}, 0},
-		{"host port ignored", `[{"match":{"host":"api.example.com"}}]`, Request{Host: "api.example.com:8443"}, 0},
+		{"host port ignored by a rule that adds nothing", `[{"match":{"host":"api.example.com"}}]`, Request{Host: "api.example.com:8443"}, 0},
 		{"host trailing dot ignored", `[{"match":{"host":"api.example.com"}}]`, Request{Host: "api.example.com.:80"}, 0},
 		{"host other", `[{"match":{"host":"api.example.com"}}]`, Request{Host: "www.example.com"}, -1},
 		{"host suffix is not enough", `[{"match":{"host":"example.com"}}]`, Request{Host: "evilexample.com"}, -1},
@@ -147,14 +151,15 @@ func TestMatch(t *testing.T) {
 		{"prefix with slash", `[{"match":{"prefix":"/api/"}}]`, Request{Path: "/apiv2"}, -1},
 		{"prefix ignores query", `[{"match":{"prefix":"/a/b"}}]`, Request{Path: "/a?/b"}, -1},
 		{"prefix is case-sensitive", `[{"match":{"prefix":"/api"}}]`, Request{Path: "/API"}, -1},
-		{"prefix after dot segments", `[{"match":{"prefix":"/public"}}]`, Request{Path: "/public/../admin"}, -1},
+		{"prefix after dot segments", `[{"match":{"prefix":"/public"},"enabled":false}]`, Request{Path: "/public/../admin"}, -1},
+		{"prefix as sent, before dot segments", `[{"match":{"prefix":"/public"}}]`, Request{Path: "/public/../admin"}, 0},
 		{"prefix after encoded dot segments", `[{"match":{"prefix":"/admin"}}]`, Request{Path: "/public/%2e%2E/admin"}, 0},
 		{"prefix after merged slashes", `[{"match":{"prefix":"/admin"}}]`, Request{Path: "//admin"}, 0},
 		{"prefix after backslash", `[{"match":{"prefix":"/admin"}}]`, Request{Path: `/public\..\admin`}, 0},
 		{"encoded slash stays a character", `[{"match":{"prefix":"/public/"}}]`, Request{Path: "/public%2F..%2Fadmin"}, -1},
 		{"path exact", `[{"match":{"path":"/healthz"}}]`, Request{Path: "/healthz"}, 0},
 		{"path ignores query", `[{"match":{"path":"/healthz"}}]`, Request{Path: "/healthz?full=1"}, 0},
-		{"path ignores fragment", `[{"match":{"path":"/healthz"}}]`, Request{Path: "/healthz#x"}, 0},
+		{"hash is not a fragment", `[{"match":{"path":"/healthz"}}]`, Request{Path: "/healthz#x"}, -1},
 		{"path is not a prefix", `[{"match":{"path":"/healthz"}}]`, Request{Path: "/healthz/x"}, -1},
 		{"path trailing slash differs", `[{"match":{"path":"/healthz"}}]`, Request{Path: "/healthz/"}, -1},
 		{"path with decoded unreserved", `[{"match":{"path":"/a-b"}}]`, Request{Path: "/a%2Db"}, 0},
@@ -199,6 +204,132 @@ func TestMatch(t *testing.T) {
 				t.Errorf("Match(%+v) with rules %s = rule %d, want %d", tt.req, tt.rules, got, tt.want)
 			}
 		})
+	}
+}
+
+// grant stands in for an override that weakens a filter (jwt-auth's
+// allow_missing).
+type grant struct {
+	Open bool
+}
+
+func (g grant) LowersProtection() bool { return g.Open }
+
+// TestLoweringRulesMatchEveryView: a rule that lowers protection applies
+// only when the authority as sent and both the raw and the normalized path
+// match it, because the router picks the virtual host and the route on the
+// request as sent (issue: a host rule opened the protected catch-all
+// virtual host for "public.example.com:8080"). Other rules match either
+// view, so that a rule that adds protection covers every spelling.
+func TestLoweringRulesMatchEveryView(t *testing.T) {
+	const (
+		off    = `"enabled":false`
+		shadow = `"shadow":true`
+		open   = `"open":true`
+		strict = `"open":false`
+	)
+	tests := []struct {
+		name  string
+		match string // the rule's match object
+		kind  string // what else the rule sets
+		req   Request
+		want  bool
+	}{
+		{"host as configured", `{"host":"public.example.com"}`, off, Request{Host: "public.example.com"}, true},
+		{"host other case", `{"host":"public.example.com"}`, off, Request{Host: "Public.Example.COM"}, true},
+		{"host with a port", `{"host":"public.example.com"}`, off, Request{Host: "public.example.com:8080"}, false},
+		{"host with a trailing dot", `{"host":"public.example.com"}`, off, Request{Host: "public.example.com."}, false},
+		{"host with an empty port", `{"host":"public.example.com"}`, off, Request{Host: "public.example.com:"}, false},
+		{"host with a dot and a port", `{"host":"public.example.com"}`, shadow, Request{Host: "public.example.com.:80"}, false},
+		{"host with a port, lowering override", `{"host":"public.example.com"}`, open, Request{Host: "public.example.com:443"}, false},
+		{"host with a port, neutral override", `{"host":"public.example.com"}`, strict, Request{Host: "public.example.com:443"}, true},
+		{"host pattern with the port", `{"host":"public.example.com:8080"}`, off, Request{Host: "public.example.com:8080"}, true},
+		{"host pattern with the port, other port", `{"host":"public.example.com:8080"}`, off, Request{Host: "public.example.com:8081"}, false},
+		{"host pattern with any port", `{"host":"public.example.com:*"}`, off, Request{Host: "public.example.com:8443"}, true},
+		{"host pattern with any port, no port", `{"host":"public.example.com:*"}`, off, Request{Host: "public.example.com"}, false},
+		{"host pattern with any port, empty port", `{"host":"public.example.com:*"}`, off, Request{Host: "public.example.com:"}, false},
+		{"suffix wildcard", `{"host":"*.example.com"}`, off, Request{Host: "a.example.com"}, true},
+		{"suffix wildcard, port", `{"host":"*.example.com"}`, off, Request{Host: "a.example.com:80"}, false},
+		{"suffix wildcard without a dot", `{"host":"*-api.example.com"}`, off, Request{Host: "eu-api.example.com"}, true},
+		{"suffix wildcard needs a character", `{"host":"*-api.example.com"}`, off, Request{Host: "-api.example.com"}, false},
+		{"prefix wildcard", `{"host":"api.*"}`, off, Request{Host: "api.example.com:8080"}, true},
+		{"prefix wildcard needs a character", `{"host":"api.*"}`, off, Request{Host: "api."}, false},
+		{"ipv6 host", `{"host":"[::1]"}`, off, Request{Host: "[::1]"}, true},
+		{"ipv6 host with a port", `{"host":"[::1]"}`, off, Request{Host: "[::1]:80"}, false},
+
+		{"prefix", `{"prefix":"/open/"}`, off, Request{Path: "/open/p?x=1"}, true},
+		{"prefix, normalized elsewhere", `{"prefix":"/open/"}`, off, Request{Path: "/open/../api/orders"}, false},
+		{"prefix, raw elsewhere", `{"prefix":"/open/"}`, off, Request{Path: "/api/orders/../../open/p"}, false},
+		{"prefix, raw elsewhere, shadow", `{"prefix":"/open/"}`, shadow, Request{Path: "/api/orders/../../open/p"}, false},
+		{"prefix, raw elsewhere, lowering override", `{"prefix":"/open/"}`, open, Request{Path: "/api/orders/../../open/p"}, false},
+		{"prefix, raw elsewhere, neutral override", `{"prefix":"/open/"}`, strict, Request{Path: "/api/orders/../../open/p"}, true},
+		{"prefix, encoded dots", `{"prefix":"/open/"}`, off, Request{Path: "/open/%2e%2e/admin"}, false},
+		{"prefix, encoded letter", `{"prefix":"/open/"}`, off, Request{Path: "/%6Fpen/x"}, false},
+		{"prefix, doubled slash", `{"prefix":"/open/"}`, off, Request{Path: "//open/x"}, false},
+		{"prefix, doubled slash inside", `{"prefix":"/open/"}`, off, Request{Path: "/open//x"}, true},
+		{"prefix, backslash", `{"prefix":"/open/"}`, off, Request{Path: `/open\..\admin`}, false},
+		{"prefix, hash is not a fragment", `{"prefix":"/open/"}`, off, Request{Path: "/open/x#/../../x/secret.txt"}, false},
+		{"prefix, hash in a segment", `{"prefix":"/open/"}`, off, Request{Path: "/open/a#b"}, true},
+		{"path", `{"path":"/healthz"}`, off, Request{Path: "/healthz?full=1"}, true},
+		{"path, trailing dot segment", `{"path":"/healthz"}`, off, Request{Path: "/healthz/."}, false},
+		{"path, hash", `{"path":"/healthz"}`, off, Request{Path: "/healthz#x"}, false},
+		{"path, lower-case escape", `{"path":"/a%3Fb"}`, off, Request{Path: "/a%3fb"}, false},
+		// The cautions of the package doc, pinned: these behave as Envoy's
+		// route matching does.
+		{"caution: prefix does not cover its directory", `{"prefix":"/admin/"}`, strict, Request{Path: "/admin?x=1"}, false},
+		{"caution: parameters pass a prefix", `{"prefix":"/admin/"}`, strict, Request{Path: "/admin;x=1/users"}, false},
+		{"caution: case passes a prefix", `{"prefix":"/admin/"}`, strict, Request{Path: "/ADMIN/users"}, false},
+		{"caution: ..; is not a dot segment", `{"prefix":"/public/"}`, off, Request{Path: "/public/..;/admin"}, true},
+		{"caution: %2F stays encoded", `{"prefix":"/public/"}`, off, Request{Path: "/public/..%2Fadmin"}, true},
+		{"prefix, neutral, raw here", `{"prefix":"/admin/"}`, strict, Request{Path: "/admin/../healthz"}, true},
+		{"path, neutral, normalized here", `{"path":"/admin"}`, strict, Request{Path: "/x/../admin"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			doc := `{"rules":[{"match":` + tt.match + `,` + tt.kind + `}]}`
+			o, err := config.Parse([]byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := Parse(o, func(r *config.Object) grant { return grant{Open: r.Bool("open", false)} })
+			if err := o.Err(); err != nil {
+				t.Fatalf("Parse(%s): %v", doc, err)
+			}
+			if got := s.Match(&tt.req) != nil; got != tt.want {
+				t.Errorf("Match(%+v) with %s = %v, want %v", tt.req, doc, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLowersProtection(t *testing.T) {
+	tests := []struct {
+		top, rule string
+		want      bool
+	}{
+		{`false`, `{}`, false},
+		{`false`, `{"enabled":false}`, true},
+		{`false`, `{"shadow":true}`, true},
+		{`true`, `{"shadow":true}`, false},
+		{`true`, `{}`, false},
+		{`true`, `{"shadow":false}`, false},
+		{`false`, `{"open":true}`, true},
+		{`false`, `{"open":false}`, false},
+	}
+	for _, tt := range tests {
+		doc := `{"shadow":` + tt.top + `,"rules":[` + tt.rule + `]}`
+		o, err := config.Parse([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := Parse(o, func(r *config.Object) grant { return grant{Open: r.Bool("open", false)} })
+		if err := o.Err(); err != nil {
+			t.Fatalf("Parse(%s): %v", doc, err)
+		}
+		if got := s.Rules[0].LowersProtection; got != tt.want {
+			t.Errorf("Parse(%s).Rules[0].LowersProtection = %v, want %v", doc, got, tt.want)
+		}
 	}
 }
 
@@ -290,7 +421,9 @@ func TestNormalizePath(t *testing.T) {
 		{"/a/b", "/a/b"},
 		{"/a/b/", "/a/b/"},
 		{"/a/b?x=/../y", "/a/b"},
-		{"/a#frag", "/a"},
+		{"/a#frag", "/a#frag"},
+		{"/open/x#/../../x/secret.txt", "/x/secret.txt"},
+		{"/a#b?c#d", "/a#b"},
 		{"/?q", "/"},
 		{"?q", ""},
 		{"//", "/"},

@@ -131,11 +131,23 @@ Try:
   curl -i -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/users/1   # 200 + the identity headers users saw
   curl -i -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/orders/7  # /orders/7 upstream, JSON envelope with the request ID
   curl -i http://127.0.0.1:8080/public/status                                   # jwt-auth is off on this route
-  for i in 1 2 3; do curl -s -o /dev/null -w '%%{http_code}\n' -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/flaky; done
+  curl -si http://127.0.0.1:8080/public/status | grep -i -e x-cache -e cache-status   # run twice: MISS, then HIT (response-cache)
+  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%%{http_code} ' http://127.0.0.1:8080/public/status; done; echo   # rate-limit: 5 then 429
+  for i in 1 2 3 4 5; do curl -s -o /dev/null -w '%%{http_code} ' -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/flaky; done; echo
+                                                                                # 200 200 503 (flaky), then 503 503 from the open breaker
+  curl -i -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/flaky     # the breaker's 503: Retry-After, {"error":"service unavailable","retryAfter":…}
   curl -s http://127.0.0.1:9901/stats/prometheus | grep concierge_
 
+A demo partner API key (key-auth; consumer demo-partner, permission read):
+
+  export KEY=%s
+
+  curl -i -H "x-api-key: $KEY" http://127.0.0.1:8080/api/users/1                # 200 as the partner: x-consumer: demo-partner
+  curl -i -X POST -H "x-api-key: $KEY" http://127.0.0.1:8080/api/users/1        # 403: the key may only read
+  curl -i -H "x-api-key: wrong" http://127.0.0.1:8080/api/users/1               # 401 invalid API key
+
 Ctrl-C stops everything.
-`, time.Now().Add(time.Hour).UTC().Format("15:04 MST"), token)
+`, time.Now().Add(time.Hour).UTC().Format("15:04 MST"), token, demo.PartnerKey)
 	// The guide is written for the default ports; an offset moves them all.
 	fmt.Fprint(w, strings.NewReplacer("http://127.0.0.1:8080", gw, "http://127.0.0.1:9901", admin).Replace(guide))
 }

@@ -20,12 +20,12 @@ import (
 // front of the same upstream addresses the gateway's route reaches: Go's
 // httputil.ReverseProxy in this process, and nginx when it is on PATH
 // (with as many worker processes as the gateway's largest worker count).
-func baselines(upstreams []string, clients, workers int) []*row {
-	rows := []*row{{name: "baseline: Go httputil.ReverseProxy", baseline: true, start: func() (string, func(), error) {
+func baselines(upstreams []string, cred [2]string, clients, workers int) []*row {
+	rows := []*row{{name: "baseline: Go httputil.ReverseProxy", baseline: true, cred: cred, start: func() (string, func(), error) {
 		return startGoProxy(upstreams, clients)
 	}}}
 	if nginx, err := exec.LookPath("nginx"); err == nil {
-		rows = append(rows, &row{name: fmt.Sprintf("baseline: nginx (%d workers)", workers), baseline: true, start: func() (string, func(), error) {
+		rows = append(rows, &row{name: fmt.Sprintf("baseline: nginx (%d workers)", workers), baseline: true, cred: cred, start: func() (string, func(), error) {
 			return startNginx(nginx, upstreams, workers)
 		}})
 	}

@@ -139,11 +139,19 @@ func run(args []string, stdout io.Writer) error {
 	if len(all) > 1 {
 		scenarios = append(scenarios, all)
 	}
+	// key-auth alone once more, with the demo partner's key instead of the
+	// token: its key path rather than its pass-through (allow_missing).
+	keyRow := -1
+	if slices.Contains(all, "key-auth") {
+		keyRow = len(scenarios)
+		scenarios = append(scenarios, []string{"key-auth"})
+	}
 	fmt.Fprintf(stdout, "concierge-load: %s, GET %s with a demo token, %d clients, %v per scenario and round (after %v warm-up), %d interleaved rounds, gateway workers %s, %s WASI\n\n",
 		*path, *target, *clients, *duration, *warmup, *rounds, *concurrency, *profile)
+	bearer := [2]string{"authorization", "Bearer " + token}
 	var rows []*row
-	rows = append(rows, baselines(d.Addrs["users"], *clients, slices.Max(workerCounts))...)
-	for _, keep := range scenarios {
+	rows = append(rows, baselines(d.Addrs["users"], bearer, *clients, slices.Max(workerCounts))...)
+	for i, keep := range scenarios {
 		name := "no filters"
 		switch {
 		case len(keep) == len(all) && len(all) > 1:
@@ -151,12 +159,16 @@ func run(args []string, stdout io.Writer) error {
 		case len(keep) == 1:
 			name = keep[0] + " alone"
 		}
+		cred := bearer
+		if i == keyRow {
+			name, cred = "key-auth alone, partner key", [2]string{"x-api-key", demo.PartnerKey}
+		}
 		bs, err := only(base, keep)
 		if err != nil {
 			return err
 		}
 		for _, workers := range workerCounts {
-			rows = append(rows, &row{name: name, workers: workers, noFilters: len(keep) == 0, start: func() (string, func(), error) {
+			rows = append(rows, &row{name: name, workers: workers, noFilters: len(keep) == 0, cred: cred, start: func() (string, func(), error) {
 				cfg, err := gateway.Compile(bs, gateway.Options{WasmDir: *wasmDir})
 				if err != nil {
 					return "", nil, fmt.Errorf("%s: %w", name, err)
@@ -185,8 +197,8 @@ func run(args []string, stdout io.Writer) error {
 				return err
 			}
 			url := addr + *target
-			drive(url, token, *clients, *warmup, 0)
-			r.rounds = append(r.rounds, drive(url, token, *clients, *duration, *maxRequests))
+			drive(url, r.cred, *clients, *warmup, 0)
+			r.rounds = append(r.rounds, drive(url, r.cred, *clients, *duration, *maxRequests))
 			stop()
 		}
 	}
@@ -201,6 +213,7 @@ type row struct {
 	workers   int
 	baseline  bool
 	noFilters bool
+	cred      [2]string // the credential header every request carries
 	start     func() (addr string, stop func(), err error)
 	rounds    []result
 }
@@ -270,8 +283,8 @@ func only(bs *bootstrapv3.Bootstrap, keep []string) (*bootstrapv3.Bootstrap, err
 }
 
 // drive runs clients in a closed loop against url for d (and at most max
-// requests when max > 0).
-func drive(url, token string, clients int, d time.Duration, max int) result {
+// requests when max > 0), each request carrying the credential header cred.
+func drive(url string, cred [2]string, clients int, d time.Duration, max int) result {
 	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -290,7 +303,7 @@ func drive(url, token string, clients int, d time.Duration, max int) result {
 			errs := 0
 			for time.Now().Before(stop) && (max <= 0 || count.Add(1) <= int64(max)) {
 				req, _ := http.NewRequest("GET", url, nil)
-				req.Header.Set("authorization", "Bearer "+token)
+				req.Header.Set(cred[0], cred[1])
 				t0 := time.Now()
 				res, err := c.Do(req)
 				if err != nil {

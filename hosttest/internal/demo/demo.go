@@ -41,6 +41,11 @@ const (
 	Audience = "concierge-api"
 )
 
+// PartnerKey is the demo partner's API key. envoy/local.yaml's key-auth
+// holds only its SHA-256 digest (printf %s "$KEY" | sha256sum); the key is
+// public, like everything in the demo.
+const PartnerKey = "concierge-demo-partner-key"
+
 // Demo is the running services.
 type Demo struct {
 	// Addrs maps a service (users, orders, flaky, idp) to its addresses.
@@ -152,12 +157,16 @@ func service(name, instance string, data func(*http.Request) any) http.Handler {
 			return
 		}
 		seen := map[string]string{}
-		for _, h := range []string{"x-request-id", "x-user-id", "x-user-roles", "x-gateway", "x-forwarded-for", "x-envoy-original-path", "authorization", "traceparent"} {
+		for _, h := range []string{"x-request-id", "x-user-id", "x-user-roles", "x-gateway", "x-forwarded-for", "x-envoy-original-path", "authorization", "traceparent", "x-consumer", "x-consumer-permissions", "x-api-key"} {
 			if v := r.Header.Get(h); v != "" {
 				seen[h] = v
 			}
 		}
 		out := map[string]any{"service": name, "instance": instance, "method": r.Method, "path": r.URL.RequestURI(), "headers": seen}
+		// Public pages may be cached for 30 s: response-cache's demo.
+		if strings.HasPrefix(r.URL.Path, "/public/") {
+			w.Header().Set("cache-control", "public, max-age=30")
+		}
 		if data != nil {
 			out["data"] = data(r)
 		}

@@ -141,6 +141,13 @@ func (g *Gateway) Prometheus() string {
 	for _, l := range g.listeners {
 		fmt.Fprintf(&b, "envoy_http_downstream_rq_active{envoy_http_conn_manager_prefix=%q} %d\n", l.hcm.StatPrefix, l.active.Load())
 	}
+	// Downstream codec stats (Envoy's http1.* and http2.*).
+	for i, codec := range [2]string{"http1", "http2"} {
+		fmt.Fprintf(&b, "# TYPE envoy_%s_dropped_headers_with_underscores counter\nenvoy_%s_dropped_headers_with_underscores %d\n",
+			codec, codec, g.codec.droppedUnderscore[i].Load())
+		fmt.Fprintf(&b, "# TYPE envoy_%s_requests_rejected_with_underscores_in_headers counter\nenvoy_%s_requests_rejected_with_underscores_in_headers %d\n",
+			codec, codec, g.codec.rejectedUnderscore[i].Load())
+	}
 	type stat struct {
 		name, typ string
 		get       func(c *cluster) uint64

@@ -162,6 +162,10 @@ func (g *Gateway) envoyStats() []stat {
 			out = append(out, stat{fmt.Sprintf("%sdownstream_rq_%dxx", p, c), int64(l.rqXX[c].Load())})
 		}
 	}
+	for i, codec := range [2]string{"http1.", "http2."} {
+		out = append(out, stat{codec + "dropped_headers_with_underscores", int64(g.codec.droppedUnderscore[i].Load())},
+			stat{codec + "requests_rejected_with_underscores_in_headers", int64(g.codec.rejectedUnderscore[i].Load())})
+	}
 	for _, n := range g.order {
 		c, p := g.clusters[n], "cluster."+n+"."
 		healthy, total := c.healthyCount()

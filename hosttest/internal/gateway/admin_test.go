@@ -41,7 +41,13 @@ func TestEnvoyAdminEndpoints(t *testing.T) {
 		}
 	})
 	t.Run("stats", func(t *testing.T) {
-		body := string(do(t, c, "GET", admin+"/stats", nil, nil).body)
+		// The status class is counted once the response has gone out,
+		// which may be after the client read it.
+		var body string
+		waitFor(t, 5*time.Second, "the request counted in /stats", func() bool {
+			body = string(do(t, c, "GET", admin+"/stats", nil, nil).body)
+			return strings.Contains(body, "http.ingress_http.downstream_rq_2xx: 1\n")
+		})
 		for _, want := range []string{"probe_requests_total: 1\n", "http.ingress_http.downstream_rq_total: 1\n", "http.ingress_http.downstream_rq_2xx: 1\n", "cluster.one.upstream_rq_total: 1\n", "cluster.one.membership_healthy: 1\n"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("/stats lacks %q:\n%s", want, body)

@@ -350,7 +350,10 @@ func (c *cluster) forward(w http.ResponseWriter, r *http.Request, h *host, call 
 			// Request trailers get their values when the body is read to
 			// its end, after this request was cloned: copy them across
 			// then, in the goroutine the transport reads the body in.
-			if len(pr.In.Trailer) > 0 && out.Body != nil {
+			switch {
+			case !c.cfg.Trailers: // the HTTP/1 client codec leaves them out
+				out.Trailer = nil
+			case len(pr.In.Trailer) > 0 && out.Body != nil:
 				out.Body = &trailerCopier{ReadCloser: out.Body, from: pr.In.Trailer, to: out.Trailer}
 			}
 		},
@@ -360,6 +363,9 @@ func (c *cluster) forward(w http.ResponseWriter, r *http.Request, h *host, call 
 		ModifyResponse: func(resp *http.Response) error {
 			if class := resp.StatusCode / 100; class >= 1 && class <= 5 {
 				c.rqXX[class].Add(1)
+			}
+			if !c.cfg.Trailers {
+				dropTrailers(resp) // the HTTP/1 client codec ignores them
 			}
 			if call.response != nil {
 				call.response(resp)

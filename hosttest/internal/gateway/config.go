@@ -82,10 +82,23 @@ type HCMConfig struct {
 	NormalizePath bool
 	MergeSlashes  bool
 	EscSlashes    hcmv3.HttpConnectionManager_PathWithEscapedSlashesAction
-	ServerName    string
-	ServerHeader  hcmv3.HttpConnectionManager_ServerHeaderTransformation
+	// StripPort and StripTrailingDot are strip_any_host_port /
+	// strip_matching_host_port and strip_trailing_host_dot: the connection
+	// manager rewrites :authority before the filters and the router see it.
+	StripPort        stripPort
+	StripTrailingDot bool
+	ServerName       string
+	ServerHeader     hcmv3.HttpConnectionManager_ServerHeaderTransformation
 	// SuppressEnvoyHeaders is the router's suppress_envoy_headers.
 	SuppressEnvoyHeaders bool
+	// Underscores is common_http_protocol_options.headers_with_underscores_action:
+	// what the downstream codecs do with a request header or trailer whose
+	// name contains '_' (ALLOW by default).
+	Underscores corev3.HttpProtocolOptions_HeadersWithUnderscoresAction
+	// HTTP1Trailers is http_protocol_options.enable_trailers: without it
+	// Envoy's HTTP/1 codec drops request trailers on decoding and response
+	// trailers on encoding. HTTP/2 always carries them.
+	HTTP1Trailers bool
 	// disabledByDefault holds the filters whose HttpFilter.disabled is set.
 	disabledByDefault map[string]bool
 }
@@ -154,6 +167,9 @@ type ClusterConfig struct {
 	DNSRefresh     time.Duration
 	DNSFamily      clusterv3.Cluster_DnsLookupFamily
 	TLS            *tls.Config
+	// Trailers: the cluster's codec carries trailers (HTTP/2, or HTTP/1
+	// with enable_trailers); see upstreamTrailers.
+	Trailers bool
 }
 
 // EndpointAddr is an lb_endpoint's address.
@@ -330,13 +346,11 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 
 func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters map[string]bool, o Options) *HCMConfig {
 	c.check(m, at, fields{
-		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id normalize_path merge_slashes path_with_escaped_slashes_action max_request_headers_kb",
+		use: "codec_type stat_prefix route_config http_filters server_name server_header_transformation use_remote_address xff_num_trusted_hops skip_xff_append generate_request_id preserve_external_request_id normalize_path merge_slashes path_with_escaped_slashes_action max_request_headers_kb strip_any_host_port strip_matching_host_port strip_trailing_host_dot common_http_protocol_options http_protocol_options",
 		warn: map[string]string{
 			"access_log":                           "HTTP access log (the filters' own access-log lines still appear)",
 			"access_log_options":                   "HTTP access log",
 			"tracing":                              "tracing",
-			"common_http_protocol_options":         "connection timeouts and limits",
-			"http_protocol_options":                "HTTP/1 codec options",
 			"http2_protocol_options":               "HTTP/2 codec options (but initial_stream_window_size is an h2c stream's buffer limit)",
 			"stream_idle_timeout":                  "stream idle timeout",
 			"request_timeout":                      "request timeout",
@@ -358,10 +372,21 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 		EscSlashes:    m.GetPathWithEscapedSlashesAction(),
 		ServerName:    m.GetServerName(),
 		ServerHeader:  m.GetServerHeaderTransformation(),
+
+		StripTrailingDot: m.GetStripTrailingHostDot(),
+	}
+	switch {
+	case m.GetStripAnyHostPort() && m.GetStripMatchingHostPort():
+		c.errorf("%s: only one of strip_matching_host_port or strip_any_host_port can be set", at)
+	case m.GetStripAnyHostPort():
+		h.StripPort = stripAnyPort
+	case m.GetStripMatchingHostPort():
+		h.StripPort = stripMatchingPort
 	}
 	if h.ServerName == "" {
 		h.ServerName = "envoy"
 	}
+	compileCodecOptions(c, m, at, h)
 	h.MaxRequestHeaderBytes = 60 << 10
 	if kb := m.GetMaxRequestHeadersKb(); kb != nil {
 		h.MaxRequestHeaderBytes = int(kb.GetValue()) << 10
@@ -421,6 +446,11 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 			if !ok {
 				continue
 			}
+			for _, ref := range clusterRefs(fcfg.Engine.Configuration) {
+				if !clusters[ref.name] {
+					c.errorf("%s.typed_config.config.configuration: %s names cluster %q, which the bootstrap does not define (every callout to it would fail)", fat, ref.path, ref.name)
+				}
+			}
 			for _, g := range h.Filters {
 				if g.Engine.Name == fcfg.Engine.Name {
 					c.errorf("%s: plugin name %q is also filter %q's; give each filter its own config.name (the gateway tells filters apart by it)", fat, fcfg.Engine.Name, g.HTTPName)
@@ -446,6 +476,31 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 	}
 	h.Routes = compileRoutes(c, m.GetRouteConfig(), at+".route_config", names, h.disabledByDefault, clusters)
 	return h
+}
+
+// compileCodecOptions reads the codec options the gateway emulates: what
+// the downstream codecs do with header names containing underscores, and
+// whether HTTP/1 passes request trailers on.
+func compileCodecOptions(c *checker, m *hcmv3.HttpConnectionManager, at string, h *HCMConfig) {
+	if o := m.GetCommonHttpProtocolOptions(); o != nil {
+		const limits = "connection timeouts and limits"
+		c.check(o, at+".common_http_protocol_options", fields{use: "headers_with_underscores_action", warn: map[string]string{
+			"idle_timeout": limits, "max_connection_duration": limits, "max_connection_duration_jitter": limits,
+			"max_headers_count": limits, "max_response_headers_kb": limits, "max_stream_duration": limits,
+			"max_requests_per_connection": limits,
+		}})
+		h.Underscores = o.GetHeadersWithUnderscoresAction()
+	}
+	if o := m.GetHttpProtocolOptions(); o != nil {
+		const codec = "HTTP/1 codec option"
+		c.check(o, at+".http_protocol_options", fields{use: "enable_trailers", warn: map[string]string{
+			"allow_absolute_url": codec, "accept_http_10": codec, "default_host_for_http_10": codec,
+			"header_key_format": codec, "allow_chunked_length": codec, "override_stream_error_on_invalid_http_message": codec,
+			"send_fully_qualified_url": codec, "use_balsa_parser": codec, "allow_custom_methods": codec,
+			"ignore_http_11_upgrade": codec,
+		}})
+		h.HTTP1Trailers = o.GetEnableTrailers()
+	}
 }
 
 func mustUnpack(a *anypb.Any) proto.Message {
@@ -940,8 +995,9 @@ func compileCluster(c *checker, cl *clusterv3.Cluster, at string) *ClusterConfig
 			c.errorf("%s: %s is not supported", pat, v.GetTypeUrl())
 			continue
 		}
-		c.warnf("%s: accepted, not emulated (upstream protocol options: the gateway speaks HTTP/1.1 upstream)", pat)
+		c.warnf("%s: accepted, not emulated (upstream protocol options: the gateway speaks HTTP/1.1 upstream; only whether trailers pass is)", pat)
 	}
+	cc.Trailers = upstreamTrailers(cl)
 	return cc
 }
 

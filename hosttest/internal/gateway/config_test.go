@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +54,12 @@ func TestUnsupportedFieldsAreRefused(t *testing.T) {
 			`typed_config.merge_slashez: unknown field (did you mean merge_slashes?)`},
 		{"listener filter", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "    filter_chains:\n", "    listener_filters: [ { name: envoy.filters.listener.tls_inspector } ]\n    filter_chains:\n", 1),
 			"listeners[0] (ingress).listener_filters: not supported"},
+		{"both strip modes", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "merge_slashes: true", "merge_slashes: true\n          strip_any_host_port: true\n          strip_matching_host_port: true", 1),
+			"only one of strip_matching_host_port or strip_any_host_port can be set"},
+		// The router would then ignore the port that the filters' host
+		// rules see: refused rather than emulated.
+		{"ignore_port_in_host_matching", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "            name: test\n", "            name: test\n            ignore_port_in_host_matching: true\n", 1),
+			"route_config.ignore_port_in_host_matching: not supported"},
 		{"invalid proto", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "port_value: 9 }", "port_value: 99999 }", 1),
 			"invalid"},
 	} {
@@ -104,7 +111,7 @@ circuit_breakers: { thresholds: [ { max_connections: 10 } ] }`))
 // directory, as `make build` lays out build/.
 func shippedModules(t *testing.T) string {
 	dir := t.TempDir()
-	for _, name := range []string{"request-id", "jwt-auth"} {
+	for _, name := range []string{"request-id", "jwt-auth", "key-auth", "rate-limit", "circuit-breaker", "response-cache"} {
 		b, err := os.ReadFile(module(t, "plugins/"+name))
 		if err != nil {
 			t.Fatal(err)
@@ -132,7 +139,7 @@ func TestValidateShippedConfigs(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("concierge-gateway -c %s --mode validate: exit %d\n%s%s", f, code, out.String(), errb.String())
 			}
-			for _, want := range []string{"filter 1 request-id", "filter 2 jwt-auth", "route public: prefix /public/ → cluster users, timeout 5s, filters off: jwt-auth", "configuration '" + f + "' OK"} {
+			for _, want := range []string{"filter 1 request-id", "filter 2 key-auth", "filter 3 jwt-auth", "route public: prefix /public/ → cluster users, timeout 5s, filters off: jwt-auth", "configuration '" + f + "' OK"} {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("validate output lacks %q:\n%s", want, out.String())
 				}
@@ -181,6 +188,40 @@ func TestPathNormalisation(t *testing.T) {
 	for _, in := range []string{"/a%2fb", "/a%5Cb", "/a%zz"} {
 		if _, rej := h.normalizePath(in); rej == nil || rej.status != 400 {
 			t.Errorf("normalizePath(%q) = accepted, want 400", in)
+		}
+	}
+}
+
+// TestAuthorityStripping: :authority as Envoy's connection manager leaves
+// it (HeaderUtility::stripTrailingHostDot, stripPortFromHost).
+func TestAuthorityStripping(t *testing.T) {
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}
+	tests := []struct {
+		dot  bool
+		mode stripPort
+		in   string
+		want string
+	}{
+		{false, keepPort, "a.example.com.:80", "a.example.com.:80"},
+		{false, stripAnyPort, "a.example.com:80", "a.example.com"},
+		{false, stripAnyPort, "a.example.com:", "a.example.com:"},
+		{false, stripAnyPort, "a.example.com:http", "a.example.com:http"},
+		{false, stripAnyPort, "a.example.com:99999999999", "a.example.com:99999999999"},
+		{false, stripAnyPort, "[::1]:80", "[::1]"},
+		{false, stripAnyPort, "[::1]", "[::1]"},
+		{false, stripAnyPort, "a.example.com.:80", "a.example.com."},
+		{false, stripMatchingPort, "a.example.com:8443", "a.example.com"},
+		{false, stripMatchingPort, "a.example.com:80", "a.example.com:80"},
+		{true, keepPort, "a.example.com.", "a.example.com"},
+		{true, keepPort, "a.example.com.:80", "a.example.com:80"},
+		{true, keepPort, "a.example.com..", "a.example.com."},
+		{true, keepPort, "[::1]", "[::1]"},
+		{true, stripAnyPort, "a.example.com.:80", "a.example.com"},
+	}
+	for _, tt := range tests {
+		h := &HCMConfig{StripTrailingDot: tt.dot, StripPort: tt.mode}
+		if got := h.authority(tt.in, local); got != tt.want {
+			t.Errorf("authority(%q) with strip_trailing_host_dot %v, strip mode %d = %q, want %q", tt.in, tt.dot, tt.mode, got, tt.want)
 		}
 	}
 }

@@ -19,7 +19,11 @@
 // gateway's memory), the HTTP connection manager
 // (wasm filters, the router, inline route_config, use_remote_address and
 // x-forwarded-*/x-envoy-* headers, normalize_path, merge_slashes,
-// path_with_escaped_slashes_action, generate_request_id, server_name),
+// path_with_escaped_slashes_action, strip_any_host_port,
+// strip_matching_host_port, strip_trailing_host_dot, generate_request_id,
+// server_name; a '#' in the request target is refused with 400, as Envoy
+// does since 1.19.1; the codecs' headers_with_underscores_action on header
+// and trailer names and HTTP/1 enable_trailers, see codec.go),
 // routes (prefix, path, path_separated_prefix, safe_regex and header
 // matchers; prefix_rewrite, host_rewrite_literal, auto_host_rewrite,
 // timeout, direct_response, typed_per_filter_config disabling, header

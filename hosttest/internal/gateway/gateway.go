@@ -39,6 +39,7 @@ type Gateway struct {
 	ready   atomic.Bool
 	closed  sync.Once
 	closing chan struct{} // closed when Close starts: handlers stop waiting on the engine
+	codec   codecStats
 	started time.Time
 	quit    chan struct{} // closed by POST /quitquitquit
 	quitOne sync.Once

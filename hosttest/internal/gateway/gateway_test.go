@@ -499,45 +499,6 @@ func TestClientGoneResetsTheStream(t *testing.T) {
 	})
 }
 
-// TestRequestTrailersReachFiltersAndUpstream sends a chunked request with a
-// trailer: the probe filter sees it in on_request_trailers and the upstream
-// receives it.
-func TestRequestTrailersReachFiltersAndUpstream(t *testing.T) {
-	got := make(chan string, 1)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		got <- r.Trailer.Get("X-Checksum")
-	}))
-	t.Cleanup(up.Close)
-	g := start(t, bootstrap(wasmFilter("probe", module(t, "hosttest/testdata/probe"), `{"name":"probe"}`),
-		"- name: all\n  match: { prefix: / }\n  route: { cluster: up, timeout: 5s }", staticCluster("up", []string{port(t, up)}, "")))
-	req, _ := http.NewRequest("POST", "http://"+g.Addr("ingress")+"/t", io.MultiReader(strings.NewReader("body")))
-	req.ContentLength = -1
-	req.Trailer = http.Header{"X-Checksum": {"abc"}}
-	req.Header.Set("x-probe", "echo-req-trailers")
-	res, err := client(t).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	select {
-	case v := <-got:
-		if v != "abc" {
-			t.Errorf("upstream trailer X-Checksum = %q, want abc", v)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("upstream not called")
-	}
-	waitFor(t, 5*time.Second, "the probe to log the trailer", func() bool {
-		for _, l := range g.listeners[0].host.Logs() {
-			if strings.Contains(l.Message, "req trailers=x-checksum=abc") {
-				return true
-			}
-		}
-		return false
-	})
-}
-
 // TestRequestHeaderLimit: request headers over max_request_headers_kb
 // (Envoy's default 60 KiB) get 431 and never reach a filter.
 func TestRequestHeaderLimit(t *testing.T) {

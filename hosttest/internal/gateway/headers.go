@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -43,14 +44,24 @@ type rejection struct {
 }
 
 // requestHeaders builds the request headers the filter chain sees, as
-// Envoy's HTTP connection manager does before the first filter: the path
-// normalised per normalize_path, merge_slashes and
-// path_with_escaped_slashes_action; x-forwarded-for, x-forwarded-proto,
+// Envoy's HTTP connection manager does before the first filter: a path
+// with a '#' refused; the path normalised per normalize_path, merge_slashes
+// and path_with_escaped_slashes_action; :authority stripped per
+// strip_trailing_host_dot and strip_any_host_port /
+// strip_matching_host_port (local is the listener's address);
+// x-forwarded-for, x-forwarded-proto,
 // x-envoy-internal or x-envoy-external-address per use_remote_address;
 // internal x-envoy-* headers removed from external requests; x-request-id
 // per generate_request_id.
-func (h *HCMConfig) requestHeaders(r *http.Request, remote netip.Addr) ([]abi.Pair, *rejection) {
+func (h *HCMConfig) requestHeaders(r *http.Request, remote netip.Addr, local net.Addr) ([]abi.Pair, *rejection) {
 	path := r.RequestURI
+	// A fragment never belongs in a request target (RFC 9112 §3.2). Envoy
+	// refuses one (envoy.reloadable_features.http_reject_path_with_fragment,
+	// on since 1.19.1): filters and route matchers that stop at '#' would
+	// see another path than an upstream that reads past it.
+	if strings.IndexByte(path, '#') >= 0 {
+		return nil, &rejection{400, "path_normalization_failed"}
+	}
 	if !strings.HasPrefix(path, "/") {
 		if u, err := url.Parse(path); err == nil && u.IsAbs() {
 			path = u.RequestURI() // absolute-form request target
@@ -63,7 +74,7 @@ func (h *HCMConfig) requestHeaders(r *http.Request, remote netip.Addr) ([]abi.Pa
 		return nil, rej
 	}
 	hs := make([]abi.Pair, 0, len(r.Header)+8)
-	hs = append(hs, abi.Pair{Key: ":authority", Value: r.Host}, abi.Pair{Key: ":path", Value: path},
+	hs = append(hs, abi.Pair{Key: ":authority", Value: h.authority(r.Host, local)}, abi.Pair{Key: ":path", Value: path},
 		abi.Pair{Key: ":method", Value: r.Method}, abi.Pair{Key: ":scheme", Value: "http"})
 	// net/http moves the Trailer announcement from the headers into
 	// r.Trailer; it is an ordinary header to Envoy and to the upstream.
@@ -139,6 +150,52 @@ func (h *HCMConfig) requestHeaders(r *http.Request, remote netip.Addr) ([]abi.Pa
 		}
 	}
 	return hs, nil
+}
+
+// stripPort is the connection manager's strip_port_mode.
+type stripPort uint8
+
+const (
+	keepPort          stripPort = iota
+	stripAnyPort                // strip_any_host_port
+	stripMatchingPort           // strip_matching_host_port: only the listener's own port
+)
+
+// authority is :authority as Envoy's connection manager leaves it for the
+// filters and the router (ConnectionManagerUtility::maybeNormalizeHost):
+// the trailing dot of the host removed, then the port, when configured.
+// Both rewrite the header itself, so every filter sees what the router
+// selects the virtual host on.
+func (h *HCMConfig) authority(host string, local net.Addr) string {
+	if h.StripTrailingDot {
+		if i := strings.LastIndexByte(host, '.'); i >= 0 {
+			switch {
+			case i == len(host)-1:
+				host = host[:i]
+			case host[i+1] == ':':
+				host = host[:i] + host[i+1:]
+			}
+		}
+	}
+	if h.StripPort == keepPort {
+		return host
+	}
+	i := strings.LastIndexByte(host, ':')
+	if i < 0 || strings.LastIndexByte(host, ']') > i {
+		return host // no port, or an IPv6 literal without one
+	}
+	// Envoy strips only a port that parses as a number (not "host:").
+	port, err := strconv.ParseUint(host[i+1:], 10, 32)
+	if err != nil {
+		return host
+	}
+	if h.StripPort == stripMatchingPort {
+		a, ok := local.(*net.TCPAddr)
+		if !ok || uint64(a.Port) != port {
+			return host
+		}
+	}
+	return host[:i]
 }
 
 func del(hs []abi.Pair, k string) []abi.Pair {

@@ -145,3 +145,32 @@ func TestLocalYAMLHeadlines(t *testing.T) {
 		}
 	})
 }
+
+// TestLocalYAMLResponseCache: the quick start's cache line. /public/ pages
+// are cacheable for 30 s, so the second GET is a HIT served by the filter
+// (the service is not asked again), and orders are never cached.
+func TestLocalYAMLResponseCache(t *testing.T) {
+	g, d := localGateway(t)
+	c := client(t)
+	base := "http://" + g.Addr("ingress")
+	first := do(t, c, "GET", base+"/public/cached", nil, nil)
+	second := do(t, c, "GET", base+"/public/cached", nil, nil)
+	if first.status != 200 || first.header.Get("x-cache") != "MISS" || second.header.Get("x-cache") != "HIT" ||
+		second.header.Get("cache-status") != "concierge; hit" || string(second.body) != string(first.body) {
+		t.Errorf("GET /public/cached twice: %d x-cache %q, then %d x-cache %q cache-status %q; want MISS then the same body as a HIT",
+			first.status, first.header.Get("x-cache"), second.status, second.header.Get("x-cache"), second.header.Get("cache-status"))
+	}
+	if id1, id2 := first.header.Get("x-request-id"), second.header.Get("x-request-id"); id2 == "" || id1 == id2 {
+		t.Errorf("a hit must carry its own request ID: %q then %q", id1, id2)
+	}
+	token, err := d.Token("demo-user", []string{"reader"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		r := do(t, c, "GET", base+"/api/orders/7", map[string]string{"authorization": "Bearer " + token}, nil)
+		if r.status != 200 || r.header.Get("x-cache") != "" {
+			t.Errorf("GET /api/orders/7: %d x-cache %q; want 200 untouched by the cache", r.status, r.header.Get("x-cache"))
+		}
+	}
+}

@@ -17,8 +17,8 @@ func TestExtractTags(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, stat, want string
-		tags           []StatTag
-		labels         []label
+		tags             []StatTag
+		labels           []label
 	}{
 		{"the Go SDK's metrics example", "custom_header_value_counts_value=foo.reporter=wasmgosdk", "custom_header_value_counts", sdk,
 			[]label{{"value", "foo"}, {"reporter", "wasmgosdk"}}},

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
@@ -24,7 +25,11 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.rqTotal.Add(1)
 	l.active.Add(1)
 	defer l.active.Add(-1)
-	hs, rej := l.hcm.requestHeaders(r, remoteAddr(r.RemoteAddr))
+	if !l.screenUnderscores(w, r) {
+		return
+	}
+	localAddr, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	hs, rej := l.hcm.requestHeaders(r, remoteAddr(r.RemoteAddr), localAddr)
 	if rej != nil {
 		l.count(rej.status)
 		l.g.log.Debugf("http", "%s %s: %d %s", r.Method, r.RequestURI, rej.status, rej.details)
@@ -36,8 +41,8 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	view := pairsView(hs)
 	rt := l.hcm.Routes.Match(view)
 	local := ""
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		local = a.String()
+	if localAddr != nil {
+		local = localAddr.String()
 	}
 	req := engine.Request{Headers: hs, Source: r.RemoteAddr, Destination: local, Upstream: http.HandlerFunc(l.route),
 		Disabled: l.hcm.disabledByDefault, BufferLimit: l.cfg.BufferLimit}
@@ -86,11 +91,19 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 				}
 				if err == io.EOF {
 					// net/http fills r.Trailer once the body is read to EOF.
-					var trailers []abi.Pair
-					for k, vs := range r.Trailer {
-						for _, v := range vs {
-							trailers = append(trailers, abi.Pair{Key: strings.ToLower(k), Value: v})
+					trailers, reject := l.requestTrailers(r)
+					if reject != "" {
+						if n > 0 {
+							s.SendData(buf[:n], false)
 						}
+						l.g.log.Debugf("http", "%s %s: rejecting the request: a trailer name contains an underscore (%s)", r.Method, r.RequestURI, reject)
+						if r.ProtoMajor == 2 {
+							s.Reset(reject)
+						} else {
+							sink.closeConn.Store(true) // before the reply it marks
+							s.CodecError(http.StatusBadRequest, http.StatusText(http.StatusBadRequest), reject)
+						}
+						return
 					}
 					if len(trailers) == 0 {
 						s.SendData(buf[:n], true)
@@ -114,7 +127,7 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 		}()
 	}
 
-	status, reset := sink.write(w, rc, l, r.Context(), s)
+	status, reset := sink.write(w, rc, l, r, s)
 	// A response that ended before the request did (a filter answered
 	// early): stop reading the rest.
 	select {
@@ -204,6 +217,9 @@ type clientSink struct {
 	mu     sync.Mutex
 	events []sinkEvent
 	wake   chan struct{}
+	// closeConn: the HTTP/1 codec failed (a rejected trailer); the
+	// connection closes after the response, as Envoy's does.
+	closeConn atomic.Bool
 }
 
 type sinkEvent struct {
@@ -247,8 +263,9 @@ func (c *clientSink) take() []sinkEvent {
 
 // write copies the response to the client as it comes. It returns the
 // status sent, and whether the stream was reset instead.
-func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l *listener, ctx context.Context, s *engine.Stream) (status int, reset bool) {
-	clientGone := ctx.Done()
+func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l *listener, r *http.Request, s *engine.Stream) (status int, reset bool) {
+	clientGone := r.Context().Done()
+	trailers := l.trailersPass(r)
 	for {
 		select {
 		case <-l.g.closing:
@@ -266,6 +283,9 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 		for _, e := range c.take() {
 			switch e.kind {
 			case 'h':
+				if c.closeConn.Load() {
+					w.Header().Set("connection", "close")
+				}
 				status = l.writeHeaders(w, e.headers)
 				if e.eos {
 					return status, false
@@ -283,8 +303,10 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 				}
 				wrote, drained = true, drained+len(e.data)
 			case 't':
-				for _, p := range e.headers {
-					w.Header().Add(http.TrailerPrefix+p.Key, p.Value)
+				if trailers {
+					for _, p := range e.headers {
+						w.Header().Add(http.TrailerPrefix+p.Key, p.Value)
+					}
 				}
 				return status, false
 			case 'r':
@@ -412,6 +434,7 @@ func (l *listener) serveDirect(w http.ResponseWriter, r *http.Request, hs []abi.
 		r2 = r2.WithContext(ctx)
 	}
 	r2.Header = http.Header{}
+	r2, body := l.directBody(r, r2)
 	for _, p := range hs {
 		switch p.Key {
 		case ":authority":
@@ -423,11 +446,14 @@ func (l *listener) serveDirect(w http.ResponseWriter, r *http.Request, hs []abi.
 			r2.Header.Add(p.Key, p.Value)
 		}
 	}
-	dw := &directWriter{ResponseWriter: w, l: l}
+	dw := &directWriter{ResponseWriter: w, l: l, noTrailers: !l.trailersPass(r)}
 	defer func() {
 		if p := recover(); p != nil {
 			if p != http.ErrAbortHandler || dw.status != 0 {
 				panic(p)
+			}
+			if body.rejectTrailers(dw, r) {
+				return
 			}
 			// The exchange ended before a response: the route timeout
 			// (Envoy's 504), or the client went away (nobody to answer).
@@ -438,6 +464,7 @@ func (l *listener) serveDirect(w http.ResponseWriter, r *http.Request, hs []abi.
 		l.count(dw.status)
 	}()
 	l.route(dw, r2)
+	dw.dropTrailers()
 }
 
 // routerReply answers as Envoy's router does by itself: through the
@@ -460,12 +487,18 @@ type directWriter struct {
 	http.ResponseWriter
 	l      *listener
 	status int
+	// noTrailers: the client's codec drops response trailers (HTTP/1
+	// without enable_trailers).
+	noTrailers bool
 }
 
 func (d *directWriter) WriteHeader(code int) {
 	if d.status == 0 {
 		d.status = code
 		d.l.serverHeader(d.Header())
+		if d.noTrailers {
+			d.Header().Del("Trailer")
+		}
 	}
 	d.ResponseWriter.WriteHeader(code)
 }

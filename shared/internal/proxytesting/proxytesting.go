@@ -47,12 +47,37 @@ func NewStream(t testing.TB, headers [][2]string, onHeaders func(), props ...Pro
 	return Stream{Host: host, ID: id}
 }
 
+// NewTrailerStream is NewStream for request trailers: the stream gets
+// headers-only request headers, then trailers, and its
+// OnHttpRequestTrailers calls onTrailers.
+func NewTrailerStream(t testing.TB, trailers [][2]string, onTrailers func()) Stream {
+	t.Helper()
+	opt := proxytest.NewEmulatorOption().WithHttpContext(func(uint32) types.HttpContext {
+		return &httpContext{onTrailers: onTrailers}
+	})
+	host, reset := proxytest.NewHostEmulator(opt)
+	t.Cleanup(reset)
+	id := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(id, [][2]string{{":path", "/"}}, false)
+	host.CallOnRequestTrailers(id, trailers)
+	return Stream{Host: host, ID: id}
+}
+
 type httpContext struct {
 	types.DefaultHttpContext
-	onHeaders func()
+	onHeaders, onTrailers func()
 }
 
 func (c *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
-	c.onHeaders()
+	if c.onHeaders != nil {
+		c.onHeaders()
+	}
+	return types.ActionContinue
+}
+
+func (c *httpContext) OnHttpRequestTrailers(int) types.Action {
+	if c.onTrailers != nil {
+		c.onTrailers()
+	}
 	return types.ActionContinue
 }
