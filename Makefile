@@ -62,7 +62,11 @@ clean:
 #             (tag: OCI_TAG; push with crane/skopeo/oras).
 # make load   drives the gateway with a bounded Go load generator: req/s and
 #             latency percentiles without filters, with each filter alone,
-#             and with all of them. Not part of `make test`.
+#             and with all of them, beside a plain reverse proxy (Go's
+#             httputil.ReverseProxy; nginx too when on PATH), in interleaved
+#             rounds (median, min-max). LOAD_FLAGS='-concurrency 1,2,4'
+#             shows worker scaling; -rounds, -duration, -cpuprofile.
+#             Not part of `make test`.
 # make envoy  runs the real Envoy (if on PATH) with envoy/local.yaml in
 #             front of the same demo services. Documented; not run in CI.
 OCI_TAG ?= dev

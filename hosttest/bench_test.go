@@ -13,6 +13,7 @@ func BenchmarkNoopRequest(b *testing.B) {
 	req := hosttest.GET("/api/users/1")
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer cpuPerOp(b)()
 	for i := 0; i < b.N; i++ {
 		if resp := h.Do(req); resp.Status != 200 {
 			b.Fatalf("status %d", resp.Status)
@@ -29,12 +30,14 @@ func BenchmarkProbeHeaderCalls(b *testing.B) {
 	with := hosttest.GET("/x").Header("x-p", script)
 	b.Run("no-calls", func(b *testing.B) {
 		b.ReportAllocs()
+		defer cpuPerOp(b)()
 		for i := 0; i < b.N; i++ {
 			h.Do(base)
 		}
 	})
 	b.Run("10-add-header-calls", func(b *testing.B) {
 		b.ReportAllocs()
+		defer cpuPerOp(b)()
 		for i := 0; i < b.N; i++ {
 			h.Do(with)
 		}

@@ -110,12 +110,17 @@ type exchange struct {
 }
 
 func (x *exchange) httpRequest(ctx context.Context) (*http.Request, error) {
-	r, err := http.NewRequestWithContext(ctx, x.method, "http://"+x.authority+x.path, bytes.NewReader(x.body))
+	// An empty body is http.NoBody, as net/http's server gives a handler.
+	var body io.Reader = http.NoBody
+	if len(x.body) > 0 {
+		body = bytes.NewReader(x.body)
+	}
+	r, err := http.NewRequestWithContext(ctx, x.method, "http://"+x.authority+x.path, body)
 	if err != nil {
 		// An authority that is no URL host (a callout's is free text):
 		// the request is addressed by its cluster, and the authority
 		// travels as the Host header alone.
-		r, err = http.NewRequestWithContext(ctx, x.method, "http://cluster.invalid"+x.path, bytes.NewReader(x.body))
+		r, err = http.NewRequestWithContext(ctx, x.method, "http://cluster.invalid"+x.path, body)
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"strings"
+	"unsafe"
 
 	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
 )
@@ -75,4 +76,76 @@ func (m *headerMap) clone() []abi.Pair {
 		return nil
 	}
 	return append([]abi.Pair(nil), m.pairs...)
+}
+
+// The host calls name headers in guest memory; these look them up without
+// first making a lower-cased Go string. They apply to keys that are ASCII
+// (asciiKey): for any other key the callers lower-case it with
+// strings.ToLower as before, so what a plugin observes does not change.
+
+// asciiKey reports whether b is all ASCII.
+func asciiKey(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// equalLower reports whether stored (lower-case) equals key lower-cased;
+// key must be ASCII.
+func equalLower(stored string, key []byte) bool {
+	if len(stored) != len(key) {
+		return false
+	}
+	for i, c := range key {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if stored[i] != c {
+			return false
+		}
+	}
+	return true
+}
+
+// getASCII is get for an ASCII key in any case.
+func (m *headerMap) getASCII(key []byte) (string, bool) {
+	for _, p := range m.pairs {
+		if equalLower(p.Key, key) {
+			return p.Value, true
+		}
+	}
+	return "", false
+}
+
+// removeASCII is remove for an ASCII key in any case.
+func (m *headerMap) removeASCII(key []byte) {
+	out := m.pairs[:0]
+	for _, p := range m.pairs {
+		if !equalLower(p.Key, key) {
+			out = append(out, p)
+		}
+	}
+	clear(m.pairs[len(out):]) // let the removed strings go
+	m.pairs = out
+}
+
+// keyValue makes the lower-cased key and the value of a header edit from
+// guest memory in one allocation.
+func keyValue(key, value []byte) (string, string) {
+	if !asciiKey(key) {
+		return strings.ToLower(string(key)), string(value)
+	}
+	buf := make([]byte, len(key)+len(value))
+	for i, c := range key {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	copy(buf[len(key):], value)
+	s := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is never written again
+	return s[:len(key)], s[len(key):]
 }

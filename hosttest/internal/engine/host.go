@@ -190,6 +190,8 @@ type Host struct {
 	workers []*worker
 	next    atomic.Uint64
 	streams atomic.Uint64
+	// handlers runs the upstream handlers of streams.
+	handlers *handlerPool
 
 	randMu sync.Mutex
 	rand   io.Reader
@@ -252,6 +254,7 @@ func Start(opts Options) (*Host, error) {
 	}
 	h := &Host{opts: opts, clock: NewClock(), queues: map[queueKey]*queue{}, queueIDs: map[uint32]*queue{}}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.handlers = newHandlerPool(h.ctx)
 	h.shared.init()
 	h.metrics.init()
 	if opts.Seed != nil {
@@ -347,6 +350,11 @@ func (h *Host) Close() {
 	h.closed = true
 	h.mu.Unlock()
 	h.cancel()
+	for _, w := range append([]*worker{h.main}, h.workers...) {
+		if w != nil {
+			w.endOpenFlows()
+		}
+	}
 	h.clock.close()
 	for _, w := range append([]*worker{h.main}, h.workers...) {
 		if w != nil {

@@ -30,12 +30,13 @@ type hostFn func(vm *VM, stack []uint64) abi.Status
 func (h *Host) instantiateHostModules() error {
 	b := h.runtime.NewHostModuleBuilder("env")
 	def := func(name string, params []api.ValueType, fn hostFn) {
+		isLog := name == "proxy_log"
 		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
 			vm := vmFrom(ctx)
 			var st abi.Status
 			// Envoy refuses every proxy_* call but logging while the module
 			// initialises and while it allocates (cpp-host exports.cc).
-			if vm.phase != phaseNormal && name != "proxy_log" {
+			if vm.phase != phaseNormal && !isLog {
 				vm.host.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: vm.cfg.Name, Worker: vm.w.index,
 					Message: "Attempted call to restricted proxy-wasm capability: " + name})
 				st = abi.InternalFailure
@@ -77,9 +78,9 @@ func (h *Host) instantiateHostModules() error {
 	def("proxy_get_header_map_pairs", p(3), hcGetMapPairs)
 	def("proxy_set_header_map_pairs", p(3), hcSetMapPairs)
 	def("proxy_get_header_map_value", p(5), hcGetMapValue)
-	def("proxy_add_header_map_value", p(5), func(vm *VM, s []uint64) abi.Status { return hcEditMap(vm, s, "add") })
-	def("proxy_replace_header_map_value", p(5), func(vm *VM, s []uint64) abi.Status { return hcEditMap(vm, s, "replace") })
-	def("proxy_remove_header_map_value", p(3), func(vm *VM, s []uint64) abi.Status { return hcEditMap(vm, s, "remove") })
+	def("proxy_add_header_map_value", p(5), func(vm *VM, s []uint64) abi.Status { return hcEditMap(vm, s, mapAdd) })
+	def("proxy_replace_header_map_value", p(5), func(vm *VM, s []uint64) abi.Status { return hcEditMap(vm, s, mapReplace) })
+	def("proxy_remove_header_map_value", p(3), func(vm *VM, s []uint64) abi.Status { return hcEditMap(vm, s, mapRemove) })
 	def("proxy_get_header_map_size", p(2), func(vm *VM, s []uint64) abi.Status {
 		m, st := vm.headerMap(abi.MapType(u32(s[0])), false)
 		if st != abi.OK {
@@ -310,39 +311,57 @@ func hcGetMapValue(vm *VM, s []uint64) abi.Status {
 	if m == nil {
 		return abi.NotFound
 	}
-	key, ok := vm.readString(u32(s[1]), u32(s[2]))
+	key, ok := vm.view(u32(s[1]), u32(s[2]))
 	if !ok {
 		return abi.InvalidMemoryAccess
 	}
-	v, found := m.get(strings.ToLower(key))
+	var v string
+	var found bool
+	if asciiKey(key) {
+		v, found = m.getASCII(key)
+	} else {
+		v, found = m.get(strings.ToLower(string(key)))
+	}
 	if !found {
 		return abi.NotFound
 	}
-	return okIf(vm.copyOut([]byte(v), u32(s[3]), u32(s[4])))
+	return okIf(vm.copyOutString(v, u32(s[3]), u32(s[4])))
 }
 
-func hcEditMap(vm *VM, s []uint64, op string) abi.Status {
+type mapEdit int
+
+const (
+	mapAdd mapEdit = iota
+	mapReplace
+	mapRemove
+)
+
+func hcEditMap(vm *VM, s []uint64, op mapEdit) abi.Status {
 	m, st := vm.headerMap(abi.MapType(u32(s[0])), true)
 	if st != abi.OK {
 		return st
 	}
-	key, ok := vm.readString(u32(s[1]), u32(s[2]))
+	key, ok := vm.view(u32(s[1]), u32(s[2]))
 	if !ok {
 		return abi.InvalidMemoryAccess
 	}
-	key = strings.ToLower(key)
-	if op == "remove" {
-		m.remove(key)
+	if op == mapRemove {
+		if asciiKey(key) {
+			m.removeASCII(key)
+		} else {
+			m.remove(strings.ToLower(string(key)))
+		}
 		return abi.OK
 	}
-	val, ok := vm.readString(u32(s[3]), u32(s[4]))
+	val, ok := vm.view(u32(s[3]), u32(s[4]))
 	if !ok {
 		return abi.InvalidMemoryAccess
 	}
-	if op == "add" {
-		m.add(key, val)
+	k, v := keyValue(key, val)
+	if op == mapAdd {
+		m.add(k, v)
 	} else {
-		m.replace(key, val)
+		m.replace(k, v)
 	}
 	return abi.OK
 }

@@ -49,6 +49,9 @@ func hcSetProperty(vm *VM, s []uint64) abi.Status {
 	if f == nil {
 		return abi.NotFound
 	}
+	if f.s.filterState == nil { // made on first write: most streams have none
+		f.s.filterState = map[string][]byte{}
+	}
 	f.s.filterState["wasm."+path] = val
 	return abi.OK
 }

@@ -170,19 +170,17 @@ type Stream struct {
 	done   chan struct{}
 	stuck  string
 	flow   [2]flowGauge
-	// unhookFlow stops endFlow from running when the host closes.
-	unhookFlow func() bool
 }
 
 // NewStream creates a stream on the next worker; nothing runs until the
 // client events are sent.
 func (h *Host) NewStream(req Request) *Stream {
 	w := h.pickWorker()
-	s := &Stream{host: h, w: w, id: h.streams.Add(1), req: req, done: make(chan struct{}), filterState: map[string][]byte{}}
+	s := &Stream{host: h, w: w, id: h.streams.Add(1), req: req, done: make(chan struct{})}
 	s.flow[dec].init()
 	s.flow[enc].init()
 	// A host closing with the stream open frees whoever waits on its flow.
-	s.unhookFlow = context.AfterFunc(h.ctx, s.endFlow)
+	w.track(s)
 	s.result.Worker = w.index
 	if s.req.Source == "" {
 		s.req.Source = "127.0.0.1:50000"
@@ -195,13 +193,19 @@ func (h *Host) NewStream(req Request) *Stream {
 
 // Do sends the whole request and waits for the response, at most wait
 // (real time). A stream still open then is reset, and ok is false.
+//
+// The events are queued to the worker in order without waiting for each
+// (the worker runs them as SendHeaders, SendData and SendTrailers would):
+// the caller then waits once, for the response.
 func (s *Stream) Do(wait time.Duration) (Result, bool) {
-	s.SendHeaders()
+	eos := len(s.req.Body) == 0 && len(s.req.Trailers) == 0
+	s.w.post(func() { s.startEvent(eos) })
 	for i, c := range s.req.Body {
-		s.SendData(c, i == len(s.req.Body)-1 && len(s.req.Trailers) == 0)
+		s.w.post(s.dataEvent(c, i == len(s.req.Body)-1 && len(s.req.Trailers) == 0))
 	}
 	if len(s.req.Trailers) > 0 {
-		s.SendTrailers()
+		trailers := s.req.Trailers
+		s.w.post(func() { s.trailersEvent(trailers) })
 	}
 	return s.Wait(wait)
 }
@@ -216,22 +220,28 @@ func (s *Stream) SendHeaders() {
 // Start sends the request headers, saying whether the request ends with
 // them; body frames and trailers follow through SendData and SendTrailers.
 func (s *Stream) Start(endOfStream bool) {
-	s.w.call(func() {
-		s.remoteDone = endOfStream
-		s.start(endOfStream)
-	})
+	s.w.call(func() { s.startEvent(endOfStream) })
+}
+
+func (s *Stream) startEvent(endOfStream bool) {
+	s.remoteDone = endOfStream
+	s.start(endOfStream)
 }
 
 // SendData sends one request body frame.
-func (s *Stream) SendData(chunk []byte, eos bool) {
+func (s *Stream) SendData(chunk []byte, eos bool) { s.w.call(s.dataEvent(chunk, eos)) }
+
+// dataEvent is a request body frame as the worker takes it; the chunk is
+// copied, since filters may keep or change what they are given.
+func (s *Stream) dataEvent(chunk []byte, eos bool) func() {
 	c := append([]byte(nil), chunk...)
-	s.w.call(func() {
+	return func() {
 		s.reqBytes += len(c)
 		s.remoteDone = s.remoteDone || eos
 		if !s.finished && !s.aborted[dec] {
 			s.data(dec, 0, c, eos)
 		}
-	})
+	}
 }
 
 // SendTrailers ends the request with the trailers given in the Request.
@@ -239,13 +249,15 @@ func (s *Stream) SendTrailers() { s.SendTrailerPairs(s.req.Trailers) }
 
 // SendTrailerPairs ends the request with trailers learnt as it streamed.
 func (s *Stream) SendTrailerPairs(trailers []abi.Pair) {
-	s.w.call(func() {
-		s.remoteDone = true
-		if !s.finished && !s.aborted[dec] {
-			s.trailers[dec] = newHeaderMap(trailers)
-			s.runTrailers(dec, 0)
-		}
-	})
+	s.w.call(func() { s.trailersEvent(trailers) })
+}
+
+func (s *Stream) trailersEvent(trailers []abi.Pair) {
+	s.remoteDone = true
+	if !s.finished && !s.aborted[dec] {
+		s.trailers[dec] = newHeaderMap(trailers)
+		s.runTrailers(dec, 0)
+	}
 }
 
 // Reset resets the stream, as a client hanging up does: the filters get
@@ -270,6 +282,11 @@ func (s *Stream) clientReset(reason string) {
 // Wait waits for the response; after wait (real time) it resets the
 // stream, as a client giving up would, and reports ok=false.
 func (s *Stream) Wait(wait time.Duration) (Result, bool) {
+	select {
+	case <-s.done: // often done already: no timer then
+		return s.result, true
+	default:
+	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
@@ -350,20 +367,22 @@ func (s *Stream) describe() string {
 func (s *Stream) start(eos bool) {
 	h := s.host
 	s.started = h.clock.Now()
-	s.fs = make([]*filterStream, len(h.opts.Filters))
+	// One allocation for the filters' states and one for both orders.
+	n := len(h.opts.Filters)
+	states := make([]filterStream, n)
+	order := make([]*filterStream, 2*n)
+	s.fs, s.order[enc] = order[:n:n], order[n:]
 	for i := range h.opts.Filters {
 		vm := h.reloadIfNeeded(s.w, i)
-		f := &filterStream{s: s, vm: vm, index: i}
+		f := &states[i]
+		*f = filterStream{s: s, vm: vm, index: i}
 		if s.req.Disabled[vm.cfg.Name] || (vm.failed && vm.cfg.FailurePolicy == FailOpen) {
 			f.skipped = true
 		}
 		s.fs[i] = f
+		s.order[enc][n-1-i] = f
 	}
 	s.order[dec] = s.fs
-	s.order[enc] = make([]*filterStream, len(s.fs))
-	for i, f := range s.fs {
-		s.order[enc][len(s.fs)-1-i] = f
-	}
 	s.headers[dec] = newHeaderMap(s.req.Headers)
 	s.hdrEOS[dec] = eos
 	s.runHeaders(dec, 0)
@@ -925,7 +944,7 @@ func (s *Stream) finish() {
 	s.finished = true
 	s.result.Flags = s.flags
 	s.endFlow()
-	s.unhookFlow()
+	s.w.untrack(s)
 	s.aborted = [2]bool{true, true}
 	s.host.clock.cancel(s.timeout)
 	if s.pipe != nil {

@@ -293,7 +293,7 @@ func (s *Stream) callUpstream() {
 		}
 	}
 	pipe := s.pipe // the worker owns s.pipe
-	go func() {
+	s.host.handlers.run(func() {
 		reset := false
 		func() {
 			defer func() {
@@ -316,7 +316,7 @@ func (s *Stream) callUpstream() {
 		default:
 			w.finish()
 		}
-	}()
+	})
 }
 
 // requestEnded is the router seeing end of stream: the body pipe closes

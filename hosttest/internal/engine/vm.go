@@ -32,6 +32,7 @@ type VM struct {
 	mem    api.Memory
 	ctx    context.Context
 	stack  []uint64
+	nested [][]uint64 // stacks for guest calls made from host calls, by depth
 
 	fn struct {
 		malloc, contextCreate, vmStart, configure, tick, queueReady,
@@ -200,35 +201,44 @@ func (vm *VM) newContextID() uint32 {
 
 // call runs a guest export. ok is false when the guest trapped; the VM is
 // then failed for good, as Envoy marks it FailState::RuntimeError.
+//
+// No defer and no allocation here: it runs for every callback and for
+// every proxy_on_memory_allocate a host call makes. wazero turns a panic
+// in a host function into an error from CallWithStack, so the state
+// restored after the call is always restored.
 func (vm *VM) call(fn api.Function, name string, args ...uint64) (uint64, bool) {
 	if vm.failed {
 		return 0, false
 	}
 	prev := vm.callback
 	vm.callback = name
-	defer func() { vm.callback = prev }()
 	// Host calls re-enter the guest (malloc) while an outer call is running,
-	// so only the outermost call reuses the VM's stack buffer.
+	// so each nesting depth has its own stack buffer, kept for reuse.
+	outer := vm.depth == 0
 	var stack []uint64
-	if vm.depth == 0 {
+	if outer {
 		stack = vm.stack[:cap(vm.stack)]
-	} else {
-		stack = make([]uint64, 8)
-	}
-	if vm.depth == 0 {
 		vm.asleep = 0
 		vm.w.current.Store(vm.label(name))
-		defer vm.w.current.Store(nil)
+	} else {
+		for len(vm.nested) < vm.depth {
+			vm.nested = append(vm.nested, make([]uint64, 8))
+		}
+		stack = vm.nested[vm.depth-1]
 	}
 	vm.depth++
 	copy(stack, args)
 	err := fn.CallWithStack(vm.ctx, stack)
 	vm.depth--
+	vm.callback = prev
+	if outer {
+		vm.w.current.Store(nil)
+	}
 	if err != nil {
 		vm.fail(name, err)
 		return 0, false
 	}
-	if vm.depth == 0 && vm.asleep > 0 {
+	if outer && vm.asleep > 0 {
 		vm.host.noteBlocking(vm, name, vm.asleep)
 		vm.asleep = 0
 	}
@@ -271,6 +281,35 @@ func (vm *VM) copyOut(data []byte, ptrPtr, sizePtr uint32) bool {
 	// The allocation may have grown memory; Write goes through the current
 	// memory, never a stale view.
 	return vm.mem.Write(p, data) && vm.mem.WriteUint32Le(ptrPtr, p) && vm.mem.WriteUint32Le(sizePtr, uint32(len(data)))
+}
+
+// copyOutString is copyOut for a string, copied straight into the guest's
+// allocation with no intermediate []byte.
+func (vm *VM) copyOutString(data string, ptrPtr, sizePtr uint32) bool {
+	if len(data) == 0 {
+		return vm.mem.WriteUint32Le(ptrPtr, 0) && vm.mem.WriteUint32Le(sizePtr, 0)
+	}
+	p, ok := vm.malloc(uint32(len(data)))
+	if !ok || p == 0 {
+		return false
+	}
+	// A view taken after the allocation: it cannot be stale.
+	dst, ok := vm.mem.Read(p, uint32(len(data)))
+	if !ok {
+		return false
+	}
+	copy(dst, data)
+	return vm.mem.WriteUint32Le(ptrPtr, p) && vm.mem.WriteUint32Le(sizePtr, uint32(len(data)))
+}
+
+// view returns guest memory without copying. It is valid only until the
+// guest next runs (a malloc may grow memory and detach it), so callers
+// use it before any call back into the guest and never keep it.
+func (vm *VM) view(ptr, size uint32) ([]byte, bool) {
+	if size == 0 {
+		return nil, true
+	}
+	return vm.mem.Read(ptr, size)
 }
 
 // read copies guest memory; a copy, because a later malloc may grow memory

@@ -21,49 +21,77 @@ type worker struct {
 	current atomic.Pointer[string] // the guest export running, if any
 
 	mu     sync.Mutex
-	tasks  []func()
+	tasks  []task
+	spare  []task // the batch run last, reused for the next
 	wake   chan struct{}
 	closed bool
 	done   chan struct{}
+	// open holds the streams not yet finished, for the host closing to
+	// free whoever waits on their flow; per worker, so that no lock is
+	// shared by the workers on the request path.
+	open map[*Stream]struct{}
 }
 
+// task is one function for the worker to run; done, if set, is signalled
+// once it has run (call and callWithin wait on it).
+type task struct {
+	fn   func()
+	done chan struct{}
+}
+
+// doneChans recycles the one-slot channels call waits on.
+var doneChans = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
+
 func newWorker(h *Host, index int) *worker {
-	w := &worker{index: index, host: h, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &worker{index: index, host: h, wake: make(chan struct{}, 1), done: make(chan struct{}), open: map[*Stream]struct{}{}}
 	go w.run()
 	return w
 }
 
 // post queues fn to run on the worker. It never blocks, so a callback may
 // post to its own worker (on_queue_ready for a queue it enqueued to).
-func (w *worker) post(fn func()) {
+func (w *worker) post(fn func()) { w.enqueue(task{fn: fn}) }
+
+func (w *worker) enqueue(t task) bool {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
-		return
+		return false
 	}
-	w.tasks = append(w.tasks, fn)
+	w.tasks = append(w.tasks, t)
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 // call runs fn on the worker and waits for it.
 func (w *worker) call(fn func()) {
-	ch := make(chan struct{})
-	w.post(func() { defer close(ch); fn() })
+	ch := doneChans.Get().(chan struct{})
+	if !w.enqueue(task{fn: fn, done: ch}) {
+		doneChans.Put(ch)
+		<-w.done
+		return
+	}
 	select {
 	case <-ch:
+		doneChans.Put(ch)
 	case <-w.done:
+		// The worker ended with fn queued or running: ch may still be
+		// signalled, so it is not reused.
 	}
 }
 
 // callWithin runs fn on the worker and reports false if it did not run
 // within d (the worker is busy in a callback that does not return).
 func (w *worker) callWithin(fn func(), d time.Duration) bool {
-	ch := make(chan struct{})
-	w.post(func() { defer close(ch); fn() })
+	ch := make(chan struct{}, 1)
+	if !w.enqueue(task{fn: fn, done: ch}) {
+		<-w.done
+		return true
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -96,11 +124,52 @@ func (w *worker) run() {
 			<-w.wake
 			continue
 		}
-		fn := w.tasks[0]
-		w.tasks[0] = nil
-		w.tasks = w.tasks[1:]
+		// Take the whole queue; tasks posted meanwhile form the next batch.
+		batch := w.tasks
+		w.tasks, w.spare = w.spare[:0], nil
 		w.mu.Unlock()
-		fn()
+		for i := range batch {
+			t := batch[i]
+			batch[i] = task{}
+			t.fn()
+			if t.done != nil {
+				t.done <- struct{}{}
+			}
+		}
+		w.mu.Lock()
+		w.spare = batch[:0]
+		w.mu.Unlock()
+	}
+}
+
+// track and untrack keep the set of open streams; endOpenFlows frees
+// their flow waiters when the host closes.
+func (w *worker) track(s *Stream) {
+	w.mu.Lock()
+	w.open[s] = struct{}{}
+	w.mu.Unlock()
+	// Checked after the insert: a host closing from here on has either
+	// seen s in endOpenFlows or is seen closed now.
+	if w.host.ctx.Err() != nil {
+		s.endFlow()
+	}
+}
+
+func (w *worker) untrack(s *Stream) {
+	w.mu.Lock()
+	delete(w.open, s)
+	w.mu.Unlock()
+}
+
+func (w *worker) endOpenFlows() {
+	w.mu.Lock()
+	open := make([]*Stream, 0, len(w.open))
+	for s := range w.open {
+		open = append(open, s)
+	}
+	w.mu.Unlock()
+	for _, s := range open {
+		s.endFlow()
 	}
 }
 

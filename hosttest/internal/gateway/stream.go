@@ -165,9 +165,15 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 	// Let the stream finish (on_log, on_done) before the handler returns,
 	// so that a graceful shutdown waits for it.
 	select {
-	case <-s.Done():
-	case <-l.g.closing:
-	case <-time.After(5 * time.Second):
+	case <-s.Done(): // usually done already: no timer then
+	default:
+		t := time.NewTimer(5 * time.Second)
+		select {
+		case <-s.Done():
+		case <-l.g.closing:
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	l.count(status)
 	if reset {
@@ -298,6 +304,9 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 		case <-s.Done():
 			// Every ending pushes its last event before Done; drain them.
 		}
+		// What arrived together goes out in one flush (one write to the
+		// socket), not one per event; nothing waits unflushed.
+		wrote, drained := false, 0
 		for _, e := range c.take() {
 			if c.touch != nil {
 				c.touch()
@@ -311,7 +320,7 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 				if e.eos {
 					return status, false
 				}
-				_ = rc.Flush()
+				wrote = true
 			case 'd':
 				if len(e.data) > 0 {
 					if _, err := w.Write(e.data); err != nil {
@@ -322,8 +331,7 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 				if e.eos {
 					return status, false
 				}
-				_ = rc.Flush()
-				s.ResponseDrained(len(e.data))
+				wrote, drained = true, drained+len(e.data)
 			case 't':
 				if trailers {
 					for _, p := range e.headers {
@@ -335,6 +343,10 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 				l.g.log.Debugf("http", "stream reset: %s", e.reason)
 				return status, true
 			}
+		}
+		if wrote {
+			_ = rc.Flush()
+			s.ResponseDrained(drained)
 		}
 		select {
 		case <-s.Done():
