@@ -66,6 +66,16 @@ func newStore(sd shared, namespace string, slots int, maxTotal int64) *store {
 	for i := range s.slotKeys {
 		s.slotKeys[i] = "response-cache/" + namespace + "/slot/" + strconv.Itoa(i)
 	}
+	// Make the index now, when the plugin starts, before the proxy takes
+	// traffic. Envoy writes an absent key whatever CAS it carries, so two
+	// workers making the index with their first stores would both succeed,
+	// one entry would vanish from it and the bytes gauge would count it
+	// still. VMs starting together all write the same empty index, which
+	// is harmless; a VM started later finds it and writes nothing.
+	if _, _, ok := sd.get(s.indexKey); !ok {
+		x, _ := s.loadIndex()
+		sd.set(s.indexKey, x, 0) //nolint:errcheck // a store then makes it, unconditionally, as before
+	}
 	return s
 }
 
