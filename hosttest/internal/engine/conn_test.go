@@ -1,0 +1,142 @@
+package engine
+
+import (
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/build"
+)
+
+func startTCPProbe(t testing.TB, config string) *Host {
+	t.Helper()
+	path, err := build.New(build.DefaultCacheDir()).Build("../../testdata/tcpprobe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Start(Options{Filters: []FilterConfig{{Name: "tcpprobe", Wasm: wasm, Configuration: []byte(config)}}, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
+// recordSink is a terminal filter that writes down what reaches it.
+type recordSink struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recordSink) add(e string) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
+func (r *recordSink) Connect()     { r.add("connect") }
+func (r *recordSink) ToUpstream(b []byte, eos bool) {
+	r.add("up:" + string(b) + map[bool]string{true: ":eos"}[eos])
+}
+func (r *recordSink) ToDownstream(b []byte, eos bool) {
+	r.add("down:" + string(b) + map[bool]string{true: ":eos"}[eos])
+}
+func (r *recordSink) CloseConn() { r.add("close") }
+func (r *recordSink) got() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.events, " ")
+}
+
+// callbackLog lists the plugin's log lines for one context, without
+// the context id.
+func callbackLog(h *Host) string {
+	var out []string
+	for _, l := range h.Logs() {
+		out = append(out, l.Message)
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestConnLifecycle(t *testing.T) {
+	h := startTCPProbe(t, `{"upper": true, "prefix_up": "S:"}`)
+	sink := &recordSink{}
+	c := h.NewConn(ConnInfo{Source: "127.0.0.1:5000", Destination: "127.0.0.1:10000"}, sink)
+	c.UpstreamConnected("127.0.0.1:9000")
+	c.Downstream([]byte("hello"), false)
+	c.Upstream([]byte("world"), false)
+	c.Upstream(nil, true)
+	c.Closed(PeerRemote)
+	c.Sync()
+	if got, want := sink.got(), "connect up:HELLO down:S:world down::eos"; got != want {
+		t.Errorf("sink saw %q, want %q", got, want)
+	}
+	want := []string{
+		`new ctx=2 src=127.0.0.1:5000 dst=127.0.0.1:10000 conn=1`,
+		`down ctx=2 size=5 eos=false data="hello"`,
+		`up ctx=2 size=5 eos=false data="world" upstream=127.0.0.1:9000`,
+		`up ctx=2 size=0 eos=true data="" upstream=127.0.0.1:9000`,
+		`up-close ctx=2 peer=0`,
+		`down-close ctx=2 peer=2`,
+		`done ctx=2 down=5 up=5`,
+	}
+	if got := callbackLog(h); got != strings.Join(want, "\n") {
+		t.Errorf("plugin log:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+	if !c.Finished() {
+		t.Error("contexts not deleted after close")
+	}
+	if m, _ := h.Metric("tcpprobe_bytes_total"); m.Value != 10 {
+		t.Errorf("tcpprobe_bytes_total = %d, want 10", m.Value)
+	}
+}
+
+// A paused filter holds the data (Envoy's read buffer keeps it), sees the
+// whole held buffer on the next chunk, and ContinueTcpStream from a tick
+// sends it on.
+func TestConnPauseContinue(t *testing.T) {
+	h := startTCPProbe(t, `{"pause": true, "tick_ms": 100}`)
+	sink := &recordSink{}
+	c := h.NewConn(ConnInfo{Source: "127.0.0.1:5000", Destination: "127.0.0.1:10000"}, sink)
+	c.Downstream([]byte("ab"), false)
+	c.Sync()
+	if got := sink.got(); got != "connect" {
+		t.Fatalf("paused data reached the upstream: %q", got)
+	}
+	h.Clock().Advance(100 * time.Millisecond)
+	c.Sync()
+	if got, want := sink.got(), "connect up:ab"; got != want {
+		t.Errorf("after continue the sink saw %q, want %q", got, want)
+	}
+	c.Downstream([]byte("cd"), true)
+	c.Sync()
+	if got, want := sink.got(), "connect up:ab up:cd:eos"; got != want {
+		t.Errorf("sink saw %q, want %q", got, want)
+	}
+	if !strings.Contains(callbackLog(h), "resume ctx=2") {
+		t.Errorf("no resume logged:\n%s", callbackLog(h))
+	}
+}
+
+// proxy_close_stream closes the connection: the sink is told to close,
+// the filter sees a local close, and nothing more flows.
+func TestConnCloseStream(t *testing.T) {
+	h := startTCPProbe(t, `{"close_on": "QUIT"}`)
+	sink := &recordSink{}
+	c := h.NewConn(ConnInfo{Source: "127.0.0.1:5000", Destination: "127.0.0.1:10000"}, sink)
+	c.Downstream([]byte("one"), false)
+	c.Downstream([]byte("QUIT"), false)
+	c.Sync()
+	c.Downstream([]byte("more"), false)
+	c.Sync()
+	if got, want := sink.got(), "connect up:one close"; got != want {
+		t.Errorf("sink saw %q, want %q", got, want)
+	}
+	if log := callbackLog(h); !strings.Contains(log, "down-close ctx=2 peer=1") || strings.Contains(log, "more") {
+		t.Errorf("plugin log:\n%s", log)
+	}
+	if !c.Finished() {
+		t.Error("contexts not deleted after close")
+	}
+}
