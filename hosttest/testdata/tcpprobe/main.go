@@ -1,13 +1,13 @@
 // Command tcpprobe is a network (TCP) filter for hosttest's own tests of
 // connection contexts. Plugin configuration, every field optional:
 //
-//	{"upper": true, "prefix_up": "S:", "pause": true, "tick_ms": 10, "close_on": "QUIT"}
+//		{"upper": true, "prefix_up": "S:", "pause": true, "tick_ms": 10, "close_on": "QUIT"}
 //
-//   - upper: downstream data is replaced by its upper-case form.
-//   - prefix_up: prepended to every upstream data chunk.
-//   - pause: downstream data is held (Pause) until the next tick resumes the
-//     connection with ContinueTcpStream (needs tick_ms).
-//   - close_on: downstream data containing this text closes the connection.
+//	  - upper: downstream data is replaced by its upper-case form.
+//	  - prefix_up: prepended to every upstream data chunk.
+//	  - pause: downstream data is held (Pause) until the next tick resumes the
+//	    connection with ContinueTcpStream (needs tick_ms).
+//	  - close_on: downstream data containing this text closes the connection.
 //
 // It logs one info line per callback (new, down, up, down-close, up-close,
 // done) and counts bytes in the counter tcpprobe_bytes_total.
