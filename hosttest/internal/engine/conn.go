@@ -162,6 +162,11 @@ func (c *Conn) Closed(peer PeerType) {
 	c.w.post(func() { c.finish(peer) })
 }
 
+// Then runs fn on the connection's worker after every event posted so
+// far has been through the filters (a proxy closes its sockets only once
+// the data before the close has been written).
+func (c *Conn) Then(fn func()) { c.w.post(fn) }
+
 // Sync waits until the worker has run everything posted so far,
 // including actions deferred by the callbacks.
 func (c *Conn) Sync() {

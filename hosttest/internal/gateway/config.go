@@ -45,7 +45,9 @@ type Config struct {
 	// filters' metric names into Prometheus labels.
 	StatTags  []StatTag
 	Listeners []*ListenerConfig
-	Clusters  []*ClusterConfig
+	// TCPListeners have network wasm filters and tcp_proxy (tcp.go).
+	TCPListeners []*ListenerConfig
+	Clusters     []*ClusterConfig
 	// Warnings name each field accepted but not emulated, one line each.
 	Warnings []string
 }
@@ -55,6 +57,7 @@ type ListenerConfig struct {
 	Name    string
 	Address string // host:port
 	HCM     *HCMConfig
+	TCP     *TCPConfig // instead of HCM: network wasm filters and tcp_proxy (tcpconfig.go)
 	// BufferLimit is per_connection_buffer_limit_bytes: how much of a body
 	// a filter may buffer (0: Envoy's default, 1 MiB), and the high
 	// watermark of the gateway's flow control.
@@ -256,7 +259,9 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 		known[cl.Name] = true
 	}
 	for i, l := range sr.GetListeners() {
-		if lc := compileListener(c, l, fmt.Sprintf("listeners[%d] (%s)", i, l.GetName()), known, o); lc != nil {
+		if lc := compileListener(c, l, fmt.Sprintf("listeners[%d] (%s)", i, l.GetName()), known, o); lc != nil && lc.TCP != nil {
+			cfg.TCPListeners = append(cfg.TCPListeners, lc)
+		} else if lc != nil {
 			cfg.Listeners = append(cfg.Listeners, lc)
 		}
 	}
@@ -324,8 +329,12 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 	fc := l.GetFilterChains()[0]
 	fat := at + ".filter_chains[0]"
 	c.check(fc, fat, fields{use: "filters name metadata"})
+	if tc, ok := compileTCPChain(c, fc, fat, clusters, o); ok {
+		lc.TCP = tc
+		return lc
+	}
 	if len(fc.GetFilters()) != 1 {
-		c.errorf("%s.filters: exactly one network filter (the HTTP connection manager) is supported, got %d", fat, len(fc.GetFilters()))
+		c.errorf("%s.filters: exactly one network filter (the HTTP connection manager), or envoy.filters.network.wasm filters then tcp_proxy, is supported, got %d", fat, len(fc.GetFilters()))
 		return nil
 	}
 	nf := fc.GetFilters()[0]

@@ -33,6 +33,7 @@ type Gateway struct {
 	clusters  map[string]*cluster
 	order     []string // cluster names in configuration order
 	listeners []*listener
+	tcp       []*tcpListener // network wasm filters and tcp_proxy (tcp.go)
 
 	admin   *http.Server
 	adminLn net.Listener
@@ -99,8 +100,23 @@ func Start(cfg *Config, o RunOptions) (*Gateway, error) {
 			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
 		}
 	}
+	for _, lc := range cfg.TCPListeners {
+		t, err := g.startTCP(lc)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
+		}
+		g.tcp = append(g.tcp, t)
+	}
 	if o.ValidateOnly {
 		return g, nil
+	}
+	for _, t := range g.tcp {
+		if err := t.listen(); err != nil {
+			g.Close()
+			return nil, fmt.Errorf("listener %s: %w", t.cfg.Name, err)
+		}
+		g.log.Infof("main", "listener %s: serving TCP on %s to cluster %s", t.cfg.Name, t.ln.Addr(), t.cfg.TCP.Cluster)
 	}
 	for _, l := range g.listeners {
 		ln, err := net.Listen("tcp", l.cfg.Address)
@@ -189,6 +205,11 @@ func (g *Gateway) Addr(listenerName string) string {
 			return l.ln.Addr().String()
 		}
 	}
+	for _, t := range g.tcp {
+		if t.cfg.Name == listenerName && t.ln != nil {
+			return t.ln.Addr().String()
+		}
+	}
 	return ""
 }
 
@@ -240,6 +261,9 @@ func (g *Gateway) Close() {
 			g.admin.Close()
 		} else if g.adminLn != nil {
 			g.adminLn.Close()
+		}
+		for _, t := range g.tcp {
+			t.close()
 		}
 		for _, c := range g.clusters {
 			c.close()

@@ -1,0 +1,338 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/engine"
+)
+
+// tcpListener serves a listener of network wasm filters and tcp_proxy:
+// each accepted connection goes through the filters (engine.Conn) to a
+// host of the cluster, over real sockets.
+type tcpListener struct {
+	g       *Gateway
+	cfg     *ListenerConfig
+	host    *engine.Host
+	cluster *cluster
+	ln      net.Listener
+	conns   sync.WaitGroup
+	cxTotal atomic.Uint64
+}
+
+func (g *Gateway) startTCP(lc *ListenerConfig) (*tcpListener, error) {
+	t := &tcpListener{g: g, cfg: lc, cluster: g.clusters[lc.TCP.Cluster]}
+	if len(lc.TCP.Filters) > 0 {
+		prefixes := map[string]string{}
+		var filters []engine.FilterConfig
+		for _, f := range lc.TCP.Filters {
+			filters = append(filters, f.Engine)
+			prefixes[f.Engine.Name] = wasmLogPrefix(f.PluginName, f.Engine.RootID, f.Engine.VMID)
+		}
+		clusters := map[string]engine.Cluster{}
+		for name, c := range g.clusters {
+			clusters[name] = engine.Cluster{Handler: c.calloutHandler()}
+		}
+		log := g.log
+		h, err := engine.Start(engine.Options{Filters: filters, Workers: g.opts.Workers, Profile: g.opts.Profile,
+			Clusters: clusters, MaxLogs: 1000,
+			LogSink: func(e engine.LogEntry) { log.plugin(e, prefixes[e.Filter]) }})
+		if err != nil {
+			return nil, err
+		}
+		t.host = h
+	}
+	return t, nil
+}
+
+func (t *tcpListener) listen() error {
+	ln, err := net.Listen("tcp", t.cfg.Address)
+	if err != nil {
+		return err
+	}
+	t.ln = ln
+	go t.serve()
+	return nil
+}
+
+func (t *tcpListener) serve() {
+	for {
+		c, err := t.ln.Accept()
+		if err != nil {
+			return
+		}
+		t.cxTotal.Add(1)
+		t.conns.Add(1)
+		go func() { defer t.conns.Done(); t.handle(c) }()
+	}
+}
+
+func (t *tcpListener) close() {
+	if t.ln != nil {
+		t.ln.Close()
+	}
+	if t.host != nil {
+		t.host.Close()
+	}
+}
+
+// proxy is one downstream connection and its upstream: the terminal
+// filter (tcp_proxy) of the engine's connection.
+type proxy struct {
+	t        *tcpListener
+	ec       *engine.Conn
+	down     *net.TCPConn
+	downW    *sendQueue
+	mu       sync.Mutex
+	up       *net.TCPConn
+	upW      *sendQueue
+	pending  [][]byte // downstream data that passed the filters before the upstream connected
+	pendEOS  bool
+	downDone bool // the client half-closed
+	upDone   bool // the upstream half-closed
+	closed   bool
+}
+
+func (t *tcpListener) handle(c net.Conn) {
+	down := c.(*net.TCPConn)
+	p := &proxy{t: t, down: down}
+	p.downW = newSendQueue(down)
+	if t.host == nil {
+		p.Connect()
+	} else {
+		p.ec = t.host.NewConn(engine.ConnInfo{Source: down.RemoteAddr().String(), Destination: down.LocalAddr().String()}, p)
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := down.Read(buf)
+		if n > 0 {
+			p.fromDownstream(buf[:n], false)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				p.fromDownstream(nil, true)
+				p.mu.Lock()
+				p.downDone = true
+				both := p.upDone
+				p.mu.Unlock()
+				if both {
+					p.shut(engine.PeerRemote)
+				}
+				return
+			}
+			p.shut(engine.PeerRemote)
+			return
+		}
+	}
+}
+
+func (p *proxy) fromDownstream(b []byte, eos bool) {
+	if p.ec != nil {
+		p.ec.Downstream(b, eos)
+		return
+	}
+	p.ToUpstream(append([]byte(nil), b...), eos)
+}
+
+// shut closes both sides once; the filters hear of it with peer.
+func (p *proxy) shut(peer engine.PeerType) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	if p.ec == nil {
+		p.closeSockets()
+		return
+	}
+	p.ec.Closed(peer)
+	p.ec.Then(p.closeSockets)
+}
+
+// closeSockets closes both sides once what was queued has been written.
+func (p *proxy) closeSockets() {
+	p.mu.Lock()
+	up, upW := p.up, p.upW
+	p.mu.Unlock()
+	p.downW.closeAfterFlush()
+	if upW != nil {
+		upW.closeAfterFlush()
+	} else if up != nil {
+		up.Close()
+	}
+}
+
+// Connect is tcp_proxy's onNewConnection: pick a host of the cluster and
+// dial it; a failure closes the downstream connection, as Envoy does.
+func (p *proxy) Connect() {
+	go func() {
+		c := p.t.cluster
+		h := c.pick()
+		if h == nil {
+			c.noHealthy.Add(1)
+			p.t.g.log.Warnf("tcp", "listener %s: no healthy host in cluster %s", p.t.cfg.Name, c.cfg.Name)
+			p.shut(engine.PeerLocal)
+			return
+		}
+		timeout := c.cfg.ConnectTimeout
+		if timeout <= 0 {
+			timeout = 5 * time.Second
+		}
+		conn, err := net.DialTimeout("tcp", h.addr, timeout)
+		if err != nil {
+			c.cxFail.Add(1)
+			p.t.g.log.Warnf("tcp", "listener %s: connecting to %s: %v", p.t.cfg.Name, h.addr, err)
+			p.shut(engine.PeerLocal)
+			return
+		}
+		up := conn.(*net.TCPConn)
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			up.Close()
+			return
+		}
+		p.up, p.upW = up, newSendQueue(up)
+		for _, b := range p.pending {
+			p.upW.send(b, false)
+		}
+		if p.pendEOS {
+			p.upW.send(nil, true)
+		}
+		p.pending = nil
+		p.mu.Unlock()
+		if p.ec != nil {
+			p.ec.UpstreamConnected(up.RemoteAddr().String())
+		}
+		p.readUpstream(up)
+	}()
+}
+
+func (p *proxy) readUpstream(up *net.TCPConn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := up.Read(buf)
+		if n > 0 {
+			p.fromUpstream(buf[:n], false)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				p.fromUpstream(nil, true)
+				p.mu.Lock()
+				p.upDone = true
+				both := p.downDone
+				p.mu.Unlock()
+				if both {
+					p.shut(engine.PeerLocal)
+				}
+				return
+			}
+			p.shut(engine.PeerLocal)
+			return
+		}
+	}
+}
+
+func (p *proxy) fromUpstream(b []byte, eos bool) {
+	if p.ec != nil {
+		p.ec.Upstream(b, eos)
+		return
+	}
+	p.ToDownstream(append([]byte(nil), b...), eos)
+}
+
+func (p *proxy) ToUpstream(b []byte, eos bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.upW == nil {
+		p.pending = append(p.pending, b)
+		p.pendEOS = p.pendEOS || eos
+		return
+	}
+	p.upW.send(b, eos)
+}
+
+func (p *proxy) ToDownstream(b []byte, eos bool) { p.downW.send(b, eos) }
+
+// CloseConn: a filter closed the connection; Envoy closes it with
+// FlushWrite, and tcp_proxy closes the upstream.
+func (p *proxy) CloseConn() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.closeSockets()
+}
+
+// sendQueue writes to a socket from its own goroutine, so that the
+// engine's worker never blocks on a slow peer.
+type sendQueue struct {
+	c      *net.TCPConn
+	mu     sync.Mutex
+	cond   *sync.Cond
+	chunks [][]byte
+	eos    bool
+	close  bool
+}
+
+func newSendQueue(c *net.TCPConn) *sendQueue {
+	q := &sendQueue{c: c}
+	q.cond = sync.NewCond(&q.mu)
+	go q.run()
+	return q
+}
+
+func (q *sendQueue) send(b []byte, eos bool) {
+	q.mu.Lock()
+	if len(b) > 0 {
+		q.chunks = append(q.chunks, b)
+	}
+	q.eos = q.eos || eos
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+func (q *sendQueue) closeAfterFlush() {
+	q.mu.Lock()
+	q.close = true
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+func (q *sendQueue) run() {
+	halfClosed := false
+	for {
+		q.mu.Lock()
+		for len(q.chunks) == 0 && !(q.eos && !halfClosed) && !q.close {
+			q.cond.Wait()
+		}
+		chunks := q.chunks
+		q.chunks = nil
+		eos, closing := q.eos, q.close
+		q.mu.Unlock()
+		for _, b := range chunks {
+			if _, err := q.c.Write(b); err != nil {
+				q.c.Close()
+				return
+			}
+		}
+		if eos && !halfClosed {
+			halfClosed = true
+			q.c.CloseWrite()
+		}
+		if closing {
+			q.mu.Lock()
+			rest := len(q.chunks)
+			q.mu.Unlock()
+			if rest == 0 {
+				q.c.Close()
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,238 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// tcpBootstrap is a listener of network wasm filters then tcp_proxy to
+// cluster "backend".
+func tcpBootstrap(filters, cluster string) string {
+	return fmt.Sprintf(`
+static_resources:
+  listeners:
+  - name: tcp
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+%s
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: tcp
+          cluster: backend
+  clusters:
+%s
+`, indent(filters, 6), indent(cluster, 2))
+}
+
+func netWasmFilter(name, path, config string) string {
+	return fmt.Sprintf(`- name: envoy.filters.network.wasm
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm
+    config:
+      name: %s
+      root_id: %s
+      configuration:
+        "@type": type.googleapis.com/google.protobuf.StringValue
+        value: '%s'
+      vm_config:
+        vm_id: %s
+        runtime: envoy.wasm.runtime.v8
+        code: { local: { filename: %s } }
+`, name, name, config, name, path)
+}
+
+// tcpUpstream reads until the client half-closes, then answers
+// "got:<what it read>" and closes. It records what it read.
+type tcpUpstream struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	got  []string
+	port string
+}
+
+func newTCPUpstream(t testing.TB) *tcpUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &tcpUpstream{ln: ln}
+	_, u.port, _ = net.SplitHostPort(ln.Addr().String())
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				b, _ := io.ReadAll(c)
+				u.mu.Lock()
+				u.got = append(u.got, string(b))
+				u.mu.Unlock()
+				c.Write([]byte("got:" + string(b)))
+			}()
+		}
+	}()
+	return u
+}
+
+func (u *tcpUpstream) received() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.got...)
+}
+
+// exchange sends data, half-closes, and reads until the gateway closes.
+func exchange(t testing.TB, addr, data string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte(data)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(data, "QUIT") {
+		c.(*net.TCPConn).CloseWrite()
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading from the gateway: %v", err)
+	}
+	return string(b)
+}
+
+func TestTCPProxyThroughNetworkWasm(t *testing.T) {
+	wasm := module(t, "hosttest/testdata/tcpprobe")
+	up := newTCPUpstream(t)
+	for _, tc := range []struct {
+		name, config, send, want string
+		wantUpstream             []string
+	}{
+		{"upper and prefix", `{"upper": true, "prefix_up": "S:"}`, "hello", "S:got:HELLO", []string{"HELLO"}},
+		{"close_stream closes the connection", `{"close_on": "QUIT"}`, "QUIT", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(up.received())
+			g := start(t, tcpBootstrap(netWasmFilter("tcpprobe", wasm, tc.config), staticCluster("backend", []string{up.port}, "")))
+			if got := exchange(t, g.Addr("tcp"), tc.send); got != tc.want {
+				t.Errorf("client got %q, want %q", got, tc.want)
+			}
+			if tc.wantUpstream != nil {
+				waitFor(t, 5*time.Second, "upstream read", func() bool { return len(up.received()) > before })
+				if got := up.received()[before:]; strings.Join(got, "|") != strings.Join(tc.wantUpstream, "|") {
+					t.Errorf("upstream read %q, want %q", got, tc.wantUpstream)
+				}
+			}
+		})
+	}
+}
+
+// The filters see the real addresses, the upstream address once
+// connected, and the close and teardown callbacks.
+func TestTCPProxyCallbacksAndProperties(t *testing.T) {
+	wasm := module(t, "hosttest/testdata/tcpprobe")
+	up := newTCPUpstream(t)
+	bs, err := Parse([]byte(tcpBootstrap(netWasmFilter("tcpprobe", wasm, `{}`), staticCluster("backend", []string{up.port}, ""))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Compile(bs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines syncBuf
+	g, err := Start(cfg, RunOptions{Workers: 1, Log: NewLogger(&lines, LevelInfo)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if got := exchange(t, g.Addr("tcp"), "abc"); got != "got:abc" {
+		t.Errorf("client got %q", got)
+	}
+	waitFor(t, 5*time.Second, "done callback", func() bool { return strings.Contains(lines.String(), "done ctx=") })
+	log := lines.String()
+	for _, want := range []string{
+		"new ctx=2 src=127.0.0.1:", " dst=" + g.Addr("tcp") + " conn=1",
+		`down ctx=2 size=3 eos=false data="abc"`,
+		`up ctx=2 size=7 eos=false data="got:abc" upstream=127.0.0.1:` + up.port,
+		"up-close ctx=2 peer=0",
+		"down-close ctx=2 peer=",
+		"done ctx=2 down=3 up=7",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// Envoy's tcp_proxy closes the downstream connection when the upstream
+// cannot be reached.
+func TestTCPProxyConnectFailureClosesDownstream(t *testing.T) {
+	wasm := module(t, "hosttest/testdata/tcpprobe")
+	g := start(t, tcpBootstrap(netWasmFilter("tcpprobe", wasm, `{}`), staticCluster("backend", []string{closedPort(t)}, "")))
+	c, err := net.Dial("tcp", g.Addr("tcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("x"))
+	// Closed with the client's byte unread, the socket may be reset
+	// rather than ended: either is a close; a timeout is not.
+	if b, err := io.ReadAll(c); len(b) != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read %q, %v; want the gateway to close the connection", b, err)
+	}
+}
+
+func TestTCPProxyConfigRefusals(t *testing.T) {
+	wasm := module(t, "hosttest/testdata/tcpprobe")
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"unknown cluster", strings.Replace(tcpBootstrap(netWasmFilter("p", wasm, `{}`), staticCluster("other", []string{"1"}, "")), "name: other", "name: other", 1),
+			`filters[1] (tcp_proxy).typed_config.cluster: unknown cluster "backend"`},
+		{"a non-wasm filter before tcp_proxy", tcpBootstrap(`- name: envoy.filters.network.tcp_proxy
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+    stat_prefix: x
+    cluster: backend
+`, staticCluster("backend", []string{"1"}, "")), "filters[0].typed_config: type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy is not supported before tcp_proxy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := compileErr(t, tc.yaml)
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("error %q lacks %q", got, tc.want)
+			}
+		})
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
