@@ -96,6 +96,14 @@ type Options struct {
 	MaxLogs int
 	// CacheDir holds wazero's compilation cache; empty means the default.
 	CacheDir string
+	// ShareWith makes this host use another host's shared data and
+	// queues: in Envoy both are process-wide (keyed by vm_id), so a
+	// WasmService and the filters of every listener see the same ones.
+	ShareWith *Host
+	// MainThreadOnly creates the filters' VMs on the main thread only and
+	// no worker: an Envoy WasmService with singleton: true. Such a host
+	// runs root contexts (ticks, queues, callouts) and serves no streams.
+	MainThreadOnly bool
 	// BufferLimit bounds a body a filter buffers (StopIterationAndBuffer),
 	// as Envoy's per_connection_buffer_limit_bytes does; 0 means Envoy's
 	// default, 1 MiB.
@@ -171,7 +179,8 @@ type Host struct {
 	randMu sync.Mutex
 	rand   io.Reader
 
-	shared  sharedStore
+	shared  *sharedStore // Options.ShareWith's, when set
+	queues  *queueStore
 	metrics metricStore
 
 	mu       sync.Mutex
@@ -181,9 +190,6 @@ type Host struct {
 	traps    []Trap
 	blocking []string
 	callSeq  uint32
-	queueSeq uint32
-	queues   map[queueKey]*queue
-	queueIDs map[uint32]*queue
 	closed   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -225,9 +231,14 @@ func Start(opts Options) (*Host, error) {
 	if opts.MaxLogs <= 0 {
 		opts.MaxLogs = 100000
 	}
-	h := &Host{opts: opts, clock: NewClock(), queues: map[queueKey]*queue{}, queueIDs: map[uint32]*queue{}}
+	h := &Host{opts: opts, clock: NewClock()}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
-	h.shared.init()
+	if opts.ShareWith != nil {
+		h.shared, h.queues = opts.ShareWith.shared, opts.ShareWith.queues
+	} else {
+		h.shared, h.queues = &sharedStore{}, newQueueStore()
+		h.shared.init()
+	}
 	h.metrics.init()
 	if opts.Seed != nil {
 		h.rand = mrand.NewChaCha8(seedBytes(*opts.Seed))
@@ -265,7 +276,7 @@ func Start(opts Options) (*Host, error) {
 		h.modules = append(h.modules, m)
 	}
 	h.main = newWorker(h, -1)
-	for i := 0; i < opts.Workers; i++ {
+	for i := 0; i < opts.Workers && !opts.MainThreadOnly; i++ {
 		h.workers = append(h.workers, newWorker(h, i))
 	}
 	// The main thread starts first, as Envoy's canary and main-thread VMs do;
