@@ -47,7 +47,9 @@ type Config struct {
 	Listeners []*ListenerConfig
 	// TCPListeners have network wasm filters and tcp_proxy (tcp.go).
 	TCPListeners []*ListenerConfig
-	Clusters     []*ClusterConfig
+	// Services are bootstrap_extensions envoy.bootstrap.wasm (service.go).
+	Services []ServiceConfig
+	Clusters []*ClusterConfig
 	// Warnings name each field accepted but not emulated, one line each.
 	Warnings []string
 }
@@ -220,7 +222,7 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 	c := &checker{}
 	cfg := &Config{Bootstrap: bs}
 	c.check(bs, "bootstrap", fields{
-		use: "node admin static_resources stats_config",
+		use: "node admin static_resources stats_config bootstrap_extensions",
 		warn: map[string]string{
 			"stats_sinks":             "no stats are pushed; /stats/prometheus serves the filter metrics",
 			"stats_flush_interval":    "stats flushing",
@@ -244,6 +246,7 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 		}})
 		cfg.Admin = socketAddress(c, a.GetAddress(), "admin.address")
 	}
+	cfg.Services = compileServices(c, bs, o)
 	sr := bs.GetStaticResources()
 	c.check(sr, "static_resources", fields{use: "listeners clusters"})
 	for i, cl := range sr.GetClusters() {

@@ -34,6 +34,8 @@ type Gateway struct {
 	order     []string // cluster names in configuration order
 	listeners []*listener
 	tcp       []*tcpListener // network wasm filters and tcp_proxy (tcp.go)
+	services  []*engine.Host // WasmServices (service.go)
+	shareRoot *engine.Host   // whose shared data and queues every host uses
 
 	admin   *http.Server
 	adminLn net.Listener
@@ -92,6 +94,10 @@ func Start(cfg *Config, o RunOptions) (*Gateway, error) {
 		go func() { defer wg.Done(); c.start() }()
 	}
 	wg.Wait()
+	if err := g.startServices(); err != nil {
+		g.Close()
+		return nil, err
+	}
 	for _, lc := range cfg.Listeners {
 		l := &listener{g: g, cfg: lc, hcm: lc.HCM}
 		g.listeners = append(g.listeners, l)
@@ -188,11 +194,13 @@ func (l *listener) startEngine() error {
 		LogSink: func(e engine.LogEntry) {
 			log.plugin(e, prefixes[e.Filter])
 		},
-		MaxLogs: 1000,
+		MaxLogs:   1000,
+		ShareWith: l.g.shareRoot,
 	})
 	if err != nil {
 		return err
 	}
+	l.g.noteShared(h)
 	l.host = h
 	return nil
 }
@@ -264,6 +272,9 @@ func (g *Gateway) Close() {
 		}
 		for _, t := range g.tcp {
 			t.close()
+		}
+		for _, h := range g.services {
+			h.Close()
 		}
 		for _, c := range g.clusters {
 			c.close()

@@ -39,12 +39,13 @@ func (g *Gateway) startTCP(lc *ListenerConfig) (*tcpListener, error) {
 		}
 		log := g.log
 		h, err := engine.Start(engine.Options{Filters: filters, Workers: g.opts.Workers, Profile: g.opts.Profile,
-			Clusters: clusters, MaxLogs: 1000,
+			Clusters: clusters, MaxLogs: 1000, ShareWith: g.shareRoot,
 			LogSink: func(e engine.LogEntry) { log.plugin(e, prefixes[e.Filter]) }})
 		if err != nil {
 			return nil, err
 		}
 		t.host = h
+		g.noteShared(h)
 	}
 	return t, nil
 }
