@@ -96,9 +96,10 @@ type Options struct {
 	MaxLogs int
 	// CacheDir holds wazero's compilation cache; empty means the default.
 	CacheDir string
-	// ShareWith makes this host use another host's shared data and
-	// queues: in Envoy both are process-wide (keyed by vm_id), so a
-	// WasmService and the filters of every listener see the same ones.
+	// ShareWith makes this host use another host's shared data, queues
+	// and clock: in Envoy the first two are process-wide (keyed by vm_id),
+	// so a WasmService and the filters of every listener see the same
+	// ones. The other host owns the clock and must be closed last.
 	ShareWith *Host
 	// MainThreadOnly creates the filters' VMs on the main thread only and
 	// no worker: an Envoy WasmService with singleton: true. Such a host
@@ -231,11 +232,12 @@ func Start(opts Options) (*Host, error) {
 	if opts.MaxLogs <= 0 {
 		opts.MaxLogs = 100000
 	}
-	h := &Host{opts: opts, clock: NewClock()}
+	h := &Host{opts: opts}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if opts.ShareWith != nil {
-		h.shared, h.queues = opts.ShareWith.shared, opts.ShareWith.queues
+		h.shared, h.queues, h.clock = opts.ShareWith.shared, opts.ShareWith.queues, opts.ShareWith.clock
 	} else {
+		h.clock = NewClock()
 		h.shared, h.queues = &sharedStore{}, newQueueStore()
 		h.shared.init()
 	}
@@ -333,7 +335,9 @@ func (h *Host) Close() {
 	h.closed = true
 	h.mu.Unlock()
 	h.cancel()
-	h.clock.close()
+	if h.opts.ShareWith == nil {
+		h.clock.close()
+	}
 	for _, w := range append([]*worker{h.main}, h.workers...) {
 		if w != nil {
 			w.close()
