@@ -33,12 +33,18 @@ func (g *Gateway) envoyAdminHandlers(mux *http.ServeMux) {
 			for _, l := range g.listeners {
 				out.ListenerStatuses = append(out.ListenerStatuses, &adminv3.ListenerStatus{Name: l.cfg.Name, LocalAddress: addressProto(l.boundAddr())})
 			}
+			for _, t := range g.tcp {
+				out.ListenerStatuses = append(out.ListenerStatuses, &adminv3.ListenerStatus{Name: t.cfg.Name, LocalAddress: addressProto(t.boundAddr())})
+			}
 			writeProtoJSON(w, out)
 			return
 		}
 		w.Header().Set("content-type", "text/plain; charset=UTF-8")
 		for _, l := range g.listeners {
 			fmt.Fprintf(w, "%s::%s\n", l.cfg.Name, l.boundAddr())
+		}
+		for _, t := range g.tcp {
+			fmt.Fprintf(w, "%s::%s\n", t.cfg.Name, t.boundAddr())
 		}
 	})
 	mux.HandleFunc("/server_info", func(w http.ResponseWriter, r *http.Request) {

@@ -56,7 +56,7 @@
 // flushing. tcp_proxy's weighted_clusters and any other network filter are
 // refused with the field; idle_timeout, access_log, max_connect_attempts
 // and max_downstream_connection_duration are accepted, not emulated. TCP
-// listeners do not appear in /listeners or /stats.
+// listeners are listed by /listeners, not counted in /stats.
 //
 // WasmService (service.go): bootstrap_extensions envoy.bootstrap.wasm
 // start before the listeners, one VM on the main thread with singleton:

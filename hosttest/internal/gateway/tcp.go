@@ -60,6 +60,13 @@ func (t *tcpListener) listen() error {
 	return nil
 }
 
+func (t *tcpListener) boundAddr() string {
+	if t.ln != nil {
+		return t.ln.Addr().String()
+	}
+	return t.cfg.Address
+}
+
 func (t *tcpListener) serve() {
 	for {
 		c, err := t.ln.Accept()

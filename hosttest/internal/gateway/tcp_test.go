@@ -16,6 +16,8 @@ import (
 // cluster "backend".
 func tcpBootstrap(filters, cluster string) string {
 	return fmt.Sprintf(`
+admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
 static_resources:
   listeners:
   - name: tcp
@@ -165,6 +167,9 @@ func TestTCPProxyCallbacksAndProperties(t *testing.T) {
 		t.Errorf("client got %q", got)
 	}
 	waitFor(t, 5*time.Second, "done callback", func() bool { return strings.Contains(lines.String(), "done ctx=") })
+	if r := do(t, client(t), "GET", "http://"+g.AdminAddr()+"/listeners", nil, nil); !strings.Contains(string(r.body), "tcp::"+g.Addr("tcp")) {
+		t.Errorf("/listeners = %q, want the TCP listener", r.body)
+	}
 	log := lines.String()
 	for _, want := range []string{
 		"new ctx=2 src=127.0.0.1:", " dst=" + g.Addr("tcp") + " conn=1",
