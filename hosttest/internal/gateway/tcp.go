@@ -22,6 +22,10 @@ type tcpListener struct {
 	ln      net.Listener
 	conns   sync.WaitGroup
 	cxTotal atomic.Uint64
+
+	mu     sync.Mutex
+	active map[*proxy]bool // closed with the listener
+	closed bool
 }
 
 func (g *Gateway) startTCP(lc *ListenerConfig) (*tcpListener, error) {
@@ -83,6 +87,19 @@ func (t *tcpListener) close() {
 	if t.ln != nil {
 		t.ln.Close()
 	}
+	t.mu.Lock()
+	t.closed = true
+	active := t.active
+	t.active = nil
+	t.mu.Unlock()
+	for p := range active {
+		p.down.Close()
+		p.mu.Lock()
+		if p.up != nil {
+			p.up.Close()
+		}
+		p.mu.Unlock()
+	}
 	if t.host != nil {
 		t.host.Close()
 	}
@@ -92,7 +109,7 @@ func (t *tcpListener) close() {
 // filter (tcp_proxy) of the engine's connection.
 type proxy struct {
 	t        *tcpListener
-	ec       *engine.Conn
+	ec       *engine.Conn // set once under mu; read through conn()
 	down     *net.TCPConn
 	downW    *sendQueue
 	mu       sync.Mutex
@@ -108,11 +125,30 @@ type proxy struct {
 func (t *tcpListener) handle(c net.Conn) {
 	down := c.(*net.TCPConn)
 	p := &proxy{t: t, down: down}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		down.Close()
+		return
+	}
+	if t.active == nil {
+		t.active = map[*proxy]bool{}
+	}
+	t.active[p] = true
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		delete(t.active, p)
+		t.mu.Unlock()
+	}()
 	p.downW = newSendQueue(down)
 	if t.host == nil {
 		p.Connect()
 	} else {
+		// The worker may call back (Connect) before NewConn returns.
+		p.mu.Lock()
 		p.ec = t.host.NewConn(engine.ConnInfo{Source: down.RemoteAddr().String(), Destination: down.LocalAddr().String()}, p)
+		p.mu.Unlock()
 	}
 	buf := make([]byte, 32<<10)
 	for {
@@ -139,11 +175,17 @@ func (t *tcpListener) handle(c net.Conn) {
 }
 
 func (p *proxy) fromDownstream(b []byte, eos bool) {
-	if p.ec != nil {
-		p.ec.Downstream(b, eos)
+	if ec := p.conn(); ec != nil {
+		ec.Downstream(b, eos)
 		return
 	}
 	p.ToUpstream(append([]byte(nil), b...), eos)
+}
+
+func (p *proxy) conn() *engine.Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ec
 }
 
 // shut closes both sides once; the filters hear of it with peer.
@@ -154,13 +196,14 @@ func (p *proxy) shut(peer engine.PeerType) {
 		return
 	}
 	p.closed = true
+	ec := p.ec
 	p.mu.Unlock()
-	if p.ec == nil {
+	if ec == nil {
 		p.closeSockets()
 		return
 	}
-	p.ec.Closed(peer)
-	p.ec.Then(p.closeSockets)
+	ec.Closed(peer)
+	ec.Then(p.closeSockets)
 }
 
 // closeSockets closes both sides once what was queued has been written.
@@ -214,9 +257,10 @@ func (p *proxy) Connect() {
 			p.upW.send(nil, true)
 		}
 		p.pending = nil
+		ec := p.ec
 		p.mu.Unlock()
-		if p.ec != nil {
-			p.ec.UpstreamConnected(up.RemoteAddr().String())
+		if ec != nil {
+			ec.UpstreamConnected(up.RemoteAddr().String())
 		}
 		p.readUpstream(up)
 	}()
@@ -248,8 +292,8 @@ func (p *proxy) readUpstream(up *net.TCPConn) {
 }
 
 func (p *proxy) fromUpstream(b []byte, eos bool) {
-	if p.ec != nil {
-		p.ec.Upstream(b, eos)
+	if ec := p.conn(); ec != nil {
+		ec.Upstream(b, eos)
 		return
 	}
 	p.ToDownstream(append([]byte(nil), b...), eos)
