@@ -140,3 +140,41 @@ func TestConnCloseStream(t *testing.T) {
 		t.Error("contexts not deleted after close")
 	}
 }
+
+// Envoy adds each wasm network filter as a read and a write filter; write
+// filters are prepended, so upstream data meets the last filter first.
+func TestConnFilterOrder(t *testing.T) {
+	path, err := build.New(build.DefaultCacheDir()).Build("../../testdata/tcpprobe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Start(Options{Workers: 1, Filters: []FilterConfig{
+		{Name: "first", Wasm: wasm, Configuration: []byte(`{"prefix_up": "1:"}`)},
+		{Name: "second", Wasm: wasm, Configuration: []byte(`{"prefix_up": "2:", "upper": true}`)},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	sink := &recordSink{}
+	c := h.NewConn(ConnInfo{Source: "127.0.0.1:5000", Destination: "127.0.0.1:10000"}, sink)
+	c.Downstream([]byte("ab"), false)
+	c.Upstream([]byte("xy"), false)
+	c.Sync()
+	if got, want := sink.got(), "connect up:AB down:1:2:xy"; got != want {
+		t.Errorf("sink saw %q, want %q", got, want)
+	}
+	var order []string
+	for _, l := range h.Logs() {
+		if strings.HasPrefix(l.Message, "down ") || strings.HasPrefix(l.Message, "up ") {
+			order = append(order, l.Filter+":"+strings.Fields(l.Message)[0])
+		}
+	}
+	if got, want := strings.Join(order, " "), "first:down second:down second:up first:up"; got != want {
+		t.Errorf("callback order %q, want %q", got, want)
+	}
+}
