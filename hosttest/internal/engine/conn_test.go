@@ -178,3 +178,49 @@ func TestConnFilterOrder(t *testing.T) {
 		t.Errorf("callback order %q, want %q", got, want)
 	}
 }
+
+// A trap in a network filter closes the connection (fail closed) or
+// skips the filter for this and later connections (fail open).
+func TestConnTrap(t *testing.T) {
+	path, err := build.New(build.DefaultCacheDir()).Build("../../testdata/tcpprobe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		policy    FailurePolicy
+		want      string
+		wantLater string
+	}{
+		{FailClosed, "connect up:a close", "close"},
+		{FailOpen, "connect up:a up:BOOM", "connect up:b"},
+	} {
+		h, err := Start(Options{Workers: 1, Filters: []FilterConfig{{Name: "p", Wasm: wasm, FailurePolicy: tc.policy,
+			Configuration: []byte(`{"panic_on": "BOOM"}`)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := &recordSink{}
+		c := h.NewConn(ConnInfo{}, sink)
+		c.Downstream([]byte("a"), false)
+		c.Downstream([]byte("BOOM"), false)
+		c.Sync()
+		if got := sink.got(); got != tc.want {
+			t.Errorf("policy %d: sink saw %q, want %q", tc.policy, got, tc.want)
+		}
+		later := &recordSink{}
+		c2 := h.NewConn(ConnInfo{}, later)
+		c2.Downstream([]byte("b"), false)
+		c2.Sync()
+		if got := later.got(); got != tc.wantLater {
+			t.Errorf("policy %d: a later connection saw %q, want %q", tc.policy, got, tc.wantLater)
+		}
+		if len(h.Traps()) != 1 {
+			t.Errorf("policy %d: %d traps, want 1", tc.policy, len(h.Traps()))
+		}
+		h.Close()
+	}
+}

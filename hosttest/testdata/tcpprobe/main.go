@@ -35,6 +35,7 @@ type config struct {
 	prefixUp string
 	pause    bool
 	closeOn  string
+	panicOn  string
 }
 
 type plugin struct {
@@ -55,6 +56,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		prefixUp: gjson.GetBytes(raw, "prefix_up").String(),
 		pause:    gjson.GetBytes(raw, "pause").Bool(),
 		closeOn:  gjson.GetBytes(raw, "close_on").String(),
+		panicOn:  gjson.GetBytes(raw, "panic_on").String(),
 	}
 	p.bytes = proxywasm.DefineCounterMetric("tcpprobe_bytes_total")
 	if ms := gjson.GetBytes(raw, "tick_ms").Uint(); ms > 0 {
@@ -123,6 +125,9 @@ func (c *conn) OnDownstreamData(size int, eos bool) types.Action {
 		proxywasm.LogErrorf("get downstream data: %v", err)
 	}
 	proxywasm.LogInfof("down ctx=%d size=%d eos=%t data=%q", c.id, size, eos, data)
+	if c.p.cfg.panicOn != "" && bytes.Contains(data, []byte(c.p.cfg.panicOn)) {
+		panic("tcpprobe: panic_on")
+	}
 	if c.p.cfg.closeOn != "" && bytes.Contains(data, []byte(c.p.cfg.closeOn)) {
 		if err := proxywasm.CloseDownstream(); err != nil {
 			proxywasm.LogErrorf("close: %v", err)
