@@ -34,7 +34,7 @@ func TestTCPFilter(t *testing.T) {
 				c.Send("b") // the filter sees the held "a" again, with "b"
 				h.Clock().Advance(50 * time.Millisecond)
 			},
-			wantUp: "ab", wantLog: `down ctx=2 size=2 eos=false data="ab"`,
+			wantUp: "ab", wantLog: `down ctx=2 size=2 eos=false data="ab" upstream=127.0.0.1:9000`,
 		},
 		{
 			name: "close stream", config: `{"close_on": "QUIT"}`,

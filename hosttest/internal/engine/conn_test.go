@@ -74,7 +74,7 @@ func TestConnLifecycle(t *testing.T) {
 	}
 	want := []string{
 		`new ctx=2 src=127.0.0.1:5000 dst=127.0.0.1:10000 conn=1`,
-		`down ctx=2 size=5 eos=false data="hello"`,
+		`down ctx=2 size=5 eos=false data="hello" upstream=127.0.0.1:9000`,
 		`up ctx=2 size=5 eos=false data="world" upstream=127.0.0.1:9000`,
 		`up ctx=2 size=0 eos=true data="" upstream=127.0.0.1:9000`,
 		`up-close ctx=2 peer=0`,

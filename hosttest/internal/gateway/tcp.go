@@ -120,11 +120,18 @@ type proxy struct {
 	downDone bool // the client half-closed
 	upDone   bool // the upstream half-closed
 	closed   bool
+	// ready is closed once the upstream is connected or the connection is
+	// over: tcp_proxy disables reading the client until then, so the
+	// filters see no downstream data before upstream.address exists.
+	ready     chan struct{}
+	readyOnce sync.Once
 }
+
+func (p *proxy) setReady() { p.readyOnce.Do(func() { close(p.ready) }) }
 
 func (t *tcpListener) handle(c net.Conn) {
 	down := c.(*net.TCPConn)
-	p := &proxy{t: t, down: down}
+	p := &proxy{t: t, down: down, ready: make(chan struct{})}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -149,6 +156,13 @@ func (t *tcpListener) handle(c net.Conn) {
 		p.mu.Lock()
 		p.ec = t.host.NewConn(engine.ConnInfo{Source: down.RemoteAddr().String(), Destination: down.LocalAddr().String()}, p)
 		p.mu.Unlock()
+	}
+	<-p.ready
+	p.mu.Lock()
+	over := p.closed
+	p.mu.Unlock()
+	if over {
+		return
 	}
 	buf := make([]byte, 32<<10)
 	for {
@@ -198,6 +212,7 @@ func (p *proxy) shut(peer engine.PeerType) {
 	p.closed = true
 	ec := p.ec
 	p.mu.Unlock()
+	p.setReady()
 	if ec == nil {
 		p.closeSockets()
 		return
@@ -262,6 +277,7 @@ func (p *proxy) Connect() {
 		if ec != nil {
 			ec.UpstreamConnected(up.RemoteAddr().String())
 		}
+		p.setReady()
 		p.readUpstream(up)
 	}()
 }
@@ -318,6 +334,7 @@ func (p *proxy) CloseConn() {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
+	p.setReady()
 	p.closeSockets()
 }
 

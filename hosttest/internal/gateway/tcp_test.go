@@ -174,7 +174,7 @@ func TestTCPProxyCallbacksAndProperties(t *testing.T) {
 	log := lines.String()
 	for _, want := range []string{
 		"new ctx=2 src=127.0.0.1:", " dst=" + g.Addr("tcp") + " conn=1",
-		`down ctx=2 size=3 eos=false data="abc"`,
+		`down ctx=2 size=3 eos=false data="abc" upstream=127.0.0.1:` + up.port,
 		`up ctx=2 size=7 eos=false data="got:abc" upstream=127.0.0.1:` + up.port,
 		"up-close ctx=2 peer=0",
 		"down-close ctx=2 peer=",
@@ -202,6 +202,39 @@ func TestTCPProxyConnectFailureClosesDownstream(t *testing.T) {
 	// rather than ended: either is a close; a timeout is not.
 	if b, err := io.ReadAll(c); len(b) != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("read %q, %v; want the gateway to close the connection", b, err)
+	}
+}
+
+// tcp_proxy reads nothing from the client before the upstream is
+// connected: the filters see no data from a connection that never gets one,
+// and upstream.address is known at the first data.
+func TestTCPProxyNoDataBeforeUpstream(t *testing.T) {
+	wasm := module(t, "hosttest/testdata/tcpprobe")
+	bs, err := Parse([]byte(tcpBootstrap(netWasmFilter("tcpprobe", wasm, `{}`), staticCluster("backend", []string{closedPort(t)}, ""))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Compile(bs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines syncBuf
+	g, err := Start(cfg, RunOptions{Workers: 1, Log: NewLogger(&lines, LevelInfo)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	c, err := net.Dial("tcp", g.Addr("tcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("early"))
+	io.ReadAll(c)
+	waitFor(t, 5*time.Second, "done callback", func() bool { return strings.Contains(lines.String(), "done ctx=") })
+	if log := lines.String(); strings.Contains(log, "down ctx=") || !strings.Contains(log, "down-close ctx=2 peer=1") {
+		t.Errorf("want no downstream data and a local close:\n%s", log)
 	}
 }
 

@@ -124,7 +124,7 @@ func (c *conn) OnDownstreamData(size int, eos bool) types.Action {
 	if err != nil && size > 0 {
 		proxywasm.LogErrorf("get downstream data: %v", err)
 	}
-	proxywasm.LogInfof("down ctx=%d size=%d eos=%t data=%q", c.id, size, eos, data)
+	proxywasm.LogInfof("down ctx=%d size=%d eos=%t data=%q upstream=%s", c.id, size, eos, data, prop("upstream", "address"))
 	if c.p.cfg.panicOn != "" && bytes.Contains(data, []byte(c.p.cfg.panicOn)) {
 		panic("tcpprobe: panic_on")
 	}
