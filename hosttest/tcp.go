@@ -8,7 +8,9 @@ import (
 
 // Dial opens a TCP connection through the host's filters used as network
 // filters (Envoy's envoy.filters.network.wasm, in chain order, before a
-// tcp_proxy) to an in-memory upstream the test plays. Each Conn method
+// tcp_proxy) to an in-memory upstream the test plays, already connected:
+// the filters see source.address 127.0.0.1:40000, destination.address
+// 127.0.0.1:10000 and upstream.address 127.0.0.1:9000. Each Conn method
 // returns once the filters have run, including what they deferred.
 func (h *Host) Dial() *Conn {
 	c := &Conn{}
