@@ -168,6 +168,9 @@ func (g *Gateway) envoyStats() []stat {
 			out = append(out, stat{fmt.Sprintf("%sdownstream_rq_%dxx", p, c), int64(l.rqXX[c].Load())})
 		}
 	}
+	for _, t := range g.tcp {
+		out = append(out, stat{"tcp." + t.cfg.TCP.StatPrefix + ".downstream_cx_total", int64(t.cxTotal.Load())})
+	}
 	for i, codec := range [2]string{"http1.", "http2."} {
 		out = append(out, stat{codec + "dropped_headers_with_underscores", int64(g.codec.droppedUnderscore[i].Load())},
 			stat{codec + "requests_rejected_with_underscores_in_headers", int64(g.codec.rejectedUnderscore[i].Load())})

@@ -56,7 +56,9 @@
 // flushing. tcp_proxy's weighted_clusters and any other network filter are
 // refused with the field; idle_timeout, access_log, max_connect_attempts
 // and max_downstream_connection_duration are accepted, not emulated. TCP
-// listeners are listed by /listeners, not counted in /stats.
+// listeners are listed by /listeners; /stats has their
+// tcp.<stat_prefix>.downstream_cx_total and, as for every engine (HTTP,
+// TCP, services), the filters' metrics.
 //
 // WasmService (service.go): bootstrap_extensions envoy.bootstrap.wasm
 // start before the listeners, one VM on the main thread with singleton:

@@ -81,3 +81,20 @@ func (g *Gateway) noteShared(h *engine.Host) {
 		g.shareRoot = h
 	}
 }
+
+// engineHosts are every engine the gateway runs: the HTTP listeners', the
+// TCP listeners' and the services', whose metrics /stats merges.
+func (g *Gateway) engineHosts() []*engine.Host {
+	var out []*engine.Host
+	for _, l := range g.listeners {
+		if l.host != nil {
+			out = append(out, l.host)
+		}
+	}
+	for _, t := range g.tcp {
+		if t.host != nil {
+			out = append(out, t.host)
+		}
+	}
+	return append(out, g.services...)
+}

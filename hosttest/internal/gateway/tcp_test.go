@@ -171,6 +171,12 @@ func TestTCPProxyCallbacksAndProperties(t *testing.T) {
 	if r := do(t, client(t), "GET", "http://"+g.AdminAddr()+"/listeners", nil, nil); !strings.Contains(string(r.body), "tcp::"+g.Addr("tcp")) {
 		t.Errorf("/listeners = %q, want the TCP listener", r.body)
 	}
+	stats := string(do(t, client(t), "GET", "http://"+g.AdminAddr()+"/stats", nil, nil).body)
+	for _, want := range []string{"tcpprobe_bytes_total: 10\n", "tcp.tcp.downstream_cx_total: 1\n"} {
+		if !strings.Contains(stats, want) {
+			t.Errorf("/stats lacks %q:\n%s", want, stats)
+		}
+	}
 	log := lines.String()
 	for _, want := range []string{
 		"new ctx=2 src=127.0.0.1:", " dst=" + g.Addr("tcp") + " conn=1",
