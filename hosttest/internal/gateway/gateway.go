@@ -304,6 +304,7 @@ func (g *Gateway) Describe() string {
 			}
 		}
 	}
+	g.describeTCP(&b)
 	b.WriteString("clusters:\n")
 	names := append([]string(nil), g.order...)
 	for _, n := range names {

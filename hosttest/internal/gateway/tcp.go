@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -403,5 +405,24 @@ func (q *sendQueue) run() {
 				return
 			}
 		}
+	}
+}
+
+// describeTCP is Describe's part for TCP listeners and WasmServices.
+func (g *Gateway) describeTCP(b *strings.Builder) {
+	for _, t := range g.tcp {
+		fmt.Fprintf(b, "listener %s on %s (TCP)\n", t.cfg.Name, t.boundAddr())
+		for i, f := range t.cfg.TCP.Filters {
+			fmt.Fprintf(b, "  filter %d %s: %s (root_id %q, vm_id %q, %d bytes of configuration, %s), %d worker VMs + main: started\n",
+				i+1, f.HTTPName, f.CodePath, f.Engine.RootID, f.Engine.VMID, len(f.Engine.Configuration), policyName(f.Engine.FailurePolicy), g.opts.Workers)
+		}
+		fmt.Fprintf(b, "  filter %d envoy.filters.network.tcp_proxy: stat_prefix %s, cluster %s\n", len(t.cfg.TCP.Filters)+1, t.cfg.TCP.StatPrefix, t.cfg.TCP.Cluster)
+	}
+	for _, s := range g.cfg.Services {
+		kind := fmt.Sprintf("%d worker VMs + main", g.opts.Workers)
+		if s.Singleton {
+			kind = "singleton on the main thread"
+		}
+		fmt.Fprintf(b, "wasm service %s: %s (root_id %q, vm_id %q), %s: started\n", s.Filter.Engine.Name, s.Filter.CodePath, s.Filter.Engine.RootID, s.Filter.Engine.VMID, kind)
 	}
 }

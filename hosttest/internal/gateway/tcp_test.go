@@ -171,6 +171,9 @@ func TestTCPProxyCallbacksAndProperties(t *testing.T) {
 	if r := do(t, client(t), "GET", "http://"+g.AdminAddr()+"/listeners", nil, nil); !strings.Contains(string(r.body), "tcp::"+g.Addr("tcp")) {
 		t.Errorf("/listeners = %q, want the TCP listener", r.body)
 	}
+	if d := g.Describe(); !strings.Contains(d, "listener tcp on "+g.Addr("tcp")+" (TCP)") || !strings.Contains(d, "filter 2 envoy.filters.network.tcp_proxy: stat_prefix tcp, cluster backend") {
+		t.Errorf("Describe lacks the TCP listener:\n%s", d)
+	}
 	stats := string(do(t, client(t), "GET", "http://"+g.AdminAddr()+"/stats", nil, nil).body)
 	for _, want := range []string{"tcpprobe_bytes_total: 10\n", "tcp.tcp.downstream_cx_total: 1\n"} {
 		if !strings.Contains(stats, want) {
