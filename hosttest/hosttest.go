@@ -423,7 +423,12 @@ func (h *Host) LogsContaining(substr string) []string {
 }
 
 // ClearLogs forgets the log lines so far.
-func (h *Host) ClearLogs() { h.e.ClearLogs() }
+func (h *Host) ClearLogs() {
+	h.e.ClearLogs()
+	for _, svc := range h.svc {
+		svc.ClearLogs()
+	}
+}
 
 // Call is one recorded host call (RecordCalls).
 type Call = engine.HostCall

@@ -14,6 +14,7 @@ func TestTCPFilter(t *testing.T) {
 		run                 func(*hosttest.Host, *hosttest.Conn)
 		wantUp, wantDown    string
 		wantClosed, wantLog string
+		wantDone            bool
 	}{
 		{
 			name: "upper and prefix", config: `{"upper": true, "prefix_up": "S:"}`,
@@ -22,7 +23,7 @@ func TestTCPFilter(t *testing.T) {
 				c.Reply("pong")
 				c.Close()
 			},
-			wantUp: "PING", wantDown: "S:pong", wantLog: "down-close ctx=2 peer=2",
+			wantUp: "PING", wantDown: "S:pong", wantLog: "down-close ctx=2 peer=2", wantDone: true,
 		},
 		{
 			name: "pause until tick", config: `{"pause": true, "tick_ms": 50}`,
@@ -43,7 +44,7 @@ func TestTCPFilter(t *testing.T) {
 				c.Send("QUIT")
 				c.Send("y")
 			},
-			wantUp: "x", wantClosed: "yes", wantLog: "down-close ctx=2 peer=1",
+			wantUp: "x", wantClosed: "yes", wantLog: "down-close ctx=2 peer=1", wantDone: true,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,6 +56,9 @@ func TestTCPFilter(t *testing.T) {
 			}
 			if got := c.Downstream(); got != tc.wantDown {
 				t.Errorf("client got %q, want %q", got, tc.wantDown)
+			}
+			if c.Done() != tc.wantDone {
+				t.Errorf("contexts deleted = %v, want %v", c.Done(), tc.wantDone)
 			}
 			if c.ClosedByFilter() != (tc.wantClosed != "") {
 				t.Errorf("closed by filter = %v", c.ClosedByFilter())
