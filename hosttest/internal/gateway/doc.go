@@ -52,8 +52,9 @@
 // on_upstream_data with Envoy's pause semantics, on_*_connection_close,
 // then on_done, on_log, on_delete), the upstream host is picked and dialed
 // as the router does (a failure closes the downstream connection), half
-// closes are forwarded, and proxy_close_stream closes the connection after
-// flushing. tcp_proxy's weighted_clusters and any other network filter are
+// closes are forwarded, proxy_close_stream closes the connection after
+// flushing, and per_connection_buffer_limit_bytes bounds what waits for a
+// slow peer (the other side is not read meanwhile). tcp_proxy's weighted_clusters and any other network filter are
 // refused with the field; idle_timeout, access_log, max_connect_attempts
 // and max_downstream_connection_duration are accepted, not emulated. TCP
 // listeners are listed by /listeners; /stats has their

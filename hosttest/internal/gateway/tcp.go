@@ -66,6 +66,14 @@ func (t *tcpListener) listen() error {
 	return nil
 }
 
+// bufferLimit is per_connection_buffer_limit_bytes (Envoy's default 1 MiB).
+func (t *tcpListener) bufferLimit() int {
+	if t.cfg.BufferLimit > 0 {
+		return t.cfg.BufferLimit
+	}
+	return engine.DefaultBufferLimit
+}
+
 func (t *tcpListener) boundAddr() string {
 	if t.ln != nil {
 		return t.ln.Addr().String()
@@ -166,8 +174,15 @@ func (t *tcpListener) handle(c net.Conn) {
 	if over {
 		return
 	}
+	limit := t.bufferLimit()
 	buf := make([]byte, 32<<10)
 	for {
+		p.mu.Lock()
+		upW := p.upW
+		p.mu.Unlock()
+		if upW != nil {
+			upW.waitBelow(limit)
+		}
 		n, err := down.Read(buf)
 		if n > 0 {
 			p.fromDownstream(buf[:n], false)
@@ -192,7 +207,16 @@ func (t *tcpListener) handle(c net.Conn) {
 
 func (p *proxy) fromDownstream(b []byte, eos bool) {
 	if ec := p.conn(); ec != nil {
+		p.mu.Lock()
+		upW := p.upW
+		p.mu.Unlock()
 		ec.Downstream(b, eos)
+		if n := len(b); upW != nil && n > 0 {
+			// Counted until the filters have run on it (Then): data they
+			// hold or that waits in the worker's queue counts too.
+			upW.reserve(n)
+			ec.Then(func() { upW.release(n) })
+		}
 		return
 	}
 	p.ToUpstream(append([]byte(nil), b...), eos)
@@ -285,8 +309,10 @@ func (p *proxy) Connect() {
 }
 
 func (p *proxy) readUpstream(up *net.TCPConn) {
+	limit := p.t.bufferLimit()
 	buf := make([]byte, 32<<10)
 	for {
+		p.downW.waitBelow(limit)
 		n, err := up.Read(buf)
 		if n > 0 {
 			p.fromUpstream(buf[:n], false)
@@ -312,6 +338,10 @@ func (p *proxy) readUpstream(up *net.TCPConn) {
 func (p *proxy) fromUpstream(b []byte, eos bool) {
 	if ec := p.conn(); ec != nil {
 		ec.Upstream(b, eos)
+		if n := len(b); n > 0 {
+			p.downW.reserve(n)
+			ec.Then(func() { p.downW.release(n) })
+		}
 		return
 	}
 	p.ToDownstream(append([]byte(nil), b...), eos)
@@ -343,12 +373,36 @@ func (p *proxy) CloseConn() {
 // sendQueue writes to a socket from its own goroutine, so that the
 // engine's worker never blocks on a slow peer.
 type sendQueue struct {
-	c      *net.TCPConn
-	mu     sync.Mutex
-	cond   *sync.Cond
-	chunks [][]byte
-	eos    bool
-	close  bool
+	c        *net.TCPConn
+	mu       sync.Mutex
+	cond     *sync.Cond
+	chunks   [][]byte
+	queued   int // bytes not yet written
+	inflight int // bytes read from the other side, still in the filters' hands
+	eos      bool
+	close    bool
+	done     bool
+}
+
+// waitBelow blocks the reader of the other side while more than limit
+// bytes wait to be written here: Envoy's per-connection buffer watermark
+// (readDisable on the source connection) keeps a fast peer from filling
+// the proxy's memory when the other peer reads slowly.
+func (q *sendQueue) waitBelow(limit int) {
+	q.mu.Lock()
+	for q.queued+q.inflight > limit && !q.done {
+		q.cond.Wait()
+	}
+	q.mu.Unlock()
+}
+
+func (q *sendQueue) reserve(n int) { q.mu.Lock(); q.inflight += n; q.mu.Unlock() }
+
+func (q *sendQueue) release(n int) {
+	q.mu.Lock()
+	q.inflight -= n
+	q.mu.Unlock()
+	q.cond.Broadcast()
 }
 
 func newSendQueue(c *net.TCPConn) *sendQueue {
@@ -362,17 +416,27 @@ func (q *sendQueue) send(b []byte, eos bool) {
 	q.mu.Lock()
 	if len(b) > 0 {
 		q.chunks = append(q.chunks, b)
+		q.queued += len(b)
 	}
 	q.eos = q.eos || eos
 	q.mu.Unlock()
-	q.cond.Signal()
+	q.cond.Broadcast()
 }
 
 func (q *sendQueue) closeAfterFlush() {
 	q.mu.Lock()
 	q.close = true
 	q.mu.Unlock()
-	q.cond.Signal()
+	q.cond.Broadcast()
+}
+
+// finish marks the writer gone, releasing any waitBelow.
+func (q *sendQueue) finish() {
+	q.mu.Lock()
+	q.done = true
+	q.mu.Unlock()
+	q.cond.Broadcast()
+	q.c.Close()
 }
 
 func (q *sendQueue) run() {
@@ -387,8 +451,13 @@ func (q *sendQueue) run() {
 		eos, closing := q.eos, q.close
 		q.mu.Unlock()
 		for _, b := range chunks {
-			if _, err := q.c.Write(b); err != nil {
-				q.c.Close()
+			_, err := q.c.Write(b)
+			q.mu.Lock()
+			q.queued -= len(b)
+			q.mu.Unlock()
+			q.cond.Broadcast()
+			if err != nil {
+				q.finish()
 				return
 			}
 		}
@@ -401,7 +470,7 @@ func (q *sendQueue) run() {
 			rest := len(q.chunks)
 			q.mu.Unlock()
 			if rest == 0 {
-				q.c.Close()
+				q.finish()
 				return
 			}
 		}

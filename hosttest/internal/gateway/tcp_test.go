@@ -284,3 +284,44 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A client that does not read holds the upstream back once the gateway
+// has per_connection_buffer_limit_bytes queued for it, instead of the
+// gateway reading everything the upstream sends into memory.
+func TestTCPProxyBackpressure(t *testing.T) {
+	wasm := module(t, "hosttest/testdata/tcpprobe")
+	const total = 64 << 20 // far more than the kernel buffers on the way
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	wrote := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			wrote <- err
+			return
+		}
+		defer c.Close()
+		c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		_, err = c.Write(make([]byte, total))
+		wrote <- err
+	}()
+	_, upPort, _ := net.SplitHostPort(ln.Addr().String())
+	g := start(t, tcpBootstrap(netWasmFilter("tcpprobe", wasm, `{}`), staticCluster("backend", []string{upPort}, "")))
+	c, err := net.Dial("tcp", g.Addr("tcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(64 << 10)
+	select {
+	case err := <-wrote:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the upstream wrote %d MiB to a client that reads nothing (err %v): the gateway buffered it", total>>20, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("upstream writer did not finish")
+	}
+}
