@@ -72,6 +72,7 @@ type Filter struct {
 type settings struct {
 	filters    []Filter
 	single     Filter
+	services   []Filter // Singleton (service.go)
 	opts       engine.Options
 	allowTraps bool
 	verbose    bool
@@ -235,24 +236,10 @@ func (s *settings) engineOptions() (engine.Options, error) {
 		o.Node = &corev3.Node{UserAgentName: "envoy"} // Envoy always has one
 	}
 	for _, f := range filters {
-		wasm, name, err := loadModule(f)
+		fc, err := filterConfig(f)
 		if err != nil {
 			return o, err
 		}
-		fc := engine.FilterConfig{Name: f.Name, RootID: f.RootID, VMID: f.VMID, Configuration: []byte(f.Config),
-			VMConfiguration: []byte(f.VMConfig), FailurePolicy: f.FailurePolicy, Wasm: wasm, WasmName: name}
-		if fc.Name == "" {
-			fc.Name = strings.TrimSuffix(filepath.Base(filepath.Clean(f.Plugin)), ".wasm")
-			if f.Plugin == "" || fc.Name == "." {
-				abs, _ := filepath.Abs(f.Plugin)
-				fc.Name = filepath.Base(abs)
-			}
-		}
-		fc.PluginName = fc.Name
-		for k, v := range f.Env {
-			fc.Env = append(fc.Env, engine.EnvVar{Key: k, Value: v})
-		}
-		sortEnv(fc.Env)
 		o.Filters = append(o.Filters, fc)
 	}
 	if !s.realRandom {
@@ -284,6 +271,7 @@ func sortEnv(env []engine.EnvVar) {
 type Host struct {
 	t        testing.TB
 	e        *engine.Host
+	svc      []*engine.Host // Singleton services, sharing e's stores and clock
 	s        *settings
 	clock    *Clock
 	reported int
@@ -332,7 +320,12 @@ func start(s *settings) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Host{e: e, s: s, clock: &Clock{c: e.Clock()}}, nil
+	h := &Host{e: e, s: s, clock: &Clock{c: e.Clock()}}
+	if err := h.startServices(o); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
 }
 
 func (h *Host) checkFailures() {
@@ -340,7 +333,7 @@ func (h *Host) checkFailures() {
 		return
 	}
 	h.t.Helper()
-	for _, tr := range h.e.Traps() {
+	for _, tr := range h.traps() {
 		h.t.Errorf("hosttest: %s\n%s", tr, h.logsOf(tr.Filter, tr.Worker))
 	}
 	for _, b := range h.e.Blocking() {
@@ -353,7 +346,7 @@ func (h *Host) checkFailures() {
 func (h *Host) logsOf(filter string, worker int) string {
 	const tail = 60
 	var lines []string
-	for _, l := range h.e.Logs() {
+	for _, l := range h.Logs() {
 		if l.Filter == filter && l.Worker == worker {
 			lines = append(lines, fmt.Sprintf("  [%s] %s", l.Level, l.Message))
 		}
@@ -365,7 +358,12 @@ func (h *Host) logsOf(filter string, worker int) string {
 }
 
 // Close stops the host. New's cleanup calls it.
-func (h *Host) Close() { h.e.Close() }
+func (h *Host) Close() {
+	for _, svc := range h.svc {
+		svc.Close()
+	}
+	h.e.Close()
+}
 
 // Clock is the host clock: real time plus what the test added.
 func (h *Host) Clock() *Clock { return h.clock }
@@ -415,12 +413,13 @@ func (h *Host) Metrics() []engine.MetricValue { return h.e.Metrics() }
 type Log = engine.LogEntry
 
 // Logs returns the log lines so far.
-func (h *Host) Logs() []Log { return h.e.Logs() }
+// Singleton services' lines are included, in time order.
+func (h *Host) Logs() []Log { return h.allLogs() }
 
 // LogsContaining returns the messages that contain substr.
 func (h *Host) LogsContaining(substr string) []string {
 	var out []string
-	for _, l := range h.e.Logs() {
+	for _, l := range h.Logs() {
 		if strings.Contains(l.Message, substr) {
 			out = append(out, l.Message)
 		}
@@ -429,7 +428,12 @@ func (h *Host) LogsContaining(substr string) []string {
 }
 
 // ClearLogs forgets the log lines so far.
-func (h *Host) ClearLogs() { h.e.ClearLogs() }
+func (h *Host) ClearLogs() {
+	h.e.ClearLogs()
+	for _, svc := range h.svc {
+		svc.ClearLogs()
+	}
+}
 
 // Call is one recorded host call (RecordCalls).
 type Call = engine.HostCall
@@ -488,3 +492,28 @@ func (c *Clock) Now() time.Time { return c.c.Now() }
 // timeouts and route timeouts due in between fire, in order, before it
 // returns.
 func (c *Clock) Advance(d time.Duration) { c.c.Advance(d) }
+
+// filterConfig is a Filter as the engine takes it: the module loaded (built
+// if a folder) and the name defaulted.
+func filterConfig(f Filter) (engine.FilterConfig, error) {
+	var fc engine.FilterConfig
+	wasm, name, err := loadModule(f)
+	if err != nil {
+		return fc, err
+	}
+	fc = engine.FilterConfig{Name: f.Name, RootID: f.RootID, VMID: f.VMID, Configuration: []byte(f.Config),
+		VMConfiguration: []byte(f.VMConfig), FailurePolicy: f.FailurePolicy, Wasm: wasm, WasmName: name}
+	if fc.Name == "" {
+		fc.Name = strings.TrimSuffix(filepath.Base(filepath.Clean(f.Plugin)), ".wasm")
+		if f.Plugin == "" || fc.Name == "." {
+			abs, _ := filepath.Abs(f.Plugin)
+			fc.Name = filepath.Base(abs)
+		}
+	}
+	fc.PluginName = fc.Name
+	for k, v := range f.Env {
+		fc.Env = append(fc.Env, engine.EnvVar{Key: k, Value: v})
+	}
+	sortEnv(fc.Env)
+	return fc, nil
+}

@@ -101,6 +101,15 @@ type Options struct {
 	MaxLogs int
 	// CacheDir holds wazero's compilation cache; empty means the default.
 	CacheDir string
+	// ShareWith makes this host use another host's shared data, queues
+	// and clock: in Envoy the first two are process-wide (keyed by vm_id),
+	// so a WasmService and the filters of every listener see the same
+	// ones. The other host owns the clock and must be closed last.
+	ShareWith *Host
+	// MainThreadOnly creates the filters' VMs on the main thread only and
+	// no worker: an Envoy WasmService with singleton: true. Such a host
+	// runs root contexts (ticks, queues, callouts) and serves no streams.
+	MainThreadOnly bool
 	// BufferLimit bounds a body a filter buffers (StopIterationAndBuffer),
 	// as Envoy's per_connection_buffer_limit_bytes does; 0 means Envoy's
 	// default, 1 MiB.
@@ -196,7 +205,8 @@ type Host struct {
 	randMu sync.Mutex
 	rand   io.Reader
 
-	shared  sharedStore
+	shared  *sharedStore // Options.ShareWith's, when set
+	queues  *queueStore
 	metrics metricStore
 
 	mu       sync.Mutex
@@ -206,9 +216,6 @@ type Host struct {
 	traps    []Trap
 	blocking []string
 	callSeq  uint32
-	queueSeq uint32
-	queues   map[queueKey]*queue
-	queueIDs map[uint32]*queue
 	closed   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -252,10 +259,16 @@ func Start(opts Options) (*Host, error) {
 	if opts.MaxLogs <= 0 {
 		opts.MaxLogs = 100000
 	}
-	h := &Host{opts: opts, clock: NewClock(), queues: map[queueKey]*queue{}, queueIDs: map[uint32]*queue{}}
+	h := &Host{opts: opts}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.handlers = newHandlerPool(h.ctx)
-	h.shared.init()
+	if opts.ShareWith != nil {
+		h.shared, h.queues, h.clock = opts.ShareWith.shared, opts.ShareWith.queues, opts.ShareWith.clock
+	} else {
+		h.clock = NewClock()
+		h.shared, h.queues = &sharedStore{}, newQueueStore()
+		h.shared.init()
+	}
 	h.metrics.init()
 	if opts.Seed != nil {
 		h.rand = mrand.NewChaCha8(seedBytes(*opts.Seed))
@@ -293,7 +306,7 @@ func Start(opts Options) (*Host, error) {
 		h.modules = append(h.modules, m)
 	}
 	h.main = newWorker(h, -1)
-	for i := 0; i < opts.Workers; i++ {
+	for i := 0; i < opts.Workers && !opts.MainThreadOnly; i++ {
 		h.workers = append(h.workers, newWorker(h, i))
 	}
 	// The main thread starts first, as Envoy's canary and main-thread VMs do;
@@ -355,7 +368,9 @@ func (h *Host) Close() {
 			w.endOpenFlows()
 		}
 	}
-	h.clock.close()
+	if h.opts.ShareWith == nil {
+		h.clock.close()
+	}
 	for _, w := range append([]*worker{h.main}, h.workers...) {
 		if w != nil {
 			w.close()

@@ -170,7 +170,9 @@ func (vm *VM) buffer(t abi.BufferType) (buf *[]byte, writable bool, st abi.Statu
 		}
 		c := vm.cfg.Configuration
 		return &c, false, abi.OK
-	case abi.DownstreamData, abi.UpstreamData, abi.GrpcCallMessage, abi.CallData:
+	case abi.DownstreamData, abi.UpstreamData:
+		return vm.connBuffer(t)
+	case abi.GrpcCallMessage, abi.CallData:
 		return nil, false, abi.NotFound
 	}
 	return nil, false, abi.BadArgument
@@ -381,7 +383,7 @@ func hcContinueStream(vm *VM, s []uint64) abi.Status {
 	switch t {
 	case abi.StreamRequest, abi.StreamResponse:
 	case abi.StreamDownstream:
-		return abi.OK // an HTTP stream has no connection to resume
+		return vm.connContinue()
 	case abi.StreamUpstream:
 		return abi.Unimplemented
 	default:
@@ -404,6 +406,9 @@ func hcCloseStream(vm *VM, s []uint64) abi.Status {
 	t := abi.StreamType(u32(s[0]))
 	if t > abi.StreamUpstream {
 		return abi.BadArgument
+	}
+	if vm.active == nil && vm.conn != nil {
+		return vm.connClose()
 	}
 	f := vm.active
 	if f == nil {
@@ -618,14 +623,17 @@ func hcGetMetric(vm *VM, s []uint64) abi.Status {
 func hcSetEffectiveContext(vm *VM, s []uint64) abi.Status {
 	id := u32(s[0])
 	if id == vm.rootID {
-		vm.active, vm.activeID = nil, id
+		vm.active, vm.conn, vm.activeID = nil, nil, id
 		return abi.OK
 	}
 	f, ok := vm.streams[id]
 	if !ok {
+		if vm.setEffectiveConn(id) {
+			return abi.OK
+		}
 		return abi.BadArgument
 	}
-	vm.active, vm.activeID = f, id
+	vm.active, vm.conn, vm.activeID = f, nil, id
 	return abi.OK
 }
 

@@ -81,6 +81,9 @@ func (vm *VM) property(path []string, raw string) ([]byte, abi.Status) {
 		return nil, abi.NotFound
 	}
 	f := vm.active
+	if f == nil && vm.conn != nil {
+		return vm.conn.property(path)
+	}
 	if f == nil {
 		return nil, abi.NotFound // a root context has no stream info
 	}

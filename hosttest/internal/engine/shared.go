@@ -112,25 +112,38 @@ type queue struct {
 	ctxID  uint32
 }
 
+// queueStore holds the queues of one host, or of several sharing it.
+type queueStore struct {
+	mu    sync.Mutex
+	seq   uint32
+	byKey map[queueKey]*queue
+	byID  map[uint32]*queue
+}
+
+func newQueueStore() *queueStore {
+	return &queueStore{byKey: map[queueKey]*queue{}, byID: map[uint32]*queue{}}
+}
+
 func (h *Host) registerQueue(vm *VM, name string) uint32 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	qs := h.queues
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
 	k := queueKey{vm.cfg.VMID, name}
-	q, ok := h.queues[k]
+	q, ok := qs.byKey[k]
 	if !ok {
-		h.queueSeq++
-		q = &queue{id: h.queueSeq, key: k}
-		h.queues[k] = q
-		h.queueIDs[q.id] = q
+		qs.seq++
+		q = &queue{id: qs.seq, key: k}
+		qs.byKey[k] = q
+		qs.byID[q.id] = q
 	}
 	q.target, q.ctxID = vm, vm.rootID
 	return q.id
 }
 
 func (h *Host) resolveQueue(vmID, name string) (uint32, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	q, ok := h.queues[queueKey{vmID, name}]
+	h.queues.mu.Lock()
+	defer h.queues.mu.Unlock()
+	q, ok := h.queues.byKey[queueKey{vmID, name}]
 	if !ok {
 		return 0, false
 	}
@@ -138,15 +151,15 @@ func (h *Host) resolveQueue(vmID, name string) (uint32, bool) {
 }
 
 func (h *Host) enqueue(id uint32, data []byte) abi.Status {
-	h.mu.Lock()
-	q, ok := h.queueIDs[id]
+	h.queues.mu.Lock()
+	q, ok := h.queues.byID[id]
 	if !ok {
-		h.mu.Unlock()
+		h.queues.mu.Unlock()
 		return abi.NotFound
 	}
 	q.items = append(q.items, append([]byte(nil), data...))
 	target := q.target
-	h.mu.Unlock()
+	h.queues.mu.Unlock()
 	// Envoy posts the notification to the registrant's dispatcher: it never
 	// runs inside the enqueuing call.
 	target.w.post(func() { target.onQueueReady(id) })
@@ -154,9 +167,9 @@ func (h *Host) enqueue(id uint32, data []byte) abi.Status {
 }
 
 func (h *Host) dequeue(id uint32) ([]byte, abi.Status) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	q, ok := h.queueIDs[id]
+	h.queues.mu.Lock()
+	defer h.queues.mu.Unlock()
+	q, ok := h.queues.byID[id]
 	if !ok {
 		return nil, abi.NotFound
 	}

@@ -48,6 +48,9 @@ type VM struct {
 	activeID uint32
 	active   *filterStream // stream context the host calls act on, if any
 	streams  map[uint32]*filterStream
+	conn     *connFilter // connection context the host calls act on, if any (conn.go)
+	conns    map[uint32]*connFilter
+	net      netExports
 	touched  []*filterStream // streams with deferred actions from a root callback
 
 	failed      bool
@@ -70,7 +73,7 @@ type VM struct {
 func (h *Host) newVM(w *worker, filter int) (_ *VM, err error) {
 	cfg := &h.opts.Filters[filter]
 	vm := &VM{host: h, w: w, filter: filter, cfg: cfg, stack: make([]uint64, 8), loadedAt: h.clock.Now(),
-		streams: map[uint32]*filterStream{}, calls: map[uint32]*callout{},
+		streams: map[uint32]*filterStream{}, conns: map[uint32]*connFilter{}, calls: map[uint32]*callout{},
 		metricIDs: map[uint32]*metric{}, metricNames: map[string]uint32{}, labels: map[string]*string{}}
 	vm.ctx = context.WithValue(h.ctx, vmKey{}, vm)
 	// No WASI config of wazero's own: our wasi_snapshot_preview1 module
@@ -109,6 +112,7 @@ func (h *Host) newVM(w *worker, filter int) (_ *VM, err error) {
 	vm.fn.log = f("proxy_on_log")
 	vm.fn.done = f("proxy_on_done")
 	vm.fn.delete = f("proxy_on_delete")
+	vm.lookupNetworkExports()
 	if vm.fn.malloc == nil {
 		return nil, fmt.Errorf("hosttest: %s exports no proxy_on_memory_allocate", cfg.Name)
 	}
@@ -386,5 +390,5 @@ func (vm *VM) flushTouched() {
 		f.touched = false
 		f.s.runDeferred(f)
 	}
-	vm.active, vm.activeID = nil, vm.rootID
+	vm.active, vm.conn, vm.activeID = nil, nil, vm.rootID
 }

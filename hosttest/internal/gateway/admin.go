@@ -80,11 +80,8 @@ func wholeRequest(h http.Handler) http.Handler {
 // listener, by name, sorted by name.
 func (g *Gateway) mergedMetrics() []*engine.MetricValue {
 	merged := map[string]*engine.MetricValue{}
-	for _, l := range g.listeners {
-		if l.host == nil {
-			continue
-		}
-		for _, m := range l.host.Metrics() {
+	for _, h := range g.engineHosts() {
+		for _, m := range h.Metrics() {
 			x, ok := merged[m.Name]
 			if !ok {
 				m := m

@@ -33,12 +33,18 @@ func (g *Gateway) envoyAdminHandlers(mux *http.ServeMux) {
 			for _, l := range g.listeners {
 				out.ListenerStatuses = append(out.ListenerStatuses, &adminv3.ListenerStatus{Name: l.cfg.Name, LocalAddress: addressProto(l.boundAddr())})
 			}
+			for _, t := range g.tcp {
+				out.ListenerStatuses = append(out.ListenerStatuses, &adminv3.ListenerStatus{Name: t.cfg.Name, LocalAddress: addressProto(t.boundAddr())})
+			}
 			writeProtoJSON(w, out)
 			return
 		}
 		w.Header().Set("content-type", "text/plain; charset=UTF-8")
 		for _, l := range g.listeners {
 			fmt.Fprintf(w, "%s::%s\n", l.cfg.Name, l.boundAddr())
+		}
+		for _, t := range g.tcp {
+			fmt.Fprintf(w, "%s::%s\n", t.cfg.Name, t.boundAddr())
 		}
 	})
 	mux.HandleFunc("/server_info", func(w http.ResponseWriter, r *http.Request) {
@@ -161,6 +167,9 @@ func (g *Gateway) envoyStats() []stat {
 		for c := 1; c <= 5; c++ {
 			out = append(out, stat{fmt.Sprintf("%sdownstream_rq_%dxx", p, c), int64(l.rqXX[c].Load())})
 		}
+	}
+	for _, t := range g.tcp {
+		out = append(out, stat{"tcp." + t.cfg.TCP.StatPrefix + ".downstream_cx_total", int64(t.cxTotal.Load())})
 	}
 	for i, codec := range [2]string{"http1.", "http2."} {
 		out = append(out, stat{codec + "dropped_headers_with_underscores", int64(g.codec.droppedUnderscore[i].Load())},

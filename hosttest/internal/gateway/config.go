@@ -46,7 +46,11 @@ type Config struct {
 	// filters' metric names into Prometheus labels.
 	StatTags  []StatTag
 	Listeners []*ListenerConfig
-	Clusters  []*ClusterConfig
+	// TCPListeners have network wasm filters and tcp_proxy (tcp.go).
+	TCPListeners []*ListenerConfig
+	// Services are bootstrap_extensions envoy.bootstrap.wasm (service.go).
+	Services []ServiceConfig
+	Clusters []*ClusterConfig
 	// Overload is the overload manager, nil when the bootstrap has none.
 	Overload *OverloadConfig
 	// Warnings name each field accepted but not emulated, one line each.
@@ -58,6 +62,7 @@ type ListenerConfig struct {
 	Name    string
 	Address string // host:port
 	HCM     *HCMConfig
+	TCP     *TCPConfig // instead of HCM: network wasm filters and tcp_proxy (tcpconfig.go)
 	// BufferLimit is per_connection_buffer_limit_bytes: how much of a body
 	// a filter may buffer (0: Envoy's default, 1 MiB), and the high
 	// watermark of the gateway's flow control.
@@ -261,9 +266,6 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 			"application_log_config":  "application log format",
 		},
 	})
-	for i, ext := range bs.GetBootstrapExtensions() {
-		c.errorf("bootstrap_extensions[%d] (%s): %s is not supported: bootstrap extensions, among them envoy.bootstrap.wasm WasmService singletons, are not emulated", i, ext.GetName(), ext.GetTypedConfig().GetTypeUrl())
-	}
 	if om := bs.GetOverloadManager(); om != nil {
 		cfg.Overload = compileOverload(c, om)
 	}
@@ -276,6 +278,7 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 		}})
 		cfg.Admin = socketAddress(c, a.GetAddress(), "admin.address")
 	}
+	cfg.Services = compileServices(c, bs, o)
 	sr := bs.GetStaticResources()
 	c.check(sr, "static_resources", fields{use: "listeners clusters"})
 	for i, cl := range sr.GetClusters() {
@@ -291,7 +294,9 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 		known[cl.Name] = true
 	}
 	for i, l := range sr.GetListeners() {
-		if lc := compileListener(c, l, fmt.Sprintf("listeners[%d] (%s)", i, l.GetName()), known, o); lc != nil {
+		if lc := compileListener(c, l, fmt.Sprintf("listeners[%d] (%s)", i, l.GetName()), known, o); lc != nil && lc.TCP != nil {
+			cfg.TCPListeners = append(cfg.TCPListeners, lc)
+		} else if lc != nil {
 			cfg.Listeners = append(cfg.Listeners, lc)
 		}
 	}
@@ -361,14 +366,12 @@ func compileListener(c *checker, l *listenerv3.Listener, at string, clusters map
 	fat := at + ".filter_chains[0]"
 	c.check(fc, fat, fields{use: "filters name metadata"})
 	lc.FilterChainName = fc.GetName()
-	for i, nf := range fc.GetFilters() {
-		if _, ok := mustUnpack(nf.GetTypedConfig()).(*hcmv3.HttpConnectionManager); !ok {
-			c.errorf("%s.filters[%d] (%s): %s is not supported: network filters (envoy.filters.network.wasm, tcp_proxy, ...) are not emulated; a filter chain is one HTTP connection manager", fat, i, nf.GetName(), nf.GetTypedConfig().GetTypeUrl())
-			return nil
-		}
+	if tc, ok := compileTCPChain(c, fc, fat, clusters, o); ok {
+		lc.TCP = tc
+		return lc
 	}
 	if len(fc.GetFilters()) != 1 {
-		c.errorf("%s.filters: exactly one network filter (the HTTP connection manager) is supported, got %d", fat, len(fc.GetFilters()))
+		c.errorf("%s.filters: exactly one network filter (the HTTP connection manager), or envoy.filters.network.wasm filters then tcp_proxy, is supported, got %d", fat, len(fc.GetFilters()))
 		return nil
 	}
 	nf := fc.GetFilters()[0]

@@ -60,15 +60,6 @@ func TestUnsupportedFieldsAreRefused(t *testing.T) {
 		// rules see: refused rather than emulated.
 		{"ignore_port_in_host_matching", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "            name: test\n", "            name: test\n            ignore_port_in_host_matching: true\n", 1),
 			"route_config.ignore_port_in_host_matching: not supported"},
-		{"network wasm filter", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "    - filters:\n", `    - filters:
-      - name: envoy.filters.network.wasm
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm
-          config: { vm_config: { runtime: envoy.wasm.runtime.v8, code: { local: { filename: x.wasm } } } }
-`, 1),
-			"filter_chains[0].filters[0] (envoy.filters.network.wasm): type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm is not supported: network filters"},
-		{"wasm service", "bootstrap_extensions:\n- name: envoy.bootstrap.wasm\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.wasm.v3.WasmService\n    singleton: true\n    config: { vm_config: { runtime: envoy.wasm.runtime.v8, code: { local: { filename: x.wasm } } } }\n" + bootstrap("", oneRoute, oneCluster("")),
-			"bootstrap_extensions[0] (envoy.bootstrap.wasm): type.googleapis.com/envoy.extensions.wasm.v3.WasmService is not supported: bootstrap extensions, among them envoy.bootstrap.wasm WasmService singletons, are not emulated"},
 		{"invalid proto", strings.Replace(bootstrap("", oneRoute, oneCluster("")), "port_value: 9 }", "port_value: 99999 }", 1),
 			"invalid"},
 	} {

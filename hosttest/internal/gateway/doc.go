@@ -76,8 +76,27 @@
 // picked one, the endpoint's metadata, locality and locality metadata
 // (props.go; the whole vocabulary is a table in RATIONALE.md).
 //
-// Refused by name: network filters (envoy.filters.network.wasm,
-// tcp_proxy: a filter chain is one HTTP connection manager) and
-// bootstrap_extensions (envoy.bootstrap.wasm WasmService singletons): the
-// engine has no connection contexts and no VM outside a filter chain.
+// Network filters (tcp.go, tcpconfig.go): a listener whose one filter
+// chain is envoy.filters.network.wasm filters followed by tcp_proxy
+// (stat_prefix, cluster) proxies real TCP: each connection gets a context
+// in every filter (on_new_connection, on_downstream_data and
+// on_upstream_data with Envoy's pause semantics, on_*_connection_close,
+// then on_done, on_log, on_delete), the upstream host is picked and dialed
+// as the router does (a failure closes the downstream connection), half
+// closes are forwarded, proxy_close_stream closes the connection after
+// flushing, and per_connection_buffer_limit_bytes bounds what waits for a
+// slow peer (the other side is not read meanwhile). tcp_proxy's weighted_clusters and any other network filter are
+// refused with the field; idle_timeout, access_log, max_connect_attempts
+// and max_downstream_connection_duration are accepted, not emulated. TCP
+// listeners are listed by /listeners; /stats has their
+// tcp.<stat_prefix>.downstream_cx_total and, as for every engine (HTTP,
+// TCP, services), the filters' metrics.
+//
+// WasmService (service.go): bootstrap_extensions envoy.bootstrap.wasm
+// start before the listeners, one VM on the main thread with singleton:
+// true, else one per worker (plus the main thread's); they run root
+// contexts only (ticks, queues, callouts). Shared data and queues are
+// process-wide, as in Envoy: every listener and service uses one store,
+// so a filter's enqueue reaches a singleton registered on the same vm_id.
+// Any other bootstrap extension is refused with the field.
 package gateway

@@ -33,6 +33,9 @@ type Gateway struct {
 	clusters  map[string]*cluster
 	order     []string // cluster names in configuration order
 	listeners []*listener
+	tcp       []*tcpListener // network wasm filters and tcp_proxy (tcp.go)
+	services  []*engine.Host // WasmServices (service.go)
+	shareRoot *engine.Host   // whose shared data and queues every host uses
 
 	admin   *http.Server
 	adminLn net.Listener
@@ -98,6 +101,10 @@ func Start(cfg *Config, o RunOptions) (*Gateway, error) {
 		go func() { defer wg.Done(); c.start() }()
 	}
 	wg.Wait()
+	if err := g.startServices(); err != nil {
+		g.Close()
+		return nil, err
+	}
 	for _, lc := range cfg.Listeners {
 		l := &listener{g: g, cfg: lc, hcm: lc.HCM}
 		l.initProps()
@@ -107,11 +114,26 @@ func Start(cfg *Config, o RunOptions) (*Gateway, error) {
 			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
 		}
 	}
+	for _, lc := range cfg.TCPListeners {
+		t, err := g.startTCP(lc)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
+		}
+		g.tcp = append(g.tcp, t)
+	}
 	if o.ValidateOnly {
 		return g, nil
 	}
 	if oc := cfg.Overload; oc != nil && oc.MaxHeapBytes > 0 {
 		g.overload = startOverload(oc)
+	}
+	for _, t := range g.tcp {
+		if err := t.listen(); err != nil {
+			g.Close()
+			return nil, fmt.Errorf("listener %s: %w", t.cfg.Name, err)
+		}
+		g.log.Infof("main", "listener %s: serving TCP on %s to cluster %s", t.cfg.Name, t.ln.Addr(), t.cfg.TCP.Cluster)
 	}
 	for _, l := range g.listeners {
 		ln, err := net.Listen("tcp", l.cfg.Address)
@@ -188,6 +210,7 @@ func (l *listener) startEngine() error {
 			log.plugin(e, prefixes[e.Filter])
 		},
 		MaxLogs:      1000,
+		ShareWith:    l.g.shareRoot,
 		Node:         l.g.node(),
 		UpstreamHost: l.g.upstreamHost,
 		ClusterEndpoints: func(name string) (int, bool) {
@@ -201,6 +224,7 @@ func (l *listener) startEngine() error {
 	if err != nil {
 		return err
 	}
+	l.g.noteShared(h)
 	l.host = h
 	return nil
 }
@@ -211,6 +235,11 @@ func (g *Gateway) Addr(listenerName string) string {
 	for _, l := range g.listeners {
 		if l.cfg.Name == listenerName && l.ln != nil {
 			return l.ln.Addr().String()
+		}
+	}
+	for _, t := range g.tcp {
+		if t.cfg.Name == listenerName && t.ln != nil {
+			return t.ln.Addr().String()
 		}
 	}
 	return ""
@@ -266,6 +295,12 @@ func (g *Gateway) Close() {
 		} else if g.adminLn != nil {
 			g.adminLn.Close()
 		}
+		for _, t := range g.tcp {
+			t.close()
+		}
+		for _, h := range g.services {
+			h.Close()
+		}
 		for _, c := range g.clusters {
 			c.close()
 		}
@@ -294,6 +329,7 @@ func (g *Gateway) Describe() string {
 			}
 		}
 	}
+	g.describeTCP(&b)
 	b.WriteString("clusters:\n")
 	names := append([]string(nil), g.order...)
 	for _, n := range names {
