@@ -334,6 +334,12 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 				wrote, drained = true, drained+len(e.data)
 			case 't':
 				if trailers {
+					// Commit the response as chunked before the handler
+					// returns: headers and body that arrived in this same
+					// batch are still buffered, and net/http would send a
+					// buffered response with a Content-Length and no
+					// trailers.
+					_ = rc.Flush()
 					for _, p := range e.headers {
 						w.Header().Add(http.TrailerPrefix+p.Key, p.Value)
 					}
