@@ -91,6 +91,7 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 	}
 
 	eos := r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
+	sink.requestOpen.Store(!eos && r.ProtoMajor == 1)
 	s.Start(eos)
 	readDone := make(chan struct{})
 	if eos {
@@ -112,6 +113,7 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 					timers.touch()
 				}
 				if err == io.EOF {
+					sink.requestOpen.Store(false)
 					timers.requestDone()
 					// net/http fills r.Trailer once the body is read to EOF.
 					trailers, reject := l.requestTrailers(r)
@@ -247,6 +249,12 @@ type clientSink struct {
 	// closeConn: the HTTP/1 codec failed (a rejected trailer); the
 	// connection closes after the response, as Envoy's does.
 	closeConn atomic.Bool
+	// requestOpen: the client is still sending the request (HTTP/1). A
+	// response that starts then says connection: close, as Envoy's
+	// connection manager does when it encodes headers before the request
+	// is complete: the rest of the request is never read, so the
+	// connection cannot carry another one.
+	requestOpen atomic.Bool
 }
 
 type sinkEvent struct {
@@ -313,7 +321,7 @@ func (c *clientSink) write(w http.ResponseWriter, rc *http.ResponseController, l
 			}
 			switch e.kind {
 			case 'h':
-				if c.closeConn.Load() || c.draining != nil && c.draining() {
+				if c.closeConn.Load() || c.requestOpen.Load() || c.draining != nil && c.draining() {
 					w.Header().Set("connection", "close")
 				}
 				status = l.writeHeaders(w, e.headers)
