@@ -114,7 +114,7 @@ func resolves(root, dir, ref string, basenames map[string]bool) bool {
 func TestDocumentReferencesCatchDeadEnds(t *testing.T) {
 	root, _ := filepath.Abs("..")
 	basenames := map[string]bool{"README.md": true}
-	for _, ref := range []string{"../shared/DESIGN.md", "DESIGN.md", "plugins/nope/README.md"} {
+	for _, ref := range []string{"../shared/NOTES.md", "NOTES.md", "plugins/nope/README.md"} {
 		if resolves(root, root, ref, basenames) {
 			t.Errorf("resolves(%q) = true, want false", ref)
 		}
