@@ -394,7 +394,7 @@ func parseProvider(o *jsoncfg.Object) *provider {
 		p.sources = append(p.sources, location{kind: locParam, name: name})
 	}
 	for i, name := range fromCookies {
-		if !isToken(name) {
+		if !jsoncfg.IsToken(name) {
 			o.Errorf("from_cookies["+strconv.Itoa(i)+"]", "invalid cookie name %q", name)
 		}
 		p.sources = append(p.sources, location{kind: locCookie, name: name})
@@ -643,24 +643,7 @@ func decodeSecret(s string) ([]byte, bool) {
 }
 
 // validHeaderName reports whether s is an HTTP field name (RFC 9110 §5.1).
-func validHeaderName(s string) bool { return isToken(s) }
-
-// isToken reports whether s is a non-empty RFC 9110 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+func validHeaderName(s string) bool { return jsoncfg.IsToken(s) }
 
 // validQuotedValue reports whether s can sit inside a quoted-string of a
 // WWW-Authenticate header without escaping.

@@ -166,7 +166,7 @@ func parseConfig(data []byte) (config, error) {
 	case cons != nil && len(cons) == 0:
 		o.Errorf("consumers", "must not be empty")
 	}
-	if !isToken(c.header) {
+	if !jsoncfg.IsToken(c.header) {
 		o.Errorf("header", "must be a header name, got %q", c.header)
 	}
 	if hasQuery && c.queryParam == "" {
@@ -232,7 +232,7 @@ func (c *config) parseConsumer(o *jsoncfg.Object, i int, names map[string]int) {
 		for j, p := range perms {
 			key := "permissions[" + strconv.Itoa(j) + "]"
 			switch {
-			case !isToken(p):
+			case !jsoncfg.IsToken(p):
 				o.Errorf(key, "must be a permission name (letters, digits, and !#$%%&'*+-.^_`|~), got %q", p)
 			case slices.Index(perms, p) < j:
 				o.Errorf(key, "duplicate %q", p)
@@ -337,7 +337,7 @@ func parsePermissionByMethod(o *jsoncfg.Object) methodPermissions {
 	hasOther := false
 	for _, method := range o.Keys() {
 		perm := o.String(method, "")
-		if perm != "" && !isToken(perm) {
+		if perm != "" && !jsoncfg.IsToken(perm) {
 			o.Errorf(method, "must be a permission name or \"\", got %q", perm)
 		}
 		if method == "*" {
@@ -345,7 +345,7 @@ func parsePermissionByMethod(o *jsoncfg.Object) methodPermissions {
 			m.other = perm
 			continue
 		}
-		if !isToken(method) {
+		if !jsoncfg.IsToken(method) {
 			o.Errorf("", "%q is not an HTTP method", method)
 			continue
 		}
@@ -374,7 +374,7 @@ func (c *config) parseOverride(r *jsoncfg.Object) ruleOverride {
 			r.Errorf("require", "must not be empty")
 		}
 		for i, p := range ov.require {
-			if !isToken(p) {
+			if !jsoncfg.IsToken(p) {
 				r.Errorf("require["+strconv.Itoa(i)+"]", "must be a permission name, got %q", p)
 			}
 		}
@@ -395,7 +395,7 @@ func known(o *jsoncfg.Object, names ...string) {
 }
 
 func checkIdentityHeader(o *jsoncfg.Object, key, name string) {
-	if !isToken(name) {
+	if !jsoncfg.IsToken(name) {
 		o.Errorf(key, "must be a header name, got %q", name)
 		return
 	}
@@ -419,24 +419,6 @@ func validName(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// isToken reports whether s is a non-empty RFC 9110 token (the syntax of
-// header names, methods and permission names).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
 			return false
 		}
 	}

@@ -110,7 +110,7 @@ func parseConfig(data []byte) (config, error) {
 		o.Errorf("coalesce_timeout", "must be in 0s..1m, got %q", c.coalesceTimeout.String())
 	}
 	c.statusName = o.String("cache_status_name", "concierge")
-	if !isToken(c.statusName) {
+	if !jsoncfg.IsToken(c.statusName) {
 		o.Errorf("cache_status_name", "must be an HTTP token (letters, digits, -._~ …), got %q", c.statusName)
 	}
 	c.errorFormat = reply.ParseFormat(o)
@@ -170,7 +170,7 @@ func parseKey(o *jsoncfg.Object) keySpec {
 	}
 	for i, h := range o.Strings("headers", nil) {
 		l := strings.ToLower(h)
-		if !isToken(l) || strings.HasPrefix(l, ":") {
+		if !jsoncfg.IsToken(l) || strings.HasPrefix(l, ":") {
 			o.Errorf("headers["+itoa(i)+"]", "must be a header name, got %q", h)
 		}
 		k.headers = append(k.headers, l)
@@ -181,7 +181,7 @@ func parseKey(o *jsoncfg.Object) keySpec {
 
 func parsePurge(o *jsoncfg.Object) *purgeConfig {
 	p := &purgeConfig{method: o.String("method", "PURGE")}
-	if !isToken(p.method) || strings.ToUpper(p.method) != p.method {
+	if !jsoncfg.IsToken(p.method) || strings.ToUpper(p.method) != p.method {
 		o.Errorf("method", "must be an upper-case method name, got %q", p.method)
 	}
 	switch p.method {
@@ -199,21 +199,6 @@ func parsePurge(o *jsoncfg.Object) *purgeConfig {
 		copy(p.tokenSHA256[:], b)
 	}
 	return p
-}
-
-// isToken reports whether s is an RFC 9110 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 func itoa(i int) string {

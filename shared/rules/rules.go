@@ -413,7 +413,7 @@ func parseMethods(o *config.Object) []string {
 	}
 	out := make([]string, len(list))
 	for i, v := range list {
-		if !isToken(v) {
+		if !config.IsToken(v) {
 			o.Errorf("methods["+strconv.Itoa(i)+"]", "must be an HTTP method, got %q", v)
 		}
 		// Methods are case-sensitive on the wire; upper-casing the
@@ -425,7 +425,7 @@ func parseMethods(o *config.Object) []string {
 
 func parseHeader(o *config.Object) headerMatch {
 	h := headerMatch{name: strings.ToLower(o.String("name", ""))}
-	if !isToken(strings.TrimPrefix(h.name, ":")) {
+	if !config.IsToken(strings.TrimPrefix(h.name, ":")) {
 		o.Errorf("name", "must be a header name, got %q", h.name)
 	}
 	n := 0
@@ -453,22 +453,4 @@ func parseHeader(o *config.Object) headerMatch {
 	o.Raw("prefix")
 	o.Raw("present")
 	return h
-}
-
-// isToken reports whether s is an RFC 9110 token, the syntax of methods and
-// header names.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
 }
