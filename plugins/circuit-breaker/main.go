@@ -25,6 +25,7 @@ import (
 
 	"github.com/concierge-wasm/concierge/shared/reply"
 	"github.com/concierge-wasm/concierge/shared/rules"
+	"github.com/concierge-wasm/concierge/shared/shareddata"
 )
 
 const logPrefix = "circuit-breaker: "
@@ -107,20 +108,9 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = cfg
-	p.st = newStore(hostStore{}, namespace(), len(cfg.policies))
+	p.st = newStore(hostStore{}, shareddata.Namespace(), len(cfg.policies))
 	p.m = defineMetrics()
 	return types.OnPluginStartStatusOK
-}
-
-// namespace names this filter's shared data: its root_id, or its
-// plugin_name when the root_id is empty.
-func namespace() string {
-	for _, prop := range [...]string{"plugin_root_id", "plugin_name"} {
-		if b, err := proxywasm.GetProperty([]string{prop}); err == nil && len(b) > 0 {
-			return string(b)
-		}
-	}
-	return "default"
 }
 
 func (p *plugin) NewHttpContext(uint32) types.HttpContext { return &stream{p: p} }

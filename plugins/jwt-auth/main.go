@@ -25,6 +25,7 @@ import (
 	"github.com/concierge-wasm/concierge/shared/identity"
 	"github.com/concierge-wasm/concierge/shared/reply"
 	"github.com/concierge-wasm/concierge/shared/rules"
+	"github.com/concierge-wasm/concierge/shared/shareddata"
 )
 
 func main() {}
@@ -105,7 +106,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	p.m = defineCounters()
 	for _, pr := range cfg.providers {
 		if pr.remote != nil {
-			p.jwks = newJWKSManager(p.cfg, p.v, hostCalls{p}, time.Now, namespace(), leaseOwner())
+			p.jwks = newJWKSManager(p.cfg, p.v, hostCalls{p}, time.Now, shareddata.Namespace(), leaseOwner())
 			p.jwks.onSettled = p.settled
 			p.jwks.start(time.Now())
 			p.schedule()
@@ -113,17 +114,6 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		}
 	}
 	return types.OnPluginStartStatusOK
-}
-
-// namespace names this filter's shared data: its root_id, or its
-// plugin_name when the root_id is empty.
-func namespace() string {
-	for _, prop := range [...]string{"plugin_root_id", "plugin_name"} {
-		if b, err := proxywasm.GetProperty([]string{prop}); err == nil && len(b) > 0 {
-			return string(b)
-		}
-	}
-	return "default"
 }
 
 // leaseOwner is a random, non-zero identity for this VM's JWKS leases.

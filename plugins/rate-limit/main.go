@@ -24,6 +24,7 @@ import (
 	"github.com/concierge-wasm/concierge/shared/identity"
 	"github.com/concierge-wasm/concierge/shared/reply"
 	"github.com/concierge-wasm/concierge/shared/rules"
+	"github.com/concierge-wasm/concierge/shared/shareddata"
 )
 
 func main() {}
@@ -87,7 +88,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		casRetries:      proxywasm.DefineCounterMetric(metricCASRetries),
 		casExhausted:    proxywasm.DefineCounterMetric(metricCASExhausted),
 	}
-	p.lm = &limiter{cfg: p.cfg, store: newStore(hostStore{}, namespace(), cfg.maxKeys, p.storeEvent)}
+	p.lm = &limiter{cfg: p.cfg, store: newStore(hostStore{}, shareddata.Namespace(), cfg.maxKeys, p.storeEvent)}
 	p.needIdentity = hasOverrides(&cfg)
 	for _, alt := range cfg.key {
 		for _, part := range alt {
@@ -132,17 +133,6 @@ func (p *plugin) storeEvent(e storeEvent, err error) {
 	case evError:
 		proxywasm.LogErrorf("rate-limit: shared data: %v", err)
 	}
-}
-
-// namespace names this filter's shared data: its root_id, or its
-// plugin_name when the root_id is empty.
-func namespace() string {
-	for _, prop := range [...]string{"plugin_root_id", "plugin_name"} {
-		if b, err := proxywasm.GetProperty([]string{prop}); err == nil && len(b) > 0 {
-			return string(b)
-		}
-	}
-	return "default"
 }
 
 func (p *plugin) NewHttpContext(id uint32) types.HttpContext {

@@ -24,6 +24,7 @@ import (
 	"github.com/concierge-wasm/concierge/shared/identity"
 	"github.com/concierge-wasm/concierge/shared/reply"
 	"github.com/concierge-wasm/concierge/shared/rules"
+	"github.com/concierge-wasm/concierge/shared/shareddata"
 )
 
 func main() {}
@@ -62,23 +63,12 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = &cfg
-	p.store = newStore(hostShared{}, namespace(), cfg.maxEntries, cfg.maxTotalBytes)
+	p.store = newStore(hostShared{}, shareddata.Namespace(), cfg.maxEntries, cfg.maxTotalBytes)
 	p.replier = reply.Replier{Format: cfg.errorFormat}
 	p.m = defineMetrics()
 	p.inFlight = map[string]bool{}
-	p.leases = newLeases(hostShared{}, namespace())
+	p.leases = newLeases(hostShared{}, shareddata.Namespace())
 	return types.OnPluginStartStatusOK
-}
-
-// namespace names this filter's shared data: its root_id, else its
-// plugin_name.
-func namespace() string {
-	for _, prop := range [...]string{"plugin_root_id", "plugin_name"} {
-		if b, err := proxywasm.GetProperty([]string{prop}); err == nil && len(b) > 0 {
-			return string(b)
-		}
-	}
-	return "default"
 }
 
 func (p *plugin) NewHttpContext(id uint32) types.HttpContext { return &stream{p: p, id: id} }
