@@ -55,11 +55,16 @@ const (
 	casAttempts = 16
 	// maxKeys bounds the number of breakers per filter configuration.
 	maxKeys = 1024
-	// lockLease frees the creation lock of a worker that died holding it;
-	// lockWaits bounds how often one request finds it held (a holder keeps
-	// it for a few host calls) before giving up like a CAS loop does.
-	lockLease = time.Second
-	lockWaits = 256
+	// lockLease frees the creation lock of a worker that died holding it.
+	// lockPatience bounds how long (host clock) one request waits while
+	// another worker holds it. A holder keeps it for a few host calls,
+	// unless its thread is descheduled mid-creation (more workers than
+	// cores, a noisy neighbour): then it runs again within a scheduler time
+	// slice or a few, which a count of re-reads cannot wait out (256 of
+	// them pass in well under a millisecond). Past it, the change is given
+	// up like a CAS loop that ran out.
+	lockLease    = time.Second
+	lockPatience = 50 * time.Millisecond
 )
 
 // store reads and changes breaker records of one filter configuration.
@@ -216,6 +221,10 @@ func (s *store) claimKey() (full bool, err error) {
 // loop met another writer.
 var errCASExhausted = casError("gave up after " + strconv.Itoa(casAttempts) + " compare-and-swap conflicts")
 
+// errLockBusy is returned when another worker held the creation lock for
+// longer than lockPatience.
+var errLockBusy = casError("gave up after the creation lock was held for " + lockPatience.String())
+
 type casError string
 
 func (e casError) Error() string { return string(e) }
@@ -225,7 +234,7 @@ func (e casError) Error() string { return string(e) }
 // the record as written (or as read, when nothing changed). An unreadable
 // record is replaced by a closed breaker.
 func (s *store) update(b *breakerKey, r *record, change func(r *record) bool) error {
-	waits := 0
+	var waitUntil int64
 	for attempt := 0; attempt < casAttempts; {
 		v, cas, ok := s.host.sharedGet(b.key)
 		if !ok {
@@ -241,8 +250,11 @@ func (s *store) update(b *breakerKey, r *record, change func(r *record) bool) er
 				return err
 			}
 			if busy {
-				if waits++; waits >= lockWaits {
-					return errCASExhausted
+				now := s.now()
+				if waitUntil == 0 {
+					waitUntil = now + int64(lockPatience)
+				} else if now > waitUntil {
+					return errLockBusy
 				}
 			}
 			continue

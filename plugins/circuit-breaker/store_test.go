@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeShared is shared data with Envoy's rules: one global CAS counter, cas
@@ -212,5 +213,50 @@ func TestStoreCreatesEachRecordOnce(t *testing.T) {
 		if in != limit {
 			t.Fatalf("round %d: %d of %d workers admitted into a bulkhead of %d", round, in, workers, limit)
 		}
+	}
+}
+
+// TestStoreWaitsForCreationLockInTime: a creation lock held by another
+// worker is waited for by host time (lockPatience), not by a count of
+// re-reads, which a merely preempted holder outlasts.
+func TestStoreWaitsForCreationLockInTime(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		releaseAt time.Duration // host time at which the holder frees the lock; 0: never
+		want      error
+	}{
+		{"holder finishes within the patience", lockPatience - time.Millisecond, nil},
+		{"holder stalls past the patience", 0, errLockBusy},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			host := newFakeShared()
+			st := newStore(host, "ns", 1)
+			var clock time.Duration
+			reads := 0
+			st.now = func() int64 {
+				reads++
+				clock += 100 * time.Microsecond // each re-read takes host time
+				if tc.releaseAt > 0 && clock >= tc.releaseAt {
+					host.sharedSet(st.lockKey(), lockValue(0), 0) //nolint:errcheck
+				}
+				return int64(clock)
+			}
+			host.sharedSet(st.lockKey(), lockValue(int64(time.Hour)), 0) //nolint:errcheck // held by a stalled worker
+			b, err := st.breaker(0, "0", []byte("backend"), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r record
+			err = st.update(b, &r, func(r *record) bool { r.inFlight++; return true })
+			if err != tc.want {
+				t.Fatalf("update = %v, want %v", err, tc.want)
+			}
+			if reads < 256 {
+				t.Fatalf("gave up after %d re-reads (%v of host time); want it to wait by time", reads, clock)
+			}
+			if clock > lockPatience+time.Millisecond {
+				t.Fatalf("waited %v of host time, want at most %v", clock, lockPatience)
+			}
+		})
 	}
 }

@@ -129,7 +129,7 @@ func (p *plugin) storeEvent(e storeEvent, err error) {
 		p.m.evicted.Increment(1)
 	case evExhausted:
 		p.m.casExhausted.Increment(1)
-		proxywasm.LogWarnf("rate-limit: gave up on one key after %d compare-and-swap conflicts or %d waits for its slot to be created; denying", casRetries, lockWaits)
+		proxywasm.LogWarnf("rate-limit: gave up on one key after %d compare-and-swap conflicts or %s waiting for its slot to be created; denying", casRetries, lockPatience)
 	case evError:
 		proxywasm.LogErrorf("rate-limit: shared data: %v", err)
 	}

@@ -49,13 +49,17 @@ const (
 	slotVersion  = 1
 	// lockStripes are the locks that make creating a slot atomic (shared
 	// data has no create-if-absent); lockLease frees a lock whose holder
-	// died mid-creation. lockWaits caps how often one request finds its
-	// stripe's lock held: a holder runs for microseconds unless its thread
-	// stalls, and then the request is denied like a flooded one, so that
-	// no request is ever admitted unchecked.
-	lockStripes = 256
-	lockLease   = time.Second
-	lockWaits   = 256
+	// died mid-creation. lockPatience caps how long (host clock) one
+	// request re-reads while its stripe's lock is held: a holder runs for
+	// microseconds unless its thread is descheduled (more workers than
+	// cores, a noisy neighbour), and then it runs again within a scheduler
+	// time slice or a few, which a count of re-reads cannot wait out (a few
+	// hundred pass in well under a millisecond). Past it the request is
+	// denied like a flooded one, so that no request is ever admitted
+	// unchecked.
+	lockStripes  = 256
+	lockLease    = time.Second
+	lockPatience = 50 * time.Millisecond
 )
 
 // storeEvent is what the store reports for metrics and logs.
@@ -74,6 +78,9 @@ type store struct {
 	prefix  string // "rate-limit/<ns>/"
 	maxKeys uint64
 	note    func(storeEvent, error)
+	// clock is the host clock in Unix nanoseconds, read while a lock is
+	// held by another worker (a request's own time stands still).
+	clock func() int64
 
 	// scratch buffers reused across requests (a VM runs one callback at a
 	// time).
@@ -87,7 +94,8 @@ func newStore(host sharedStore, namespace string, maxKeys int, note func(storeEv
 	if note == nil {
 		note = func(storeEvent, error) {}
 	}
-	s := &store{host: host, prefix: "rate-limit/" + namespace + "/", maxKeys: uint64(maxKeys), note: note}
+	s := &store{host: host, prefix: "rate-limit/" + namespace + "/", maxKeys: uint64(maxKeys), note: note,
+		clock: func() int64 { return time.Now().UnixNano() }}
 	// Make the stripe locks now, when the plugin starts, before the proxy
 	// takes traffic: made lazily, a worker that found a lock absent could
 	// write it free just after another worker took it, and two creators
@@ -144,8 +152,9 @@ func (s *store) take(key []byte, ls []limit, now int64) (v verdict, ok bool) {
 	a, b := s.slots(key)
 	names := [2]string{s.name(0, a), s.name(1, b)}
 	defer clear(names[:]) // they alias s.slotName
-	conflicts, waits := 0, 0
-	for conflicts < casRetries && waits < lockWaits {
+	conflicts := 0
+	var waitUntil int64
+	for conflicts < casRetries {
 		var vals [2][]byte
 		var cass [2]uint32
 		var found [2]bool
@@ -198,7 +207,13 @@ func (s *store) take(key []byte, ls []limit, now int64) (v verdict, ok bool) {
 			s.note(evCASRetry, nil)
 			continue
 		case setBusy:
-			waits++
+			t := s.clock()
+			if waitUntil == 0 {
+				waitUntil = t + int64(lockPatience)
+			} else if t > waitUntil {
+				s.note(evExhausted, nil)
+				return verdict{}, false
+			}
 			continue
 		}
 		if evicted {

@@ -264,3 +264,54 @@ func TestStoreMemoryBound(t *testing.T) {
 		t.Fatalf("%d bytes after %d keys, want at most %d", b, n, limit)
 	}
 }
+
+// TestStoreWaitsForStripeLockInTime: a stripe lock held by another worker
+// is waited for by host time (lockPatience), not by a count of re-reads,
+// which a merely preempted holder outlasts; past it the request is denied,
+// never admitted unchecked.
+func TestStoreWaitsForStripeLockInTime(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		releaseAt time.Duration // host time at which the holder frees the lock; 0: never
+		wantOK    bool
+	}{
+		{"holder finishes within the patience", lockPatience - time.Millisecond, true},
+		{"holder stalls past the patience", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sh := newFakeShared()
+			exhausted := 0
+			st := newStore(sh, "ns", 10, func(e storeEvent, _ error) {
+				if e == evExhausted {
+					exhausted++
+				}
+			})
+			ls := []limit{mustLimit(t, 1, 1, time.Hour)}
+			for i := uint64(0); i < lockStripes && i < st.maxKeys; i++ { // every stripe held by a stalled worker
+				sh.set(st.lockKey(i), lockValue(int64(time.Hour)), 0) //nolint:errcheck
+			}
+			var clock time.Duration
+			reads := 0
+			st.clock = func() int64 {
+				reads++
+				clock += 100 * time.Microsecond // each re-read takes host time
+				if tc.releaseAt > 0 && clock >= tc.releaseAt {
+					for i := uint64(0); i < lockStripes && i < st.maxKeys; i++ {
+						sh.set(st.lockKey(i), lockValue(0), 0) //nolint:errcheck
+					}
+				}
+				return int64(clock)
+			}
+			v, ok := st.take([]byte("k"), ls, 0)
+			if ok != tc.wantOK || (ok && !v.allowed) || (!ok && exhausted != 1) {
+				t.Fatalf("take = %+v, %v (exhausted %d); want ok %v and allowed when ok", v, ok, exhausted, tc.wantOK)
+			}
+			if reads < 256 {
+				t.Fatalf("gave up after %d re-reads (%v of host time); want it to wait by time", reads, clock)
+			}
+			if clock > lockPatience+time.Millisecond {
+				t.Fatalf("waited %v of host time, want at most %v", clock, lockPatience)
+			}
+		})
+	}
+}
