@@ -14,7 +14,7 @@ func hostCallBench(b *testing.B, body func(vm *VM, guest func([]byte) uint32, m 
 	h := startNoop(b, http.NotFoundHandler())
 	w := h.workers[0]
 	w.call(func() {
-		vm := w.vms[0]
+		vm := w.plugins[0].vm
 		s := &Stream{host: h, w: w, filterState: map[string][]byte{}}
 		s.headers[dec] = newHeaderMap([]abi.Pair{{Key: ":path", Value: "/api/users/1"}, {Key: "x-request-id", Value: "0195f2b4-7c1e-7000-8000-000000000000"}})
 		f := &filterStream{s: s, vm: vm}

@@ -15,6 +15,7 @@ import (
 
 // callout is one proxy_http_call in flight.
 type callout struct {
+	owner  *plugin // the root context that gets the response
 	token  uint32
 	timer  *timer
 	cancel context.CancelFunc
@@ -61,7 +62,7 @@ func (vm *VM) httpCall(cluster string, headers []abi.Pair, body []byte, trailers
 	h.mu.Unlock()
 
 	ctx, cancel := context.WithCancel(h.ctx)
-	c := &callout{token: token, cancel: cancel}
+	c := &callout{owner: vm.plug, token: token, cancel: cancel}
 	vm.calls[token] = c
 	if timeoutMs > 0 {
 		c.timer = h.clock.afterFunc(time.Duration(timeoutMs)*time.Millisecond, vm.w, func() {
@@ -91,12 +92,13 @@ func (vm *VM) deliverCallout(token uint32, res *calloutResult) {
 		return
 	}
 	vm.callResp = res
-	vm.activeID, vm.active = vm.rootID, nil
+	p := c.owner
+	vm.enterRoot(p)
 	var nh, nb, nt int
 	if res != nil {
 		nh, nb, nt = len(res.headers), len(res.body), len(res.trailers)
 	}
-	vm.call(vm.fn.callResponse, "proxy_on_http_call_response", uint64(vm.rootID), uint64(token), uint64(nh), uint64(nb), uint64(nt))
+	vm.call(vm.fn.callResponse, "proxy_on_http_call_response", uint64(p.rootID), uint64(token), uint64(nh), uint64(nb), uint64(nt))
 	vm.callResp = nil
 	vm.flushTouched()
 }

@@ -67,6 +67,7 @@ type Conn struct {
 type connFilter struct {
 	c           *Conn
 	vm          *VM
+	plug        *plugin
 	ctxID       uint32
 	initialized bool // on_new_connection has run
 	skipped     bool // failed VM under fail-open
@@ -97,11 +98,12 @@ func (h *Host) NewConn(info ConnInfo, sink ConnSink) *Conn {
 	c := &Conn{h: h, w: h.pickWorker(), id: h.streams.Add(1), info: info, sink: sink}
 	c.w.post(func() {
 		for i := range h.opts.Filters {
-			vm := c.w.vms[i]
-			f := &connFilter{c: c, vm: vm}
+			p := c.w.plugins[i]
+			vm := p.vm
+			f := &connFilter{c: c, vm: vm, plug: p}
 			c.filters = append(c.filters, f)
 			if vm.failed {
-				f.skipped = vm.cfg.FailurePolicy == FailOpen
+				f.skipped = p.cfg.FailurePolicy == FailOpen
 				if !f.skipped {
 					c.closeLocal()
 					return
@@ -110,7 +112,7 @@ func (h *Host) NewConn(info ConnInfo, sink ConnSink) *Conn {
 			}
 			f.ctxID = vm.newContextID()
 			vm.conns[f.ctxID] = f
-			if _, ok := c.invoke(f, vm.fn.contextCreate, "proxy_on_context_create", uint64(f.ctxID), uint64(vm.rootID)); !ok {
+			if _, ok := c.invoke(f, vm.fn.contextCreate, "proxy_on_context_create", uint64(f.ctxID), uint64(p.rootID)); !ok {
 				if !c.onTrap(f) {
 					return
 				}
@@ -183,16 +185,16 @@ func (c *Conn) invoke(f *connFilter, fn api.Function, name string, args ...uint6
 		return abi.Continue, true
 	}
 	vm := f.vm
-	vm.active, vm.conn, vm.activeID = nil, f, f.ctxID
+	vm.plug, vm.active, vm.conn, vm.activeID = f.plug, nil, f, f.ctxID
 	r, ok := vm.call(fn, name, args...)
-	vm.active, vm.conn, vm.activeID = nil, nil, vm.rootID
+	vm.enterRoot(f.plug)
 	return abi.Action(uint32(r)), ok
 }
 
 // onTrap: a trapped filter is skipped under fail-open; otherwise the
 // connection is closed, as Envoy closes a connection whose filter failed.
 func (c *Conn) onTrap(f *connFilter) bool {
-	if f.vm.cfg.FailurePolicy == FailOpen {
+	if f.plug.cfg.FailurePolicy == FailOpen {
 		f.skipped = true
 		return true
 	}
@@ -392,7 +394,7 @@ func (vm *VM) setEffectiveConn(id uint32) bool {
 	if !ok {
 		return false
 	}
-	vm.active, vm.conn, vm.activeID = nil, f, id
+	vm.plug, vm.active, vm.conn, vm.activeID = f.plug, nil, f, id
 	return true
 }
 

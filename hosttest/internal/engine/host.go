@@ -194,6 +194,7 @@ type Host struct {
 	opts    Options
 	runtime wazero.Runtime
 	modules []wazero.CompiledModule
+	keys    []vmKey // by filter: filters with equal keys share a VM per thread
 	clock   *Clock
 	main    *worker
 	workers []*worker
@@ -304,6 +305,7 @@ func Start(opts Options) (*Host, error) {
 			return nil, fmt.Errorf("hosttest: %s (%s) is not a proxy-wasm module: %w", f.Name, f.WasmName, err)
 		}
 		h.modules = append(h.modules, m)
+		h.keys = append(h.keys, keyOf(f))
 	}
 	h.main = newWorker(h, -1)
 	for i := 0; i < opts.Workers && !opts.MainThreadOnly; i++ {
@@ -340,16 +342,44 @@ func checkExports(m wazero.CompiledModule) error {
 	return errors.New("it exports no proxy_abi_version_0_2_0 or _0_2_1 marker")
 }
 
+// startWorkerVMs starts every filter's root context on w, in chain order:
+// a filter whose vm_config matches an earlier one's joins that filter's VM
+// as one more root context, as Envoy's getOrCreateThreadLocalPlugin does.
 func (h *Host) startWorkerVMs(w *worker) error {
-	w.vms = make([]*VM, len(h.opts.Filters))
+	w.plugins = make([]*plugin, len(h.opts.Filters))
 	for i := range h.opts.Filters {
-		vm, err := h.newVM(w, i)
+		if vm := w.liveVM(h.keys[i]); vm != nil {
+			p, err := vm.startPlugin(&plugin{vm: vm, filter: i, cfg: &h.opts.Filters[i], labels: map[string]*string{}})
+			if err != nil {
+				return err
+			}
+			w.plugins[i] = p
+			continue
+		}
+		_, p, err := h.newVM(w, i)
 		if err != nil {
 			return err
 		}
-		w.vms[i] = vm
+		w.plugins[i] = p
 	}
 	return nil
+}
+
+// SharesVMWith reports, for each filter, the index of the earlier filter
+// whose VM it shares (its vm_config matches: vm_id, code, vm configuration
+// and environment), or -1 when it has a VM of its own.
+func (h *Host) SharesVMWith() []int {
+	out := make([]int, len(h.keys))
+	for i := range h.keys {
+		out[i] = -1
+		for j := 0; j < i; j++ {
+			if h.keys[j] == h.keys[i] {
+				out[i] = j
+				break
+			}
+		}
+	}
+	return out
 }
 
 // Close stops every worker and frees the VMs. In-flight streams are
@@ -468,12 +498,13 @@ func (h *Host) record(vm *VM, name string, status uint32) {
 		return
 	}
 	h.mu.Lock()
-	h.calls = append(h.calls, HostCall{Filter: vm.cfg.Name, Worker: vm.w.index, Context: vm.activeID, Name: name, Status: status})
+	h.calls = append(h.calls, HostCall{Filter: vm.plug.cfg.Name, Worker: vm.w.index, Context: vm.activeID, Name: name, Status: status})
 	h.mu.Unlock()
 }
 
 // MemoryBytes reports the linear-memory size of every VM of a filter:
-// index 0 is the main thread, then the workers.
+// index 0 is the main thread, then the workers. Filters sharing a VM
+// report the same memory.
 func (h *Host) MemoryBytes(filter string) []uint64 {
 	i := h.filterIndex(filter)
 	if i < 0 {
@@ -483,8 +514,8 @@ func (h *Host) MemoryBytes(filter string) []uint64 {
 	for _, w := range append([]*worker{h.main}, h.workers...) {
 		var n uint64
 		w.call(func() {
-			if vm := w.vms[i]; vm != nil && vm.mod != nil {
-				n = uint64(vm.mod.Memory().Size())
+			if p := w.plugins[i]; p != nil && p.vm.mod != nil {
+				n = uint64(p.vm.mod.Memory().Size())
 			}
 		})
 		out = append(out, n)

@@ -20,7 +20,7 @@ const (
 	i64 = api.ValueTypeI64
 )
 
-func vmFrom(ctx context.Context) *VM { return ctx.Value(vmKey{}).(*VM) }
+func vmFrom(ctx context.Context) *VM { return ctx.Value(vmCtxKey{}).(*VM) }
 
 func u32(v uint64) uint32 { return uint32(v) }
 
@@ -37,7 +37,7 @@ func (h *Host) instantiateHostModules() error {
 			// Envoy refuses every proxy_* call but logging while the module
 			// initialises and while it allocates (cpp-host exports.cc).
 			if vm.phase != phaseNormal && !isLog {
-				vm.host.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: vm.cfg.Name, Worker: vm.w.index,
+				vm.host.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: vm.plug.cfg.Name, Worker: vm.w.index,
 					Message: "Attempted call to restricted proxy-wasm capability: " + name})
 				st = abi.InternalFailure
 			} else {
@@ -63,7 +63,7 @@ func (h *Host) instantiateHostModules() error {
 		return okIf(vm.mem.WriteUint64Le(u32(s[0]), uint64(vm.host.clock.Now().UnixNano())))
 	})
 	def("proxy_set_tick_period_milliseconds", p(1), func(vm *VM, s []uint64) abi.Status {
-		vm.setTick(time.Duration(u32(s[0])) * time.Millisecond)
+		vm.plug.setTick(time.Duration(u32(s[0])) * time.Millisecond)
 		return abi.OK
 	})
 	def("proxy_get_buffer_bytes", p(5), hcGetBuffer)
@@ -139,7 +139,7 @@ func hcLog(vm *VM, s []uint64) abi.Status {
 	if !ok {
 		return abi.InvalidMemoryAccess
 	}
-	vm.host.log(LogEntry{Time: time.Now(), Level: LogLevel(level), Filter: vm.cfg.Name, Worker: vm.w.index, Message: msg})
+	vm.host.log(LogEntry{Time: time.Now(), Level: LogLevel(level), Filter: vm.plug.cfg.Name, Worker: vm.w.index, Message: msg})
 	return abi.OK
 }
 
@@ -162,13 +162,13 @@ func (vm *VM) buffer(t abi.BufferType) (buf *[]byte, writable bool, st abi.Statu
 		}
 		return &vm.callResp.body, false, abi.OK
 	case abi.VMConfiguration:
-		c := vm.cfg.VMConfiguration
+		c := vm.base.VMConfiguration
 		return &c, false, abi.OK
 	case abi.PluginConfiguration:
 		if !vm.configOpen {
 			return nil, false, abi.NotFound
 		}
-		c := vm.cfg.Configuration
+		c := vm.plug.cfg.Configuration
 		return &c, false, abi.OK
 	case abi.DownstreamData, abi.UpstreamData:
 		return vm.connBuffer(t)
@@ -481,7 +481,7 @@ func hcSetShared(vm *VM, s []uint64) abi.Status {
 	if !ok || !ok2 {
 		return abi.InvalidMemoryAccess
 	}
-	return vm.host.shared.set(vm.cfg.VMID, key, val, u32(s[4]))
+	return vm.host.shared.set(vm.base.VMID, key, val, u32(s[4]))
 }
 
 func hcGetShared(vm *VM, s []uint64) abi.Status {
@@ -489,7 +489,7 @@ func hcGetShared(vm *VM, s []uint64) abi.Status {
 	if !ok {
 		return abi.InvalidMemoryAccess
 	}
-	val, cas, st := vm.host.shared.get(vm.cfg.VMID, key)
+	val, cas, st := vm.host.shared.get(vm.base.VMID, key)
 	if st != abi.OK {
 		return st
 	}
@@ -514,7 +514,7 @@ func hcResolveQueue(vm *VM, s []uint64) abi.Status {
 		return abi.InvalidMemoryAccess
 	}
 	if vmID == "" {
-		vmID = vm.cfg.VMID
+		vmID = vm.base.VMID
 	}
 	id, found := vm.host.resolveQueue(vmID, name)
 	if !found {
@@ -622,8 +622,8 @@ func hcGetMetric(vm *VM, s []uint64) abi.Status {
 
 func hcSetEffectiveContext(vm *VM, s []uint64) abi.Status {
 	id := u32(s[0])
-	if id == vm.rootID {
-		vm.active, vm.conn, vm.activeID = nil, nil, id
+	if p := vm.rootPlugin(id); p != nil {
+		vm.enterRoot(p)
 		return abi.OK
 	}
 	f, ok := vm.streams[id]
@@ -633,7 +633,7 @@ func hcSetEffectiveContext(vm *VM, s []uint64) abi.Status {
 		}
 		return abi.BadArgument
 	}
-	vm.active, vm.conn, vm.activeID = f, nil, id
+	vm.plug, vm.active, vm.conn, vm.activeID = f.plug, f, nil, id
 	return abi.OK
 }
 

@@ -62,11 +62,11 @@ func (vm *VM) property(path []string, raw string) ([]byte, abi.Status) {
 	}
 	switch raw {
 	case "plugin_name":
-		return []byte(vm.cfg.PluginName), abi.OK
+		return []byte(vm.plug.cfg.PluginName), abi.OK
 	case "plugin_root_id":
-		return []byte(vm.cfg.RootID), abi.OK
+		return []byte(vm.plug.cfg.RootID), abi.OK
 	case "plugin_vm_id":
-		return []byte(vm.cfg.VMID), abi.OK
+		return []byte(vm.base.VMID), abi.OK
 	}
 	// The node comes from the server's local info: root contexts read it
 	// too.
@@ -300,10 +300,10 @@ var removedProps = map[string]bool{
 }
 
 func (vm *VM) warnRemovedProp(name string) {
-	if _, seen := vm.host.removedPropsWarned.LoadOrStore(vm.cfg.Name+"\x00"+name, true); seen {
+	if _, seen := vm.host.removedPropsWarned.LoadOrStore(vm.plug.cfg.Name+"\x00"+name, true); seen {
 		return
 	}
-	vm.host.log(LogEntry{Time: time.Now(), Level: LevelWarn, Filter: vm.cfg.Name, Worker: vm.w.index,
+	vm.host.log(LogEntry{Time: time.Now(), Level: LevelWarn, Filter: vm.plug.cfg.Name, Worker: vm.w.index,
 		Message: fmt.Sprintf("get_property(%s): NOT_FOUND: Envoy 1.33 removed the top-level %s; read xds.%s", name, name, name)})
 }
 

@@ -108,8 +108,7 @@ type queue struct {
 	id     uint32
 	key    queueKey
 	items  [][]byte
-	target *VM // the last registrant gets on_queue_ready
-	ctxID  uint32
+	target *plugin // the last registrant's root context gets on_queue_ready
 }
 
 // queueStore holds the queues of one host, or of several sharing it.
@@ -128,7 +127,7 @@ func (h *Host) registerQueue(vm *VM, name string) uint32 {
 	qs := h.queues
 	qs.mu.Lock()
 	defer qs.mu.Unlock()
-	k := queueKey{vm.cfg.VMID, name}
+	k := queueKey{vm.base.VMID, name}
 	q, ok := qs.byKey[k]
 	if !ok {
 		qs.seq++
@@ -136,7 +135,7 @@ func (h *Host) registerQueue(vm *VM, name string) uint32 {
 		qs.byKey[k] = q
 		qs.byID[q.id] = q
 	}
-	q.target, q.ctxID = vm, vm.rootID
+	q.target = vm.plug
 	return q.id
 }
 
@@ -162,7 +161,7 @@ func (h *Host) enqueue(id uint32, data []byte) abi.Status {
 	h.queues.mu.Unlock()
 	// Envoy posts the notification to the registrant's dispatcher: it never
 	// runs inside the enqueuing call.
-	target.w.post(func() { target.onQueueReady(id) })
+	target.vm.w.post(func() { target.onQueueReady(id) })
 	return abi.OK
 }
 

@@ -91,6 +91,7 @@ type Result struct {
 type filterStream struct {
 	s       *Stream
 	vm      *VM
+	plug    *plugin // its root context's plugin, in vm
 	index   int
 	ctxID   uint32
 	created bool
@@ -345,9 +346,9 @@ func (s *Stream) describe() string {
 			for _, f := range s.order[d] {
 				st := f.dir[d]
 				if st.stopped {
-					parts = append(parts, fmt.Sprintf("%s paused by filter %q at %s", name, f.vm.cfg.Name, [...]string{"headers", "body", "trailers"}[st.stopAt]))
+					parts = append(parts, fmt.Sprintf("%s paused by filter %q at %s", name, f.plug.cfg.Name, [...]string{"headers", "body", "trailers"}[st.stopAt]))
 				} else if st.buffering {
-					parts = append(parts, fmt.Sprintf("%s body buffered by filter %q", name, f.vm.cfg.Name))
+					parts = append(parts, fmt.Sprintf("%s body buffered by filter %q", name, f.plug.cfg.Name))
 				}
 			}
 		}
@@ -373,10 +374,10 @@ func (s *Stream) start(eos bool) {
 	order := make([]*filterStream, 2*n)
 	s.fs, s.order[enc] = order[:n:n], order[n:]
 	for i := range h.opts.Filters {
-		vm := h.reloadIfNeeded(s.w, i)
+		p := h.reloadIfNeeded(s.w, i)
 		f := &states[i]
-		*f = filterStream{s: s, vm: vm, index: i}
-		if s.req.Disabled[vm.cfg.Name] || (vm.failed && vm.cfg.FailurePolicy == FailOpen) {
+		*f = filterStream{s: s, vm: p.vm, plug: p, index: i}
+		if s.req.Disabled[p.cfg.Name] || (p.vm.failed && p.cfg.FailurePolicy == FailOpen) {
 			f.skipped = true
 		}
 		s.fs[i] = f
@@ -395,26 +396,43 @@ func (s *Stream) start(eos bool) {
 // (1s by default) with Envoy's lower-bound jitter, [base, 1.5×base). The
 // time of an attempt counts whether or not it succeeds, so a module that
 // traps on every start is retried at that pace, never in a loop.
-func (h *Host) reloadIfNeeded(w *worker, i int) *VM {
-	vm := w.vms[i]
-	if !vm.failed || vm.cfg.FailurePolicy != FailReload {
-		return vm
+//
+// It works per plugin, as Envoy's does: when plugins share the VM, each
+// FAIL_RELOAD plugin moves on its own next stream, the first into a fresh
+// VM and the others into that one (cpp-host's getOrCreateThreadLocalPlugin
+// finds it by vm_key), each getting a new root context, on_vm_start and
+// on_configure. A FAIL_CLOSED or FAIL_OPEN plugin of the same VM stays on
+// the failed one and keeps its own policy.
+func (h *Host) reloadIfNeeded(w *worker, i int) *plugin {
+	p := w.plugins[i]
+	vm := p.vm
+	if !vm.failed || p.cfg.FailurePolicy != FailReload {
+		return p
 	}
 	now := h.clock.Now()
-	if now.Sub(vm.loadedAt) < reloadInterval(vm.cfg) {
-		return vm
+	if now.Sub(p.loadedAt) < reloadInterval(p.cfg) {
+		return p
 	}
-	vm.loadedAt = now
-	fresh, err := h.newVM(w, i)
+	p.loadedAt = now
+	var fresh *plugin
+	var err error
+	msg := "FAIL_RELOAD: the VM failed with a runtime error and was reloaded"
+	if live := w.liveVM(h.keys[i]); live != nil {
+		fresh, err = live.startPlugin(&plugin{vm: live, filter: i, cfg: p.cfg, labels: map[string]*string{}})
+		if err == nil {
+			msg = fmt.Sprintf("FAIL_RELOAD: the VM failed with a runtime error; this plugin joined the reloaded VM as root context %d", fresh.rootID)
+		}
+	} else {
+		_, fresh, err = h.newVM(w, i)
+	}
 	if err != nil {
-		h.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: vm.cfg.Name, Worker: w.index,
+		h.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: p.cfg.Name, Worker: w.index,
 			Message: "FAIL_RELOAD: reloading the failed VM failed: " + err.Error()})
-		return vm
+		return p
 	}
-	h.log(LogEntry{Time: time.Now(), Level: LevelInfo, Filter: vm.cfg.Name, Worker: w.index,
-		Message: "FAIL_RELOAD: the VM failed with a runtime error and was reloaded"})
+	h.log(LogEntry{Time: time.Now(), Level: LevelInfo, Filter: p.cfg.Name, Worker: w.index, Message: msg})
 	vm.retire()
-	w.vms[i] = fresh
+	w.plugins[i] = fresh
 	return fresh
 }
 
@@ -437,13 +455,16 @@ func reloadInterval(cfg *FilterConfig) time.Duration {
 // retire closes a replaced VM's module once no stream uses it any more, so
 // that its linear memory is freed (Envoy frees a VM with its last handle).
 func (vm *VM) retire() {
+	if vm.retired {
+		return
+	}
 	vm.retired = true
 	if len(vm.streams) == 0 {
 		vm.mod.Close(context.Background())
 	}
 }
 
-func (f *filterStream) name() string { return f.vm.cfg.Name }
+func (f *filterStream) name() string { return f.plug.cfg.Name }
 
 // enter makes sure the filter's context exists before a callback; false
 // means skip the filter (or the stream has been answered for it).
@@ -453,7 +474,7 @@ func (s *Stream) enter(f *filterStream) bool {
 	}
 	vm := f.vm
 	if vm.failed {
-		if vm.cfg.FailurePolicy == FailOpen {
+		if f.plug.cfg.FailurePolicy == FailOpen {
 			f.skipped = true
 			return false
 		}
@@ -469,9 +490,9 @@ func (s *Stream) enter(f *filterStream) bool {
 	f.ctxID = vm.newContextID()
 	vm.streams[f.ctxID] = f
 	f.created = true
-	vm.active, vm.activeID = f, f.ctxID
-	_, ok := vm.call(vm.fn.contextCreate, "proxy_on_context_create", uint64(f.ctxID), uint64(vm.rootID))
-	vm.active, vm.activeID = nil, vm.rootID
+	vm.plug, vm.active, vm.conn, vm.activeID = f.plug, f, nil, f.ctxID
+	_, ok := vm.call(vm.fn.contextCreate, "proxy_on_context_create", uint64(f.ctxID), uint64(f.plug.rootID))
+	vm.enterRoot(f.plug)
 	if !ok {
 		return s.onTrap(f)
 	}
@@ -484,11 +505,11 @@ func (s *Stream) invoke(f *filterStream, fn api.Function, name string, args ...u
 		return abi.Continue, true
 	}
 	vm := f.vm
-	vm.active, vm.activeID = f, f.ctxID
+	vm.plug, vm.active, vm.conn, vm.activeID = f.plug, f, nil, f.ctxID
 	f.inCallback = true
 	r, ok := vm.call(fn, name, args...)
 	f.inCallback = false
-	vm.active, vm.activeID = nil, vm.rootID
+	vm.enterRoot(f.plug)
 	if len(vm.touched) > 0 {
 		// Actions on other streams requested from this callback run once it
 		// has returned, as Envoy defers them.
@@ -502,7 +523,7 @@ func (s *Stream) invoke(f *filterStream, fn api.Function, name string, args ...u
 // whether iteration goes on.
 func (s *Stream) onTrap(f *filterStream) bool {
 	f.dead = true
-	if f.vm.cfg.FailurePolicy == FailOpen {
+	if f.plug.cfg.FailurePolicy == FailOpen {
 		return true
 	}
 	s.sendLocalReply(&localReply{status: 503, details: "wasm_fail_stream", by: f.name()})

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,14 +21,17 @@ const (
 	phaseNormal
 )
 
-type vmKey struct{}
+type vmCtxKey struct{}
 
-// VM is one instance of one filter's module on one thread.
+// VM is one instance of a module on one thread. Envoy shares it between
+// every plugin whose vm_config matches (vm_id, code, vm configuration; here
+// also the environment variables): each such plugin is a root context in
+// it (plugin), and Go globals are shared between them.
 type VM struct {
 	host   *Host
 	w      *worker
-	filter int
-	cfg    *FilterConfig
+	key    vmKey        // what plugins must match to share this VM
+	base   *FilterConfig // the VM-level fields (vm_id, code, vm configuration, env) of every plugin in it
 	mod    api.Module
 	mem    api.Memory
 	ctx    context.Context
@@ -44,7 +48,8 @@ type VM struct {
 	depth    int
 	callback string // the export being run, for trap messages
 	nextID   uint32
-	rootID   uint32
+	plugins  []*plugin // root contexts in creation order
+	plug     *plugin   // the plugin whose context the host calls act on
 	activeID uint32
 	active   *filterStream // stream context the host calls act on, if any
 	streams  map[uint32]*filterStream
@@ -54,41 +59,72 @@ type VM struct {
 	touched  []*filterStream // streams with deferred actions from a root callback
 
 	failed      bool
-	loadedAt    time.Time // host clock: when this VM, or the last reload attempt on its slot, started
-	retired     bool      // replaced by a reload: closed once its last stream is gone
+	retired     bool // replaced by a reload: closed once its last stream is gone
 	configOpen  bool
-	tickPeriod  time.Duration
-	tickTimer   *timer
 	calls       map[uint32]*callout
 	callResp    *calloutResult
 	metricIDs   map[uint32]*metric
 	metricNames map[string]uint32
 	nextMetric  uint32
 	asleep      time.Duration // first wait a poll_oneoff asked for in this callback
-	labels      map[string]*string
 }
 
-// newVM instantiates the filter's module on w, runs _initialize and starts
-// the root context: on_context_create, on_vm_start, on_configure.
-func (h *Host) newVM(w *worker, filter int) (_ *VM, err error) {
+// plugin is one filter's root context in a VM (Envoy's PluginHandle on one
+// thread): what host calls made from it or from its stream contexts see as
+// plugin_name, root_id, configuration, tick and failure policy.
+type plugin struct {
+	vm     *VM
+	filter int
+	cfg    *FilterConfig
+	rootID uint32
+	// loadedAt is when this plugin, or the last reload attempt for it,
+	// started, on the host clock (Envoy's per-plugin last_load).
+	loadedAt   time.Time
+	tickPeriod time.Duration
+	tickTimer  *timer
+	labels     map[string]*string
+}
+
+// vmKey is Envoy's vm_key (vm_id, vm configuration, code) plus the
+// environment variables: plugins with equal keys share a VM per thread.
+type vmKey struct {
+	vmID, vmConfig, env string
+	code                [sha256.Size]byte
+}
+
+func keyOf(cfg *FilterConfig) vmKey {
+	var env strings.Builder
+	for _, e := range cfg.Env {
+		fmt.Fprintf(&env, "%q=%q\n", e.Key, e.Value)
+	}
+	return vmKey{vmID: cfg.VMID, vmConfig: string(cfg.VMConfiguration), env: env.String(), code: sha256.Sum256(cfg.Wasm)}
+}
+
+// newVM instantiates filter's module on w, runs _initialize and starts the
+// filter's root context in it (startPlugin).
+func (h *Host) newVM(w *worker, filter int) (_ *VM, _ *plugin, err error) {
 	cfg := &h.opts.Filters[filter]
-	vm := &VM{host: h, w: w, filter: filter, cfg: cfg, stack: make([]uint64, 8), loadedAt: h.clock.Now(),
+	vm := &VM{host: h, w: w, key: h.keys[filter], base: cfg, stack: make([]uint64, 8),
 		streams: map[uint32]*filterStream{}, conns: map[uint32]*connFilter{}, calls: map[uint32]*callout{},
-		metricIDs: map[uint32]*metric{}, metricNames: map[string]uint32{}, labels: map[string]*string{}}
-	vm.ctx = context.WithValue(h.ctx, vmKey{}, vm)
+		metricIDs: map[uint32]*metric{}, metricNames: map[string]uint32{}}
+	// Until its root context exists, what the module logs while it
+	// initializes is the first plugin's.
+	vm.plug = &plugin{vm: vm, filter: filter, cfg: cfg, labels: map[string]*string{}}
+	vm.ctx = context.WithValue(h.ctx, vmCtxKey{}, vm)
 	// No WASI config of wazero's own: our wasi_snapshot_preview1 module
 	// answers instead, as Envoy's does. _initialize is called by hand so
 	// the restricted window can be enforced around it.
 	mod, err := h.runtime.InstantiateModule(vm.ctx, h.modules[filter],
 		wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
-		return nil, fmt.Errorf("hosttest: instantiating %s: %w", cfg.Name, err)
+		return nil, nil, fmt.Errorf("hosttest: instantiating %s: %w", cfg.Name, err)
 	}
 	vm.mod, vm.mem = mod, mod.Memory()
 	defer func() {
 		if err != nil {
 			// A VM that refused to start is never used: free its memory
 			// (it matters when FAIL_RELOAD retries one again and again).
+			vm.host.clock.cancel(vm.plug.tickTimer)
 			mod.Close(context.Background())
 		}
 	}()
@@ -114,47 +150,82 @@ func (h *Host) newVM(w *worker, filter int) (_ *VM, err error) {
 	vm.fn.delete = f("proxy_on_delete")
 	vm.lookupNetworkExports()
 	if vm.fn.malloc == nil {
-		return nil, fmt.Errorf("hosttest: %s exports no proxy_on_memory_allocate", cfg.Name)
+		return nil, nil, fmt.Errorf("hosttest: %s exports no proxy_on_memory_allocate", cfg.Name)
 	}
 
 	vm.phase = phaseInit
 	for _, name := range []string{"_initialize", "_start"} {
 		if init := f(name); init != nil {
 			if _, ok := vm.call(init, name); !ok {
-				return nil, h.refusal(vm, "_initialize (Go runtime init and init() functions) trapped")
+				return nil, nil, h.refusal(w, cfg, "_initialize (Go runtime init and init() functions) trapped")
 			}
 			break
 		}
 	}
 	vm.phase = phaseNormal
-
-	vm.rootID = vm.newContextID()
-	if _, ok := vm.call(vm.fn.contextCreate, "proxy_on_context_create", uint64(vm.rootID), 0); !ok {
-		return nil, h.refusal(vm, "proxy_on_context_create for the root context trapped")
+	p, err := vm.startPlugin(vm.plug)
+	if err != nil {
+		return nil, nil, err
 	}
-	vm.activeID = vm.rootID
+	return vm, p, nil
+}
+
+// startPlugin creates p's root context in vm, as cpp-host's
+// WasmBase::start and configure do for each plugin of a VM:
+// on_context_create and on_vm_start (with the VM's configuration) for the
+// new root context, then on_configure with the plugin's configuration.
+// Root context ids follow creation order: the VM's first plugin has 1.
+func (vm *VM) startPlugin(p *plugin) (*plugin, error) {
+	h := vm.host
+	p.loadedAt = h.clock.Now()
+	p.rootID = vm.newContextID()
+	vm.plugins = append(vm.plugins, p)
+	refuse := func(reason string) (*plugin, error) {
+		h.clock.cancel(p.tickTimer)
+		vm.plugins = vm.plugins[:len(vm.plugins)-1]
+		return nil, h.refusal(vm.w, p.cfg, reason)
+	}
+	vm.enterRoot(p)
+	if _, ok := vm.call(vm.fn.contextCreate, "proxy_on_context_create", uint64(p.rootID), 0); !ok {
+		return refuse("proxy_on_context_create for the root context trapped")
+	}
 	if vm.fn.vmStart != nil {
-		r, ok := vm.call(vm.fn.vmStart, "proxy_on_vm_start", uint64(vm.rootID), uint64(len(cfg.VMConfiguration)))
+		r, ok := vm.call(vm.fn.vmStart, "proxy_on_vm_start", uint64(p.rootID), uint64(len(vm.base.VMConfiguration)))
 		if !ok {
-			return nil, h.refusal(vm, "proxy_on_vm_start trapped")
+			return refuse("proxy_on_vm_start trapped")
 		}
 		if uint32(r) == 0 {
-			return nil, h.refusal(vm, "proxy_on_vm_start returned false: the VM configuration was refused")
+			return refuse("proxy_on_vm_start returned false: the VM configuration was refused")
 		}
 	}
 	if vm.fn.configure != nil {
 		vm.configOpen = true
-		r, ok := vm.call(vm.fn.configure, "proxy_on_configure", uint64(vm.rootID), uint64(len(cfg.Configuration)))
+		r, ok := vm.call(vm.fn.configure, "proxy_on_configure", uint64(p.rootID), uint64(len(p.cfg.Configuration)))
 		vm.configOpen = false
 		if !ok {
-			return nil, h.refusal(vm, "proxy_on_configure trapped")
+			return refuse("proxy_on_configure trapped")
 		}
 		if uint32(r) == 0 {
-			return nil, h.refusal(vm, "proxy_on_configure returned false: the plugin configuration was refused")
+			return refuse("proxy_on_configure returned false: the plugin configuration was refused")
 		}
 	}
 	vm.flushTouched()
-	return vm, nil
+	return p, nil
+}
+
+// enterRoot makes p's root context the one host calls act on.
+func (vm *VM) enterRoot(p *plugin) {
+	vm.plug, vm.active, vm.conn, vm.activeID = p, nil, nil, p.rootID
+}
+
+// rootPlugin is the plugin whose root context has id, if any.
+func (vm *VM) rootPlugin(id uint32) *plugin {
+	for _, p := range vm.plugins {
+		if p.rootID == id {
+			return p
+		}
+	}
+	return nil
 }
 
 // ConfigError is a filter refusing to start; it carries the plugin's logs,
@@ -177,24 +248,24 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
-func (h *Host) refusal(vm *VM, reason string) error {
+func (h *Host) refusal(w *worker, cfg *FilterConfig, reason string) error {
 	var logs []LogEntry
 	for _, l := range h.Logs() {
-		if l.Filter == vm.cfg.Name && l.Worker == vm.w.index {
+		if l.Filter == cfg.Name && l.Worker == w.index {
 			logs = append(logs, l)
 		}
 	}
-	return &ConfigError{Filter: vm.cfg.Name, Reason: reason, Logs: logs}
+	return &ConfigError{Filter: cfg.Name, Reason: reason, Logs: logs}
 }
 
 // label names a running callback for "worker is stuck" messages; labels
 // are cached so that the hot path does not allocate.
-func (vm *VM) label(export string) *string {
-	if l, ok := vm.labels[export]; ok {
+func (p *plugin) label(export string) *string {
+	if l, ok := p.labels[export]; ok {
 		return l
 	}
-	l := vm.cfg.Name + ": " + export
-	vm.labels[export] = &l
+	l := p.cfg.Name + ": " + export
+	p.labels[export] = &l
 	return &l
 }
 
@@ -223,7 +294,7 @@ func (vm *VM) call(fn api.Function, name string, args ...uint64) (uint64, bool) 
 	if outer {
 		stack = vm.stack[:cap(vm.stack)]
 		vm.asleep = 0
-		vm.w.current.Store(vm.label(name))
+		vm.w.current.Store(vm.plug.label(name))
 	} else {
 		for len(vm.nested) < vm.depth {
 			vm.nested = append(vm.nested, make([]uint64, 8))
@@ -256,11 +327,14 @@ func (vm *VM) fail(callback string, err error) {
 		err = fmt.Errorf("proc_exit(%d): %w", exit.ExitCode(), err)
 	}
 	vm.host.mu.Lock()
-	vm.host.traps = append(vm.host.traps, Trap{Filter: vm.cfg.Name, Worker: vm.w.index, Callback: callback, Err: err})
+	vm.host.traps = append(vm.host.traps, Trap{Filter: vm.plug.cfg.Name, Worker: vm.w.index, Callback: callback, Err: err})
 	vm.host.mu.Unlock()
-	vm.host.log(LogEntry{Time: time.Now(), Level: LevelCritical, Filter: vm.cfg.Name, Worker: vm.w.index,
+	vm.host.log(LogEntry{Time: time.Now(), Level: LevelCritical, Filter: vm.plug.cfg.Name, Worker: vm.w.index,
 		Message: fmt.Sprintf("Function: %s failed: %v", callback, err)})
-	vm.host.clock.cancel(vm.tickTimer)
+	// The whole VM is gone: every root context's tick with it.
+	for _, p := range vm.plugins {
+		vm.host.clock.cancel(p.tickTimer)
+	}
 }
 
 // malloc asks the guest for size bytes. Size 0 is never requested: the Go
@@ -342,53 +416,58 @@ func (vm *VM) readString(ptr, size uint32) (string, bool) {
 
 // Root-context callbacks, always on the VM's worker goroutine.
 
-func (vm *VM) setTick(period time.Duration) {
-	vm.host.clock.cancel(vm.tickTimer)
-	vm.tickTimer = nil
-	vm.tickPeriod = period
+// setTick sets p's root context's tick period: each root context of a VM
+// has its own timer (cpp-host's setTimerPeriod by root context id).
+func (p *plugin) setTick(period time.Duration) {
+	p.vm.host.clock.cancel(p.tickTimer)
+	p.tickTimer = nil
+	p.tickPeriod = period
 	if period > 0 {
-		vm.armTick()
+		p.armTick()
 	}
 }
 
 // armTick schedules the next tick one period after now: Envoy re-arms the
 // timer after on_tick returns, so periods are measured end to start.
-func (vm *VM) armTick() {
-	period := vm.tickPeriod
+func (p *plugin) armTick() {
+	vm := p.vm
+	period := p.tickPeriod
 	var t *timer
 	t = vm.host.clock.afterFunc(period, vm.w, func() {
-		if vm.failed || vm.tickTimer != t {
+		if vm.failed || p.tickTimer != t {
 			return
 		}
-		vm.activeID, vm.active = vm.rootID, nil
+		vm.enterRoot(p)
 		if vm.fn.tick != nil {
-			vm.call(vm.fn.tick, "proxy_on_tick", uint64(vm.rootID))
+			vm.call(vm.fn.tick, "proxy_on_tick", uint64(p.rootID))
 		}
 		vm.flushTouched()
-		if vm.tickTimer == t && !vm.failed {
-			vm.armTick()
+		if p.tickTimer == t && !vm.failed {
+			p.armTick()
 		}
 	})
-	vm.tickTimer = t
+	p.tickTimer = t
 }
 
-func (vm *VM) onQueueReady(id uint32) {
+func (p *plugin) onQueueReady(id uint32) {
+	vm := p.vm
 	if vm.failed || vm.fn.queueReady == nil {
 		return
 	}
-	vm.activeID, vm.active = vm.rootID, nil
-	vm.call(vm.fn.queueReady, "proxy_on_queue_ready", uint64(vm.rootID), uint64(id))
+	vm.enterRoot(p)
+	vm.call(vm.fn.queueReady, "proxy_on_queue_ready", uint64(p.rootID), uint64(id))
 	vm.flushTouched()
 }
 
 // flushTouched runs the deferred stream actions (continue, local reply)
 // that a root callback requested after switching to a stream context.
 func (vm *VM) flushTouched() {
+	p := vm.plug
 	for len(vm.touched) > 0 {
 		f := vm.touched[0]
 		vm.touched = vm.touched[1:]
 		f.touched = false
 		f.s.runDeferred(f)
 	}
-	vm.active, vm.conn, vm.activeID = nil, nil, vm.rootID
+	vm.enterRoot(p)
 }

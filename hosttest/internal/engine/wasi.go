@@ -86,7 +86,7 @@ func (h *Host) wasiSpecs() []wasiSpec {
 	notsup := func(*VM, []uint64) uint32 { return errnoNotsup }
 	logged := func(name string) wasiFn {
 		return func(vm *VM, _ []uint64) uint32 {
-			vm.host.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: vm.cfg.Name, Worker: vm.w.index, Message: "wasi " + name + " is not supported"})
+			vm.host.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: vm.plug.cfg.Name, Worker: vm.w.index, Message: "wasi " + name + " is not supported"})
 			return errnoSuccess
 		}
 	}
@@ -117,7 +117,7 @@ func (h *Host) wasiSpecs() []wasiSpec {
 		{"sched_yield", nil, true, false, func(*VM, []uint64) uint32 { return errnoSuccess }},
 		{"poll_oneoff", ps(i32, i32, i32, i32), true, true, h.wasiPollOneoff},
 		{"proc_exit", ps(i32), true, false, func(vm *VM, s []uint64) uint32 {
-			vm.host.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: vm.cfg.Name, Worker: vm.w.index,
+			vm.host.log(LogEntry{Time: time.Now(), Level: LevelError, Filter: vm.plug.cfg.Name, Worker: vm.w.index,
 				Message: fmt.Sprintf("wasi_unstable proc_exit(%d)", u32(s[0]))})
 			return 0
 		}},
@@ -160,8 +160,8 @@ func stdioNoop(_ *VM, s []uint64) uint32 {
 }
 
 func (vm *VM) envBlock() []string {
-	out := make([]string, 0, len(vm.cfg.Env))
-	for _, e := range vm.cfg.Env {
+	out := make([]string, 0, len(vm.base.Env))
+	for _, e := range vm.base.Env {
 		out = append(out, e.Key+"="+e.Value)
 	}
 	return out
@@ -229,7 +229,7 @@ func wasiFdWrite(vm *VM, s []uint64) uint32 {
 	if fd == 2 {
 		level = LevelError
 	}
-	vm.host.log(LogEntry{Time: time.Now(), Level: level, Filter: vm.cfg.Name, Worker: vm.w.index, Message: strings.TrimSuffix(b.String(), "\n")})
+	vm.host.log(LogEntry{Time: time.Now(), Level: level, Filter: vm.plug.cfg.Name, Worker: vm.w.index, Message: strings.TrimSuffix(b.String(), "\n")})
 	vm.mem.WriteUint32Le(nwritten, total)
 	return errnoSuccess
 }
@@ -290,9 +290,9 @@ func (h *Host) wasiPollOneoff(vm *VM, s []uint64) uint32 {
 
 func (h *Host) noteBlocking(vm *VM, callback string, d time.Duration) {
 	msg := fmt.Sprintf("plugin asked to sleep %v in %s (time.Sleep or a blocking call): Envoy never sleeps a worker; use on_tick or an http callout", d, callback)
-	h.log(LogEntry{Time: time.Now(), Level: LevelCritical, Filter: vm.cfg.Name, Worker: vm.w.index, Message: msg})
+	h.log(LogEntry{Time: time.Now(), Level: LevelCritical, Filter: vm.plug.cfg.Name, Worker: vm.w.index, Message: msg})
 	h.mu.Lock()
-	h.blocking = append(h.blocking, fmt.Sprintf("filter %q: %s", vm.cfg.Name, msg))
+	h.blocking = append(h.blocking, fmt.Sprintf("filter %q: %s", vm.plug.cfg.Name, msg))
 	h.mu.Unlock()
 }
 

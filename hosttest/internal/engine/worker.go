@@ -16,7 +16,9 @@ const stuckWait = 2 * time.Second
 type worker struct {
 	index int // -1 for the main thread
 	host  *Host
-	vms   []*VM // one per filter in the chain
+	// plugins holds each filter's root context, in chain order; filters
+	// with the same vm_config point into one VM.
+	plugins []*plugin
 
 	current atomic.Pointer[string] // the guest export running, if any
 
@@ -30,6 +32,18 @@ type worker struct {
 	// free whoever waits on their flow; per worker, so that no lock is
 	// shared by the workers on the request path.
 	open map[*Stream]struct{}
+}
+
+// liveVM is w's VM for key that has not failed, if any: a plugin that
+// starts or reloads joins it (cpp-host drops a failed VM from its
+// thread-local cache, so a reload builds a fresh one).
+func (w *worker) liveVM(key vmKey) *VM {
+	for _, p := range w.plugins {
+		if p != nil && p.vm.key == key && !p.vm.failed {
+			return p.vm
+		}
+	}
+	return nil
 }
 
 // task is one function for the worker to run; done, if set, is signalled
