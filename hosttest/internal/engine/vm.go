@@ -30,7 +30,7 @@ type vmCtxKey struct{}
 type VM struct {
 	host   *Host
 	w      *worker
-	key    vmKey        // what plugins must match to share this VM
+	key    vmKey         // what plugins must match to share this VM
 	base   *FilterConfig // the VM-level fields (vm_id, code, vm configuration, env) of every plugin in it
 	mod    api.Module
 	mem    api.Memory
