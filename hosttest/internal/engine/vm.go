@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -93,8 +94,11 @@ type vmKey struct {
 }
 
 func keyOf(cfg *FilterConfig) vmKey {
+	// Sorted: the gateway reads environment variables from a map.
+	vars := append([]EnvVar(nil), cfg.Env...)
+	sort.Slice(vars, func(i, j int) bool { return vars[i].Key < vars[j].Key })
 	var env strings.Builder
-	for _, e := range cfg.Env {
+	for _, e := range vars {
 		fmt.Fprintf(&env, "%q=%q\n", e.Key, e.Value)
 	}
 	return vmKey{vmID: cfg.VMID, vmConfig: string(cfg.VMConfiguration), env: env.String(), code: sha256.Sum256(cfg.Wasm)}
