@@ -225,8 +225,36 @@ func (l *listener) startEngine() error {
 		return err
 	}
 	l.g.noteShared(h)
+	l.g.logSharedVMs(l.cfg.Name, h, filters)
 	l.host = h
 	return nil
+}
+
+// logSharedVMs says which filters of a listener run in the VM of an
+// earlier one (same vm_id, code, vm configuration and environment), as
+// Envoy does: Go globals are then shared between them.
+func (g *Gateway) logSharedVMs(listener string, h *engine.Host, filters []engine.FilterConfig) {
+	for i, j := range h.SharesVMWith() {
+		if j >= 0 {
+			g.log.Infof("main", "listener %s: filter %d %s: shares the VM of filter %d %s (vm_id %q), as root context %d",
+				listener, i+1, filters[i].Name, j+1, filters[j].Name, filters[i].VMID, sharedRootIndex(h.SharesVMWith(), i))
+		}
+	}
+}
+
+// sharedRootIndex is the root context id filter i gets in its shared VM:
+// root contexts are numbered in chain order from 1.
+func sharedRootIndex(shares []int, i int) int {
+	first, n := shares[i], 1
+	if first < 0 {
+		return 1
+	}
+	for k := first + 1; k <= i; k++ {
+		if shares[k] == first {
+			n++
+		}
+	}
+	return n
 }
 
 // Addr is the bound address of a listener ("" if unknown), useful when
