@@ -93,6 +93,10 @@ type vmKey struct {
 	code                [sha256.Size]byte
 }
 
+// SameVM reports whether a and b run in one VM per thread when they are
+// filters of one Host: same vm_id, code, VM configuration and environment.
+func SameVM(a, b *FilterConfig) bool { return keyOf(a) == keyOf(b) }
+
 func keyOf(cfg *FilterConfig) vmKey {
 	// Sorted: the gateway reads environment variables from a map.
 	vars := append([]EnvVar(nil), cfg.Env...)

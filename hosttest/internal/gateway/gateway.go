@@ -33,6 +33,7 @@ type Gateway struct {
 	clusters  map[string]*cluster
 	order     []string // cluster names in configuration order
 	listeners []*listener
+	vmOwners  []vmOwner      // first filter of each VM, for logSharedVMs
 	tcp       []*tcpListener // network wasm filters and tcp_proxy (tcp.go)
 	services  []*engine.Host // WasmServices (service.go)
 	shareRoot *engine.Host   // whose shared data and queues every host uses
@@ -225,21 +226,41 @@ func (l *listener) startEngine() error {
 		return err
 	}
 	l.g.noteShared(h)
-	l.g.logSharedVMs(l.cfg.Name, h, filters)
+	l.g.logSharedVMs("listener "+l.cfg.Name, h, filters)
 	l.host = h
 	return nil
 }
 
 // logSharedVMs says which filters of a listener run in the VM of an
 // earlier one (same vm_id, code, vm configuration and environment), as
-// Envoy does: Go globals are then shared between them.
-func (g *Gateway) logSharedVMs(listener string, h *engine.Host, filters []engine.FilterConfig) {
-	for i, j := range h.SharesVMWith() {
+// Envoy does: Go globals are then shared between them. VMs are shared
+// within one engine (one listener's chain, one service) only: a filter
+// that Envoy would put in the VM of another listener's or service's
+// filter gets a warning saying so.
+func (g *Gateway) logSharedVMs(where string, h *engine.Host, filters []engine.FilterConfig) {
+	shares := h.SharesVMWith()
+	for i, j := range shares {
+		f := &filters[i]
 		if j >= 0 {
-			g.log.Infof("main", "listener %s: filter %d %s: shares the VM of filter %d %s (vm_id %q), as root context %d",
-				listener, i+1, filters[i].Name, j+1, filters[j].Name, filters[i].VMID, sharedRootIndex(h.SharesVMWith(), i))
+			g.log.Infof("main", "%s: filter %d %s: shares the VM of filter %d %s (vm_id %q), as root context %d",
+				where, i+1, f.Name, j+1, filters[j].Name, f.VMID, sharedRootIndex(shares, i))
+			continue
 		}
+		for _, o := range g.vmOwners {
+			if engine.SameVM(o.cfg, f) {
+				g.log.Warnf("main", "%s: filter %d %s: Envoy would run it in the VM of %s (same vm_id %q, code, vm configuration and environment); "+
+					"the gateway shares a VM only within one listener's filter chain, so its root context ids and Go globals are its own", where, i+1, f.Name, o.where, f.VMID)
+				break
+			}
+		}
+		g.vmOwners = append(g.vmOwners, vmOwner{where: fmt.Sprintf("%s filter %d %s", where, i+1, f.Name), cfg: f})
 	}
+}
+
+// vmOwner is the first filter of a VM in one of the gateway's engines.
+type vmOwner struct {
+	where string
+	cfg   *engine.FilterConfig
 }
 
 // sharedRootIndex is the root context id filter i gets in its shared VM:

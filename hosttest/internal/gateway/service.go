@@ -65,6 +65,7 @@ func (g *Gateway) startServices() error {
 		}
 		g.services = append(g.services, h)
 		g.noteShared(h)
+		g.logSharedVMs("wasm service "+f.Engine.Name, h, []engine.FilterConfig{f.Engine})
 		kind := "one VM per worker"
 		if s.Singleton {
 			kind = "singleton on the main thread"

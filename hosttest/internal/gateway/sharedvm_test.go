@@ -1,31 +1,11 @@
 package gateway
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// lockedBuffer collects the gateway's log lines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // sharedVMFilter renders a testdata/sharedvm HTTP filter on vmID, with
 // extra PluginConfig lines (failure_policy, reload_config).
@@ -48,7 +28,7 @@ func sharedVMFilter(name, vmID, path, extra string) string {
 
 // sharedVMGateway serves a, b (vm_id x) and c (vm_id other) of the sharedvm
 // module, with a's and b's extra PluginConfig lines, on workers workers.
-func sharedVMGateway(t testing.TB, workers int, extra string) (*Gateway, string, *lockedBuffer) {
+func sharedVMGateway(t testing.TB, workers int, extra string) (*Gateway, string, *syncBuf) {
 	t.Helper()
 	one := echoServer(t, "one")
 	mod := module(t, "hosttest/testdata/sharedvm")
@@ -62,7 +42,7 @@ func sharedVMGateway(t testing.TB, workers int, extra string) (*Gateway, string,
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}
-	logs := &lockedBuffer{}
+	logs := &syncBuf{}
 	g, err := Start(cfg, RunOptions{Workers: workers, Log: NewLogger(logs, LevelInfo)})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -133,5 +113,33 @@ func TestSharedVMFailReloadGateway(t *testing.T) {
 			t.Fatalf("no recovery within 3s: last answer %d %q", r.status, r.body)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSharedVMAcrossEngines: Envoy would also share the VM between a
+// WasmService and a listener's filter of the same vm_config; the gateway
+// shares within one listener's chain only, and says so at start.
+func TestSharedVMAcrossEngines(t *testing.T) {
+	mod := module(t, "hosttest/testdata/sharedvm")
+	one := echoServer(t, "one")
+	y := wasmService("svc", mod, `{"name":"svc"}`, false) +
+		bootstrap(sharedVMFilter("a", "shared", mod, ""), "- name: all\n  match: { prefix: / }\n  route: { cluster: one }", staticCluster("one", []string{port(t, one)}, ""))
+	bs, err := Parse([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Compile(bs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuf
+	g, err := Start(cfg, RunOptions{Workers: 1, Log: NewLogger(&logs, LevelInfo)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	want := `listener ingress: filter 1 a: Envoy would run it in the VM of wasm service svc filter 1 svc (same vm_id "shared"`
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("log has no %q:\n%s", want, logs.String())
 	}
 }

@@ -52,7 +52,7 @@ func (g *Gateway) startTCP(lc *ListenerConfig) (*tcpListener, error) {
 		}
 		t.host = h
 		g.noteShared(h)
-		g.logSharedVMs(lc.Name, h, filters)
+		g.logSharedVMs("listener "+lc.Name, h, filters)
 	}
 	return t, nil
 }
