@@ -1,5 +1,6 @@
 // Package hosttest runs compiled proxy-wasm filters inside go test, on a
-// host that behaves as Envoy does: one VM per worker plus the main thread,
+// host that behaves as Envoy does: one VM per worker plus the main thread
+// (filters of a Chain with the same vm_config share it, see Chain),
 // Envoy's host calls and WASI, the HTTP filter chain with pauses, local
 // replies and body buffering up to Envoy's buffer limit, shared data with
 // Envoy's CAS rules, queues, metrics, tick timers and HTTP callouts, all on
@@ -124,12 +125,22 @@ func VMID(id string) Option { return func(s *settings) { s.single.VMID = id } }
 func Failure(p FailurePolicy) Option { return func(s *settings) { s.single.FailurePolicy = p } }
 
 // Chain runs several filters in order, as Envoy's http_filters list.
+//
+// Filters whose VMID, module (by content), VMConfig and Env are identical
+// share one VM per thread, as Envoy's plugins with the same vm_config do:
+// each is a root context of that VM, with ids 1, 2, … in chain order, its
+// own Config, RootID, tick period and FailurePolicy, and Go globals are
+// shared between them. on_vm_start runs once per root context (as
+// cpp-host's ContextBase::onStart does). A trap fails the shared VM for
+// all of them; each then follows its own FailurePolicy, FAIL_RELOAD ones
+// moving together into one fresh VM. Give filters different VMIDs to keep
+// their VMs apart.
 func Chain(filters ...Filter) Option {
 	return func(s *settings) { s.filters = append(s.filters, filters...) }
 }
 
 // Workers sets the number of worker threads (default 2); each has its own
-// VM of every filter, as does the main thread.
+// VMs (one per distinct vm_config of the chain), as does the main thread.
 func Workers(n int) Option { return func(s *settings) { s.opts.Workers = n } }
 
 // WithProfile picks the Envoy WASI profile (default Envoy133).

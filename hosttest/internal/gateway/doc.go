@@ -99,4 +99,16 @@
 // process-wide, as in Envoy: every listener and service uses one store,
 // so a filter's enqueue reaches a singleton registered on the same vm_id.
 // Any other bootstrap extension is refused with the field.
+//
+// VMs (gateway.go logSharedVMs): the wasm filters of one listener whose
+// vm_config matches (vm_id, code, configuration, environment_variables)
+// share one VM per worker and one on the main thread, as Envoy's do: each
+// is a root context of it (ids 1, 2, … in chain order) with its own
+// configuration, ticks and failure policy, and Go globals are shared. The
+// start-up log names each sharing ("listener ingress: filter 2 b: shares
+// the VM of filter 1 a (vm_id "x"), as root context 2"); the wasm log
+// prefix stays per plugin. Each listener, TCP listener and service has its
+// own engine, and VMs are not shared between engines: a filter Envoy
+// would put into another listener's or a service's VM gets a warning
+// saying so and a VM of its own.
 package gateway
