@@ -12,7 +12,9 @@ import (
 // data and queues — the usual consumer of a queue the filters enqueue to
 // (resolved by f's VMID). Its log lines and traps count with the host's;
 // its metrics are its own. Logs waits for the services to run
-// what was posted to them.
+// what was posted to them. A service has a VM of its own even when its
+// vm_config matches a filter's (Envoy would share that VM on the main
+// thread).
 func Singleton(f Filter) Option { return func(s *settings) { s.services = append(s.services, f) } }
 
 func (h *Host) startServices(base engine.Options) error {

@@ -85,7 +85,7 @@ type Cluster struct {
 // Options configures a Host.
 type Options struct {
 	Filters []FilterConfig
-	Workers int // worker VMs per filter; 0 means 2
+	Workers int // worker threads, each with its own VMs; 0 means 2
 	Profile Profile
 	// Seed makes random_get reproducible; nil means crypto/rand.
 	Seed *uint64
@@ -189,7 +189,9 @@ func (t Trap) String() string {
 }
 
 // Host is a running proxy-wasm host: a main thread and N workers, each with
-// one VM per filter, sharing one store of shared data, queues and metrics.
+// one VM per distinct vm_config of the filters (filters whose vm_config
+// matches share it, each a root context of its own), sharing one store of
+// shared data, queues and metrics.
 type Host struct {
 	opts    Options
 	runtime wazero.Runtime

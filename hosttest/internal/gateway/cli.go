@@ -28,7 +28,7 @@ func Main(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	var path string
 	fs.StringVar(&path, "c", "", "Envoy bootstrap YAML to serve")
 	fs.StringVar(&path, "config-path", "", "same as -c")
-	concurrency := fs.Int("concurrency", 2, "worker threads: worker VMs per filter")
+	concurrency := fs.Int("concurrency", 2, "worker threads, each with its own VMs")
 	logLevel := fs.String("log-level", "info", "trace, debug, info, warning, error, critical or off")
 	fs.StringVar(logLevel, "l", "info", "same as --log-level")
 	mode := fs.String("mode", "serve", "serve, or validate: check the configuration and start every filter with it, then exit 0 or 1")

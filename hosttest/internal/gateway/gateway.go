@@ -17,7 +17,7 @@ import (
 
 // RunOptions are the command line's choices for one run.
 type RunOptions struct {
-	Workers int // worker VMs per filter (--concurrency); 0 means 2
+	Workers int // worker threads, each with its own VMs (--concurrency); 0 means 2
 	Profile engine.Profile
 	Log     *Logger
 	// ValidateOnly starts every filter's VMs (so a configuration a filter
