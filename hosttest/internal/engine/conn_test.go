@@ -224,3 +224,46 @@ func TestConnTrap(t *testing.T) {
 		h.Close()
 	}
 }
+
+// TestConnSharedVM: two network filters of one module and vm_id share a
+// VM: root contexts 1 and 2, then the connection's contexts 3 and 4, each
+// created under its own filter's root context and acting with its config
+// (the first upper-cases, the second prefixes upstream data).
+func TestConnSharedVM(t *testing.T) {
+	path, err := build.New(build.DefaultCacheDir()).Build("../../testdata/tcpprobe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Start(Options{Filters: []FilterConfig{
+		{Name: "first", VMID: "x", Wasm: wasm, Configuration: []byte(`{"upper": true}`)},
+		{Name: "second", VMID: "x", Wasm: wasm, Configuration: []byte(`{"prefix_up": "S:"}`)},
+	}, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	if got := h.SharesVMWith(); len(got) != 2 || got[0] != -1 || got[1] != 0 {
+		t.Fatalf("SharesVMWith = %v, want [-1 0]", got)
+	}
+	sink := &recordSink{}
+	c := h.NewConn(ConnInfo{Source: "127.0.0.1:5000", Destination: "127.0.0.1:10000"}, sink)
+	c.Downstream([]byte("hello"), false)
+	c.Upstream([]byte("world"), false)
+	c.Sync()
+	if got, want := sink.got(), "connect up:HELLO down:S:world"; got != want {
+		t.Errorf("sink saw %q, want %q", got, want)
+	}
+	var news []string
+	for _, l := range h.Logs() {
+		if l.Worker == 0 && strings.HasPrefix(l.Message, "new ctx=") {
+			news = append(news, l.Filter+" "+strings.Fields(l.Message)[1])
+		}
+	}
+	if got, want := strings.Join(news, ", "), "first ctx=3, second ctx=4"; got != want {
+		t.Errorf("connection contexts: %s, want %s", got, want)
+	}
+}

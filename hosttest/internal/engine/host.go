@@ -516,7 +516,9 @@ func (h *Host) MemoryBytes(filter string) []uint64 {
 	for _, w := range append([]*worker{h.main}, h.workers...) {
 		var n uint64
 		w.call(func() {
-			if p := w.plugins[i]; p != nil && p.vm.mod != nil {
+			// A failed VM a FAIL_CLOSED plugin stays on may be closed
+			// already (its FAIL_RELOAD neighbours moved on): nothing held.
+			if p := w.plugins[i]; p != nil && p.vm.mod != nil && !p.vm.mod.IsClosed() {
 				n = uint64(p.vm.mod.Memory().Size())
 			}
 		})
