@@ -91,7 +91,6 @@ type Result struct {
 type filterStream struct {
 	s       *Stream
 	vm      *VM
-	plug    *plugin // its root context's plugin, in vm
 	index   int
 	ctxID   uint32
 	created bool
@@ -109,6 +108,7 @@ type filterStream struct {
 	closeAsked    bool
 	touched       bool
 	local         *localReply
+	plug          *plugin // its root context's plugin, in vm
 }
 
 type dirState struct {

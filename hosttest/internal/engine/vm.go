@@ -31,7 +31,6 @@ type vmCtxKey struct{}
 type VM struct {
 	host   *Host
 	w      *worker
-	key    vmKey         // what plugins must match to share this VM
 	base   *FilterConfig // the VM-level fields (vm_id, code, vm configuration, env) of every plugin in it
 	mod    api.Module
 	mem    api.Memory
@@ -68,6 +67,7 @@ type VM struct {
 	metricNames map[string]uint32
 	nextMetric  uint32
 	asleep      time.Duration // first wait a poll_oneoff asked for in this callback
+	key         vmKey         // what plugins must match to share this VM (last: cold)
 }
 
 // plugin is one filter's root context in a VM (Envoy's PluginHandle on one
