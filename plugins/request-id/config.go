@@ -83,7 +83,7 @@ func defaultConfig() config {
 // parseConfig decodes, defaults and validates the plugin configuration with
 // shared/config: an empty configuration gives the defaults; errors start
 // with the field path and name the bad value; unknown and repeated fields
-// are errors. The caller adds the "request-id: " prefix.
+// are errors.
 func parseConfig(data []byte) (config, error) {
 	o, err := jsonconfig.Parse(data)
 	if err != nil {
