@@ -79,7 +79,9 @@ func TestSeededRandomIsReproducible(t *testing.T) {
 func TestSleepFailsAsInEnvoy(t *testing.T) {
 	t.Run("envoy-1.33 traps", func(t *testing.T) {
 		h := probeHost(t, "", hosttest.AllowTraps(), hosttest.Workers(1))
-		resp := h.Do(hosttest.GET("/").Header("x-p", "sleep:5"))
+		// A long sleep: a short one can be over before the Go scheduler
+		// goes idle on a loaded machine, and then it never polls.
+		resp := h.Do(hosttest.GET("/").Header("x-p", "sleep:600000"))
 		wantStatus(t, resp, 503)
 		wantHeader(t, "details", resp.Details, "wasm_fail_stream")
 		if len(h.Traps()) != 1 || !containsLog(h, "poll_oneoff") {
