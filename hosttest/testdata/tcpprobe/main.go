@@ -17,6 +17,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/tidwall/gjson"
 
@@ -113,9 +115,31 @@ func intProp(path ...string) string {
 	return fmt.Sprint(binary.LittleEndian.Uint64(v))
 }
 
+// pairsProp reads a map-valued property (proxy-wasm pairs) as sorted
+// k=v,k=v.
+func pairsProp(path ...string) string {
+	kvs, err := proxywasm.GetPropertyMap(path)
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	var out []string
+	for _, kv := range kvs {
+		out = append(out, kv[0]+"="+kv[1])
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+// logCluster logs what the filter knows of tcp_proxy's cluster.
+func (c *conn) logCluster(when string) {
+	proxywasm.LogInfof("cluster ctx=%d at=%s name=%s location=%s", c.id, when,
+		prop("xds", "cluster_name"), pairsProp("xds", "cluster_metadata", "filter_metadata", "location"))
+}
+
 func (c *conn) OnNewConnection() types.Action {
 	proxywasm.LogInfof("new ctx=%d src=%s dst=%s conn=%s", c.id,
 		prop("source", "address"), prop("destination", "address"), intProp("connection_id"))
+	c.logCluster("new")
 	return types.ActionContinue
 }
 
@@ -158,6 +182,7 @@ func (c *conn) OnUpstreamData(size int, eos bool) types.Action {
 		proxywasm.LogErrorf("get upstream data: %v", err)
 	}
 	proxywasm.LogInfof("up ctx=%d size=%d eos=%t data=%q upstream=%s", c.id, size, eos, data, prop("upstream", "address"))
+	c.logCluster("up")
 	c.up += size
 	if size > 0 {
 		c.p.bytes.Increment(uint64(size))
