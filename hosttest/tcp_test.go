@@ -79,7 +79,7 @@ func TestTCPFilter(t *testing.T) {
 // reached tcp_proxy, as in Envoy: not in on_new_connection, which runs
 // before it; then a Struct in the metadata reads as a map (pairs).
 func TestTCPClusterProperties(t *testing.T) {
-	h := hosttest.New(t, hosttest.Plugin("testdata/tcpprobe"), hosttest.Workers(1))
+	h := hosttest.New(t, hosttest.Plugin("testdata/tcpprobe"), hosttest.Config(`{"log_cluster": true}`), hosttest.Workers(1))
 	c := h.Dial(hosttest.TCPCluster("backend"),
 		hosttest.TCPClusterMetadata("location", map[string]any{"region": "ap-northeast-1", "az": "ap-northeast-1a"}))
 	c.Send("x")

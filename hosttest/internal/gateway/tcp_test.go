@@ -152,7 +152,7 @@ func TestTCPProxyCallbacksAndProperties(t *testing.T) {
 	up := newTCPUpstream(t)
 	// The cluster's metadata as the Go SDK's examples/network writes it.
 	md := "metadata:\n  filter_metadata:\n    location:\n      cloud_provider: aws\n      region: ap-northeast-1\n      az: ap-northeast-1a\n"
-	bs, err := Parse([]byte(tcpBootstrap(netWasmFilter("tcpprobe", wasm, `{}`), staticCluster("backend", []string{up.port}, md))))
+	bs, err := Parse([]byte(tcpBootstrap(netWasmFilter("tcpprobe", wasm, `{"log_cluster": true}`), staticCluster("backend", []string{up.port}, md))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@
 //	  - pause: downstream data is held (Pause) until the next tick resumes the
 //	    connection with ContinueTcpStream (needs tick_ms).
 //	  - close_on: downstream data containing this text closes the connection.
+//	  - log_cluster: on new connection and on upstream data, a line with
+//	    xds.cluster_name and xds.cluster_metadata.filter_metadata.location.
 //
 // It logs one info line per callback (new, down, up, down-close, up-close,
 // done) and counts bytes in the counter tcpprobe_bytes_total.
@@ -38,6 +40,7 @@ type config struct {
 	pause    bool
 	closeOn  string
 	panicOn  string
+	cluster  bool
 }
 
 type plugin struct {
@@ -59,6 +62,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		pause:    gjson.GetBytes(raw, "pause").Bool(),
 		closeOn:  gjson.GetBytes(raw, "close_on").String(),
 		panicOn:  gjson.GetBytes(raw, "panic_on").String(),
+		cluster:  gjson.GetBytes(raw, "log_cluster").Bool(),
 	}
 	p.bytes = proxywasm.DefineCounterMetric("tcpprobe_bytes_total")
 	if ms := gjson.GetBytes(raw, "tick_ms").Uint(); ms > 0 {
@@ -132,6 +136,9 @@ func pairsProp(path ...string) string {
 
 // logCluster logs what the filter knows of tcp_proxy's cluster.
 func (c *conn) logCluster(when string) {
+	if !c.p.cfg.cluster {
+		return
+	}
 	proxywasm.LogInfof("cluster ctx=%d at=%s name=%s location=%s", c.id, when,
 		prop("xds", "cluster_name"), pairsProp("xds", "cluster_metadata", "filter_metadata", "location"))
 }
