@@ -98,4 +98,3 @@ func TestTCPClusterProperties(t *testing.T) {
 		}
 	}
 }
-
