@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/concierge-wasm/concierge/shared/jsonenc"
+
 	"strconv"
 	"strings"
 
@@ -297,7 +299,7 @@ func parseStatuses(o *jsonconfig.Object, def []int) []int {
 
 // showString renders a string value for an error message the same way.
 func showString(s string) string {
-	return jsonconfig.Show(gjson.Result{Type: gjson.String, Raw: string(appendJSONString(nil, s))})
+	return jsonconfig.Show(gjson.Result{Type: gjson.String, Raw: string(jsonenc.AppendString(nil, s))})
 }
 
 // isLowercaseToken reports whether s is a non-empty RFC 9110 token with no
