@@ -115,3 +115,17 @@ ratelimit-e2e: build
 CACHE_TESTS_FLAGS ?=
 cache-tests: build/response-cache.wasm
 	$(GO) run ./hosttest/cmd/concierge-cachetests $(CACHE_TESTS_FLAGS)
+
+# make sdk-examples SDK=/path/to/proxy-wasm-go-sdk  runs the Go SDK's own
+#             e2e tests (written against Envoy) with concierge-gateway as
+#             "envoy": every example built and served with its envoy.yaml
+#             unmodified, in a private network namespace (Linux, unshare)
+#             with a local httpbin.org stand-in. SDK_RUN narrows the tests
+#             (a go test -run regexp). Not run in CI (see RATIONALE.md).
+SDK ?=
+SDK_RUN ?=
+.PHONY: sdk-examples
+sdk-examples:
+	@test -n "$(SDK)" || { echo "usage: make sdk-examples SDK=/path/to/a/clone/of/proxy-wasm-go-sdk"; exit 2; }
+	$(GO) build -o build/sdk-examples ./hosttest/cmd/sdk-examples
+	./build/sdk-examples -sdk "$(SDK)" $(if $(SDK_RUN),-run '$(SDK_RUN)')

@@ -68,6 +68,10 @@ type Filter struct {
 	VMID          string
 	Env           map[string]string // vm_config.environment_variables
 	FailurePolicy FailurePolicy
+	// ReloadBackoff is reload_config.backoff.base_interval for FailReload
+	// (default 1s): a failed VM is reloaded once this much, jittered up to
+	// 1.5×, has passed since it was loaded or last reloaded.
+	ReloadBackoff time.Duration
 }
 
 type settings struct {
@@ -513,7 +517,7 @@ func filterConfig(f Filter) (engine.FilterConfig, error) {
 		return fc, err
 	}
 	fc = engine.FilterConfig{Name: f.Name, RootID: f.RootID, VMID: f.VMID, Configuration: []byte(f.Config),
-		VMConfiguration: []byte(f.VMConfig), FailurePolicy: f.FailurePolicy, Wasm: wasm, WasmName: name}
+		VMConfiguration: []byte(f.VMConfig), FailurePolicy: f.FailurePolicy, ReloadBackoff: f.ReloadBackoff, Wasm: wasm, WasmName: name}
 	if fc.Name == "" {
 		fc.Name = strings.TrimSuffix(filepath.Base(filepath.Clean(f.Plugin)), ".wasm")
 		if f.Plugin == "" || fc.Name == "." {

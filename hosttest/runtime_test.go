@@ -79,7 +79,9 @@ func TestSeededRandomIsReproducible(t *testing.T) {
 func TestSleepFailsAsInEnvoy(t *testing.T) {
 	t.Run("envoy-1.33 traps", func(t *testing.T) {
 		h := probeHost(t, "", hosttest.AllowTraps(), hosttest.Workers(1))
-		resp := h.Do(hosttest.GET("/").Header("x-p", "sleep:5"))
+		// A long sleep: a short one can be over before the Go scheduler
+		// goes idle on a loaded machine, and then it never polls.
+		resp := h.Do(hosttest.GET("/").Header("x-p", "sleep:600000"))
 		wantStatus(t, resp, 503)
 		wantHeader(t, "details", resp.Details, "wasm_fail_stream")
 		if len(h.Traps()) != 1 || !containsLog(h, "poll_oneoff") {
@@ -145,8 +147,10 @@ func TestTrapAndFailurePolicies(t *testing.T) {
 // TestFailReloadPacing: FAIL_RELOAD paces reloads as Envoy does, from the
 // time the VM was loaded (or last reloaded), not from the failure: a VM that
 // ran for a while is reloaded on the very next stream, while a module that
-// traps right after each reload is retried at most once per backoff (1s
-// base, jittered up to 1.5s). The stream that trapped always gets 503.
+// traps right after each reload is retried at most once per backoff (10s
+// base here, jittered up to 15s: long beside the real time a loaded
+// machine takes between steps, which the host clock also counts). The
+// stream that trapped always gets 503.
 func TestFailReloadPacing(t *testing.T) {
 	type step struct {
 		advance time.Duration
@@ -158,27 +162,28 @@ func TestFailReloadPacing(t *testing.T) {
 		steps []step
 	}{
 		{"a VM that ran for a while is reloaded at once", []step{
-			{advance: 10 * time.Second, panic: true, want: 503},
+			{advance: 100 * time.Second, panic: true, want: 503},
 			{want: 200},
 			{want: 200},
 		}},
 		{"a VM that fails at once waits out the backoff", []step{
 			{panic: true, want: 503},
 			{want: 503},
-			{advance: 900 * time.Millisecond, want: 503},
-			{advance: 700 * time.Millisecond, want: 200},
+			{advance: 9 * time.Second, want: 503},
+			{advance: 7 * time.Second, want: 200},
 		}},
 		{"a crash loop is retried once per backoff", []step{
-			{advance: 10 * time.Second, panic: true, want: 503},
+			{advance: 100 * time.Second, panic: true, want: 503},
 			{panic: true, want: 503}, // reloaded, and trapped again
 			{want: 503},
-			{advance: 1600 * time.Millisecond, want: 200},
+			{advance: 16 * time.Second, want: 200},
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := probeFilter("p", "")
 			f.FailurePolicy = hosttest.FailReload
+			f.ReloadBackoff = 10 * time.Second
 			h := hosttest.New(t, hosttest.Chain(f), hosttest.Workers(1), hosttest.AllowTraps())
 			for i, st := range tc.steps {
 				h.Clock().Advance(st.advance)

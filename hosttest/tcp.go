@@ -3,6 +3,9 @@ package hosttest
 import (
 	"sync"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/concierge-wasm/concierge/hosttest/internal/engine"
 )
 
@@ -10,14 +13,39 @@ import (
 // filters (Envoy's envoy.filters.network.wasm, in chain order, before a
 // tcp_proxy) to an in-memory upstream the test plays, already connected:
 // the filters see source.address 127.0.0.1:40000, destination.address
-// 127.0.0.1:10000 and upstream.address 127.0.0.1:9000. Each Conn method
-// returns once the filters have run, including what they deferred.
-func (h *Host) Dial() *Conn {
+// 127.0.0.1:10000, upstream.address 127.0.0.1:9000 and, once the chain has
+// reached tcp_proxy, xds.cluster_name "upstream" with the metadata that
+// options give (TCPClusterMetadata). Each Conn method returns once the
+// filters have run, including what they deferred.
+func (h *Host) Dial(opts ...DialOption) *Conn {
+	info := engine.ConnInfo{Source: "127.0.0.1:40000", Destination: "127.0.0.1:10000", Cluster: "upstream"}
+	md := &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{}}
+	for _, o := range opts {
+		o(&info, md)
+	}
+	info.ClusterMetadata = md
 	c := &Conn{}
-	c.c = h.e.NewConn(engine.ConnInfo{Source: "127.0.0.1:40000", Destination: "127.0.0.1:10000"}, (*connSink)(c))
+	c.c = h.e.NewConn(info, (*connSink)(c))
 	c.c.UpstreamConnected("127.0.0.1:9000")
 	c.c.Sync()
 	return c
+}
+
+// DialOption shapes what the filters of a Dial connection see.
+type DialOption func(*engine.ConnInfo, *corev3.Metadata)
+
+// TCPCluster names tcp_proxy's cluster (xds.cluster_name; default
+// "upstream").
+func TCPCluster(name string) DialOption {
+	return func(i *engine.ConnInfo, _ *corev3.Metadata) { i.Cluster = name }
+}
+
+// TCPClusterMetadata adds the cluster's metadata.filter_metadata[filter]
+// (xds.cluster_metadata), as Request.ClusterMetadata does for a request.
+func TCPClusterMetadata(filter string, fields map[string]any) DialOption {
+	return func(_ *engine.ConnInfo, md *corev3.Metadata) {
+		md.FilterMetadata[filter] = mustStruct("xds.cluster_metadata", fields)
+	}
 }
 
 // Conn is a connection opened by Dial: the test writes as the client

@@ -73,3 +73,28 @@ func TestTCPFilter(t *testing.T) {
 		})
 	}
 }
+
+// TestTCPClusterProperties: tcp_proxy's cluster (xds.cluster_name,
+// xds.cluster_metadata) is in the connection's stream info once the chain
+// reached tcp_proxy, as in Envoy: not in on_new_connection, which runs
+// before it; then a Struct in the metadata reads as a map (pairs).
+func TestTCPClusterProperties(t *testing.T) {
+	h := hosttest.New(t, hosttest.Plugin("testdata/tcpprobe"), hosttest.Config(`{"log_cluster": true}`), hosttest.Workers(1))
+	c := h.Dial(hosttest.TCPCluster("backend"),
+		hosttest.TCPClusterMetadata("location", map[string]any{"region": "ap-northeast-1", "az": "ap-northeast-1a"}))
+	c.Send("x")
+	c.Reply("y")
+	c.Close()
+	for _, want := range []string{
+		"cluster ctx=2 at=new name=<error status returned by host: not found> location=<error status returned by host: not found>",
+		"cluster ctx=2 at=up name=backend location=az=ap-northeast-1a,region=ap-northeast-1",
+	} {
+		if len(h.LogsContaining(want)) != 1 {
+			var all []string
+			for _, l := range h.Logs() {
+				all = append(all, l.Message)
+			}
+			t.Errorf("no log line %q in:\n%s", want, strings.Join(all, "\n"))
+		}
+	}
+}

@@ -90,7 +90,7 @@ func defaultPolicy() policy {
 
 // parseConfig decodes, defaults and validates the configuration. Errors
 // name the field path and the value (`failure_rate.threshold: must be in
-// (0, 1], got 1.5`); the caller adds the "circuit-breaker: " prefix.
+// (0, 1], got 1.5`).
 func parseConfig(data []byte) (config, error) {
 	o, err := jsonconfig.Parse(data)
 	if err != nil {

@@ -404,7 +404,7 @@ func TestBadConfigRefusedAtStart(t *testing.T) {
 			t.Errorf("Start(%s) succeeded, want it refused", c.cfg)
 			continue
 		}
-		if want := "[error] circuit-breaker: " + c.want; !strings.Contains(err.Error(), want) {
+		if want := "[error] " + c.want; !strings.Contains(err.Error(), want) {
 			t.Errorf("Start(%s) = %q, want it to contain %q", c.cfg, err, want)
 		}
 	}

@@ -28,8 +28,6 @@ import (
 	"github.com/concierge-wasm/concierge/shared/shareddata"
 )
 
-const logPrefix = "circuit-breaker: "
-
 func main() {}
 
 // init only registers the plugin: hosts refuse every host call but
@@ -99,12 +97,12 @@ func stateGaugeName(scope string) string {
 func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	data, err := proxywasm.GetPluginConfiguration()
 	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
-		proxywasm.LogError(logPrefix + "reading the plugin configuration: " + err.Error())
+		proxywasm.LogError("reading the plugin configuration: " + err.Error())
 		return types.OnPluginStartStatusFailed
 	}
 	cfg, err := parseConfig(data)
 	if err != nil {
-		proxywasm.LogError(logPrefix + err.Error())
+		proxywasm.LogError(err.Error())
 		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = cfg
@@ -285,7 +283,7 @@ func (s *stream) reject(v verdict, retry time.Duration, why string) types.Action
 	if s.shadow {
 		mode = "shadow: would reject"
 	}
-	proxywasm.LogInfo(logPrefix + mode + " request_id=" + strconv.Quote(id) + " scope=" + strconv.Quote(string(s.scope)) +
+	proxywasm.LogInfo(mode + " request_id=" + strconv.Quote(id) + " scope=" + strconv.Quote(string(s.scope)) +
 		" reason=" + strconv.Quote(why) + " retry_after=" + strconv.FormatInt(secs, 10))
 	if s.shadow {
 		p.m.shadowed.Increment(1)
@@ -455,7 +453,7 @@ func (p *plugin) report(b *breakerKey, r *record, tr *transition) {
 		case halfOpen:
 			p.m.halfOpened.Increment(1)
 		}
-		proxywasm.LogWarn(logPrefix + "breaker " + strconv.Quote(b.scope) + " " + tr.from.String() + " -> " +
+		proxywasm.LogWarn("breaker " + strconv.Quote(b.scope) + " " + tr.from.String() + " -> " +
 			tr.to.String() + ": " + tr.reason)
 	}
 	if int64(r.state) == b.gauge {
@@ -475,7 +473,7 @@ func (p *plugin) report(b *breakerKey, r *record, tr *transition) {
 func (p *plugin) storeError(b *breakerKey, what string, err error) {
 	if _, ok := err.(casError); ok {
 		p.m.casExhausted.Increment(1)
-		proxywasm.LogWarn(logPrefix + "breaker " + strconv.Quote(b.scope) + ": " + what + ": " + err.Error() +
+		proxywasm.LogWarn("breaker " + strconv.Quote(b.scope) + ": " + what + ": " + err.Error() +
 			"; the request passes unguarded")
 		return
 	}
@@ -484,7 +482,7 @@ func (p *plugin) storeError(b *breakerKey, what string, err error) {
 
 func (p *plugin) hostError(what string, err error) {
 	p.m.hostErr.Increment(1)
-	proxywasm.LogError(logPrefix + what + ": " + err.Error())
+	proxywasm.LogError(what + ": " + err.Error())
 }
 
 var (

@@ -17,7 +17,7 @@ const recordVersion = 1
 // bytes + 20 varints of at most 5.
 const maxRecordBytes = 1 + 10*binary.MaxVarintLen64 + 2*buckets*binary.MaxVarintLen32
 
-var errBadRecord = errors.New("circuit-breaker: unreadable shared-data record")
+var errBadRecord = errors.New("unreadable shared-data record")
 
 // appendRecord appends r's encoding to dst.
 func appendRecord(dst []byte, r *record) []byte {

@@ -16,7 +16,7 @@ import (
 func keyAuthVerified() bool {
 	id, ok, err := identity.Get()
 	if err != nil {
-		proxywasm.LogWarnf("jwt-auth: reading the identity property: %v", err)
+		proxywasm.LogWarnf("reading the identity property: %v", err)
 		return false
 	}
 	return ok && id.Method == identity.MethodKeyAuth

@@ -155,8 +155,7 @@ var providerFields = []string{"name", "issuer", "audiences", "algorithms", "loca
 
 // parseConfig decodes, defaults and validates the plugin configuration.
 // Errors name the field path and the value, e.g.
-// `providers[0].algorithms: must not be empty`; the caller adds the
-// "jwt-auth: " prefix when it logs one.
+// `providers[0].algorithms: must not be empty`.
 func parseConfig(data []byte) (config, error) {
 	o, err := jsoncfg.Parse(data)
 	if err != nil {

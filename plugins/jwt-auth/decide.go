@@ -175,9 +175,9 @@ func (l headerList) get(name string) (string, bool) {
 func denialLog(shadow bool, out outcome, requestID, provider string, rule int) string {
 	b := make([]byte, 0, 128+len(requestID)+len(provider))
 	if shadow {
-		b = append(b, "jwt-auth: shadow: would deny status="...)
+		b = append(b, "shadow: would deny status="...)
 	} else {
-		b = append(b, "jwt-auth: denied status="...)
+		b = append(b, "denied status="...)
 	}
 	b = strconv.AppendInt(b, int64(out.status), 10)
 	b = append(b, " reason="...)

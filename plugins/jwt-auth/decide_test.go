@@ -107,10 +107,10 @@ func TestRoles(t *testing.T) {
 
 func TestDenialLog(t *testing.T) {
 	out := outcome{kind: outDeny, status: 401, reason: errExpired}
-	if got, want := denialLog(false, out, "r\"1", "main", 2), `jwt-auth: denied status=401 reason="token expired" request_id="r\"1" provider="main" rule=2`; got != want {
+	if got, want := denialLog(false, out, "r\"1", "main", 2), `denied status=401 reason="token expired" request_id="r\"1" provider="main" rule=2`; got != want {
 		t.Errorf("denialLog = %s, want %s", got, want)
 	}
-	if got, want := denialLog(true, out, "", "-", -1), `jwt-auth: shadow: would deny status=401 reason="token expired" request_id="" provider="-" rule=-1; let through`; got != want {
+	if got, want := denialLog(true, out, "", "-", -1), `shadow: would deny status=401 reason="token expired" request_id="" provider="-" rule=-1; let through`; got != want {
 		t.Errorf("denialLog(shadow) = %s, want %s", got, want)
 	}
 }

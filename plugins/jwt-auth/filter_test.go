@@ -123,8 +123,8 @@ func TestWasmMissingToken(t *testing.T) {
 	wantDenied(t, resp, 401, "missing token", `Bearer realm="api"`)
 	wantEqual(t, "body", string(resp.Body), `{"error":"missing token","requestId":"req-1"}`)
 	wantEqual(t, "x-request-id", resp.Header("x-request-id"), "req-1")
-	logs := h.LogsContaining("jwt-auth: denied")
-	if len(logs) != 1 || logs[0] != `jwt-auth: denied status=401 reason="missing token" request_id="req-1" provider="-" rule=-1` {
+	logs := h.LogsContaining("denied")
+	if len(logs) != 1 || logs[0] != `denied status=401 reason="missing token" request_id="req-1" provider="-" rule=-1` {
 		t.Errorf("denial log lines = %q", logs)
 	}
 	// Without a realm the challenge is bare.
@@ -256,8 +256,8 @@ func TestWasmShadow(t *testing.T) {
 	wantEqual(t, metricDenied, metric(t, h, metricDenied), 1)
 	wantEqual(t, metricShadowed, metric(t, h, metricShadowed), 1)
 	wantEqual(t, metricAllowed, metric(t, h, metricAllowed), 1)
-	if logs := h.LogsContaining("jwt-auth: shadow: would deny"); len(logs) != 1 ||
-		logs[0] != `jwt-auth: shadow: would deny status=401 reason="missing token" request_id="req-1" provider="-" rule=-1; let through` {
+	if logs := h.LogsContaining("shadow: would deny"); len(logs) != 1 ||
+		logs[0] != `shadow: would deny status=401 reason="missing token" request_id="req-1" provider="-" rule=-1; let through` {
 		t.Errorf("shadow log lines = %q", logs)
 	}
 	wantDenied(t, h.Do(get("/enforced", "")), 401, "missing token", `Bearer realm="api"`)
@@ -327,15 +327,15 @@ func TestWasmTokenLocations(t *testing.T) {
 // plugin says why in one line.
 func TestWasmBadConfigRefused(t *testing.T) {
 	for _, tc := range []struct{ config, want string }{
-		{``, `jwt-auth: providers: required`},
-		{`{"providers":[],"realms":"x"}`, `jwt-auth: unknown field "realms"`},
-		{`{"providers":[{"issuer":"https://a","algorithms":["none"],"hmac_secret":"x"}]}`, `jwt-auth: providers[0].algorithms[0]: "none" is not allowed`},
-		{`{"providers":[{"issuer":"https://a","algorithms":["RS256"]}]}`, `jwt-auth: providers[0]: needs a key source: local_jwks, remote_jwks, hmac_secret or hmac_secret_base64`},
-		{`{"providers":[{"issuer":"https://a","algorithms":["HS256","RS256"],"hmac_secret":"` + testSecret + `"}]}`, `jwt-auth: providers[0]: algorithm RS256 needs local_jwks or remote_jwks`},
-		{`{"providers":[{"issuer":"https://a","algorithms":["RS256"],"local_jwks":"{\"keys\":"}]}`, `jwt-auth: providers[0].local_jwks: invalid JSON`},
-		{`{"providers":[{"issuer":"https://a","algorithms":["RS256"],"remote_jwks":{"http_uri":{"uri":"/jwks","cluster":"idp"}}}]}`, `jwt-auth: providers[0].remote_jwks.http_uri.uri: must be an absolute http or https URL, got "/jwks"`},
-		{`{"providers":[{"issuer":"https://a","algorithms":["HS256"],"hmac_secret":"` + testSecret + `"}],"rules":[{"require":{"claims":{}}}]}`, `jwt-auth: rules[0].require.claims: must not be empty`},
-		{`{"providers":[{"issuer":"https://a","algorithms":["HS256"],"hmac_secret":"` + testSecret + `"}],"error_format":"xml"}`, `jwt-auth: error_format: must be one of "json", "problem+json", got "xml"`},
+		{``, `providers: required`},
+		{`{"providers":[],"realms":"x"}`, `unknown field "realms"`},
+		{`{"providers":[{"issuer":"https://a","algorithms":["none"],"hmac_secret":"x"}]}`, `providers[0].algorithms[0]: "none" is not allowed`},
+		{`{"providers":[{"issuer":"https://a","algorithms":["RS256"]}]}`, `providers[0]: needs a key source: local_jwks, remote_jwks, hmac_secret or hmac_secret_base64`},
+		{`{"providers":[{"issuer":"https://a","algorithms":["HS256","RS256"],"hmac_secret":"` + testSecret + `"}]}`, `providers[0]: algorithm RS256 needs local_jwks or remote_jwks`},
+		{`{"providers":[{"issuer":"https://a","algorithms":["RS256"],"local_jwks":"{\"keys\":"}]}`, `providers[0].local_jwks: invalid JSON`},
+		{`{"providers":[{"issuer":"https://a","algorithms":["RS256"],"remote_jwks":{"http_uri":{"uri":"/jwks","cluster":"idp"}}}]}`, `providers[0].remote_jwks.http_uri.uri: must be an absolute http or https URL, got "/jwks"`},
+		{`{"providers":[{"issuer":"https://a","algorithms":["HS256"],"hmac_secret":"` + testSecret + `"}],"rules":[{"require":{"claims":{}}}]}`, `rules[0].require.claims: must not be empty`},
+		{`{"providers":[{"issuer":"https://a","algorithms":["HS256"],"hmac_secret":"` + testSecret + `"}],"error_format":"xml"}`, `error_format: must be one of "json", "problem+json", got "xml"`},
 	} {
 		h, err := hosttest.Start(hosttest.Plugin("."), hosttest.Config(tc.config), hosttest.Workers(1))
 		if err == nil {

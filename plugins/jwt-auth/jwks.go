@@ -534,7 +534,7 @@ func (s fetchState) encode() []byte {
 	return strconv.AppendInt(b, int64(s.failures), 10)
 }
 
-var errRecord = errors.New("jwt-auth: unknown shared-data record")
+var errRecord = errors.New("unknown shared-data record")
 
 func decodeFetchState(b []byte) (fetchState, error) {
 	f := strings.Fields(string(b))

@@ -97,7 +97,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	data, _ := proxywasm.GetPluginConfiguration()
 	cfg, err := parseConfig(data)
 	if err != nil {
-		proxywasm.LogErrorf("jwt-auth: %v", err)
+		proxywasm.LogError(err.Error())
 		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = &cfg
@@ -188,7 +188,7 @@ func (p *plugin) resume(now time.Time, settled func(provider int) bool) {
 		}
 		if s.check(now, false, nil) == types.ActionContinue {
 			if err := proxywasm.ResumeHttpRequest(); err != nil {
-				proxywasm.LogWarnf("jwt-auth: resuming request_id=%q: %v", s.requestID, err)
+				proxywasm.LogWarnf("resuming request_id=%q: %v", s.requestID, err)
 			}
 		}
 	}
@@ -230,7 +230,7 @@ func (p *plugin) schedule() {
 		return
 	}
 	if err := proxywasm.SetTickPeriodMilliSeconds(ms); err != nil {
-		proxywasm.LogWarnf("jwt-auth: setting the tick period to %dms: %v", ms, err)
+		proxywasm.LogWarnf("setting the tick period to %dms: %v", ms, err)
 		return
 	}
 	p.tickMs = ms
@@ -294,11 +294,11 @@ func (h hostCalls) note(e jwksEvent, msg string) {
 	}
 	switch e {
 	case evKeysUpdated:
-		proxywasm.LogInfo("jwt-auth: " + msg)
+		proxywasm.LogInfo(msg)
 	case evUnknownCluster:
-		proxywasm.LogError("jwt-auth: " + msg)
+		proxywasm.LogError(msg)
 	default:
-		proxywasm.LogWarn("jwt-auth: " + msg)
+		proxywasm.LogWarn(msg)
 	}
 }
 
@@ -334,7 +334,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	if len(spoofed) > 0 {
 		p.m.spoofed.Increment(1)
 		if err != nil {
-			proxywasm.LogWarnf("jwt-auth: removing identity headers: %v", err)
+			proxywasm.LogWarnf("removing identity headers: %v", err)
 		}
 	}
 	d := rules.Decision[ruleOverride]{Enabled: true, Shadow: p.cfg.shadow, Rule: -1}
@@ -378,7 +378,7 @@ func (s *stream) OnHttpRequestTrailers(int) types.Action {
 		s.p.m.spoofed.Increment(1)
 	}
 	if err != nil {
-		proxywasm.LogWarnf("jwt-auth: removing identity trailers: %v (request_id=%q)", err, s.requestID)
+		proxywasm.LogWarnf("removing identity trailers: %v (request_id=%q)", err, s.requestID)
 	}
 	return types.ActionContinue
 }
@@ -445,13 +445,13 @@ func (s *stream) allow(res authResult, headers [][2]string, path string) {
 		return // a token without "sub" identifies nobody; its claim headers still go up
 	}
 	if err := identity.Set(&id); err != nil {
-		proxywasm.LogWarnf("jwt-auth: setting the identity property: %v (request_id=%q)", err, s.requestID)
+		proxywasm.LogWarnf("setting the identity property: %v (request_id=%q)", err, s.requestID)
 	}
 }
 
 func (s *stream) setHeader(name, value string) {
 	if err := proxywasm.ReplaceHttpRequestHeader(name, value); err != nil {
-		proxywasm.LogWarnf("jwt-auth: setting header %s: %v (request_id=%q)", name, err, s.requestID)
+		proxywasm.LogWarnf("setting header %s: %v (request_id=%q)", name, err, s.requestID)
 	}
 }
 
@@ -483,7 +483,7 @@ func (s *stream) removeToken(tok foundToken, headers [][2]string, path string) {
 		}
 	}
 	if err != nil {
-		proxywasm.LogWarnf("jwt-auth: removing the token: %v (request_id=%q)", err, s.requestID)
+		proxywasm.LogWarnf("removing the token: %v (request_id=%q)", err, s.requestID)
 	}
 }
 
@@ -511,7 +511,7 @@ func (s *stream) deny(out outcome) types.Action {
 			[2]string{"www-authenticate", p.cfg.challenge(out.status, out.reason)})
 	}
 	if err != nil {
-		proxywasm.LogErrorf("jwt-auth: sending the %d reply: %v (request_id=%q)", out.status, err, s.requestID)
+		proxywasm.LogErrorf("sending the %d reply: %v (request_id=%q)", out.status, err, s.requestID)
 	}
 	return types.ActionPause
 }

@@ -355,7 +355,7 @@ func TestRemoteJWKSUnusableKey(t *testing.T) {
 			wantEqual(t, "IdP hits", idp.hits.get(), 1)
 			wantEqual(t, metricKeysSkipped, metric(t, h, metricKeysSkipped), 1)
 			wantEqual(t, metricFailures, metric(t, h, metricFailures), 0)
-			want := `jwt-auth: jwks for provider "idp" from https://idp.example` + jwksPath + `: unusable key skipped: ` + u.log
+			want := `jwks for provider "idp" from https://idp.example` + jwksPath + `: unusable key skipped: ` + u.log
 			if logs := h.LogsContaining(want); len(logs) != 1 {
 				t.Errorf("log lines %q = %q; all: %q", want, logs, h.LogsContaining("jwks"))
 			}

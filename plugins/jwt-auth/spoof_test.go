@@ -128,7 +128,7 @@ func TestWasmSpoofedReject(t *testing.T) {
 	wantEqual(t, metricDenied, metric(t, h, metricDenied), 3)
 	wantEqual(t, metricSpoofed, metric(t, h, metricSpoofed), 3)
 	if logs := h.LogsContaining(`reason="spoofed identity header"`); len(logs) != 3 ||
-		logs[0] != `jwt-auth: denied status=400 reason="spoofed identity header" request_id="req-1" provider="-" rule=-1` {
+		logs[0] != `denied status=400 reason="spoofed identity header" request_id="req-1" provider="-" rule=-1` {
 		t.Errorf("denial log lines = %q", logs)
 	}
 
@@ -141,7 +141,7 @@ func TestWasmSpoofedReject(t *testing.T) {
 	wantStatus(t, resp, 200)
 	wantNoSpoofedIdentity(t, resp.Upstream.Headers, map[string]string{"x-user-id": "user-1", "x-user-roles": "reader,writer"})
 	if logs := h.LogsContaining("would deny"); len(logs) != 1 ||
-		logs[0] != `jwt-auth: shadow: would deny status=400 reason="spoofed identity header" request_id="req-1" provider="-" rule=2; let through` {
+		logs[0] != `shadow: would deny status=400 reason="spoofed identity header" request_id="req-1" provider="-" rule=2; let through` {
 		t.Errorf("shadow log lines = %q", logs)
 	}
 

@@ -135,8 +135,8 @@ var keyFields = []string{"key_sha256", "key", "not_before", "not_after"}
 
 // parseConfig decodes, defaults and validates the plugin configuration.
 // Errors name the field path and the value, e.g.
-// `consumers[1].keys[0].key_sha256: must be 64 hex digits, got 12`; the
-// caller adds the "key-auth: " prefix when it logs one.
+// `consumers[1].keys[0].key_sha256: must be 64 hex digits, got 12`.
+// Envoy's log prefix (`wasm log key-auth:`) names the filter.
 func parseConfig(data []byte) (config, error) {
 	o, err := jsoncfg.Parse(data)
 	if err != nil {

@@ -370,9 +370,9 @@ func consumerMetric(name string) string { return metricPrefix + "consumer_" + na
 func denialLog(shadow bool, c *config, out *outcome, requestID string, rule int) string {
 	b := make([]byte, 0, 160+len(requestID))
 	if shadow {
-		b = append(b, "key-auth: shadow: would deny status="...)
+		b = append(b, "shadow: would deny status="...)
 	} else {
-		b = append(b, "key-auth: denied status="...)
+		b = append(b, "denied status="...)
 	}
 	b = strconv.AppendInt(b, int64(out.reason.status()), 10)
 	b = append(b, " reason="...)

@@ -165,11 +165,11 @@ func TestDenialLogNamesNoKey(t *testing.T) {
 	c := mustParse(t, testConfig(""))
 	out := c.authenticate([][2]string{{"x-api-key", acmeKey}}, "/", "POST", nil, clockAt(testNow))
 	got := denialLog(false, c, &out, "req-1", -1)
-	want := `key-auth: denied status=403 reason=permission_denied request_id="req-1" consumer="acme" key=consumers[0].keys[0] missing_permission="write" rule=-1`
+	want := `denied status=403 reason=permission_denied request_id="req-1" consumer="acme" key=consumers[0].keys[0] missing_permission="write" rule=-1`
 	wantEqual(t, "denialLog", got, want)
 	out = c.authenticate([][2]string{{"x-api-key", "guess"}}, "/", "GET", nil, clockAt(testNow))
 	got = denialLog(true, c, &out, "", 2)
-	wantEqual(t, "denialLog", got, `key-auth: shadow: would deny status=401 reason=unknown_key request_id="" rule=2; let through`)
+	wantEqual(t, "denialLog", got, `shadow: would deny status=401 reason=unknown_key request_id="" rule=2; let through`)
 }
 
 // TestGuardOwnsEverySpelling: the identity headers key-auth removes are

@@ -270,7 +270,7 @@ func TestWasmRules(t *testing.T) {
 	wantEqual(t, metricShadowed, metric(t, h, metricShadowed), 1)
 	wantEqual(t, "x-consumer (shadow)", resp.Upstream.Header("x-consumer"), "")
 	wantEqual(t, "x-api-key (shadow)", resp.Upstream.Header("x-api-key"), acmeKey)
-	if got := h.LogsContaining("key-auth: shadow: would deny status=403 reason=permission_denied"); len(got) != 1 {
+	if got := h.LogsContaining("shadow: would deny status=403 reason=permission_denied"); len(got) != 1 {
 		t.Errorf("shadow log lines = %q, want one", got)
 	}
 	wantStatus(t, h.Do(withKey("/trial/x", "")), 200)
@@ -316,13 +316,13 @@ func TestWasmProblemJSON(t *testing.T) {
 func TestWasmBadConfigRefused(t *testing.T) {
 	d := digest(acmeKey)
 	for _, tc := range []struct{ config, want string }{
-		{``, `key-auth: consumers: required`},
-		{`{"consumers":[],"headr":"x"}`, `key-auth: unknown field "headr"`},
-		{`{"consumers":[{"name":"a","keys":[{"key_sha256":"abc"}]}]}`, `key-auth: consumers[0].keys[0].key_sha256: must be 64 hex digits (printf %s "$KEY" | sha256sum), got 3 characters`},
+		{``, `consumers: required`},
+		{`{"consumers":[],"headr":"x"}`, `unknown field "headr"`},
+		{`{"consumers":[{"name":"a","keys":[{"key_sha256":"abc"}]}]}`, `consumers[0].keys[0].key_sha256: must be 64 hex digits (printf %s "$KEY" | sha256sum), got 3 characters`},
 		{`{"consumers":[{"name":"a","keys":[{"key_sha256":"` + d + `"}]},{"name":"b","keys":[{"key":"` + acmeKey + `"}]}]}`,
-			`key-auth: consumers[1].keys[0]: duplicate key: the same key as consumers[0].keys[0] (consumer "a")`},
-		{`{"consumers":[{"name":"a","keys":[{"key":"k","not_after":"tomorrow"}]}]}`, `key-auth: consumers[0].keys[0].not_after: must be an RFC 3339 time like "2026-01-31T00:00:00Z", got "tomorrow"`},
-		{`{"consumers":[{"name":"a","keys":[{"key":"k"}]}],"permission_by_method":{"GET":"read"}}`, `key-auth: permission_by_method: needs a "*" entry: the permission of every method not listed`},
+			`consumers[1].keys[0]: duplicate key: the same key as consumers[0].keys[0] (consumer "a")`},
+		{`{"consumers":[{"name":"a","keys":[{"key":"k","not_after":"tomorrow"}]}]}`, `consumers[0].keys[0].not_after: must be an RFC 3339 time like "2026-01-31T00:00:00Z", got "tomorrow"`},
+		{`{"consumers":[{"name":"a","keys":[{"key":"k"}]}],"permission_by_method":{"GET":"read"}}`, `permission_by_method: needs a "*" entry: the permission of every method not listed`},
 	} {
 		h, err := hosttest.Start(hosttest.Plugin("."), hosttest.Config(tc.config), hosttest.Workers(1))
 		if err == nil {
@@ -348,7 +348,7 @@ func TestWasmPlaintextWarning(t *testing.T) {
 	if len(warn) == 0 {
 		t.Fatal("no start-up warning about plaintext keys")
 	}
-	wantEqual(t, "warning", warn[0], `key-auth: 2 plaintext key(s) in the configuration (consumers[0].keys[0], consumers[0].keys[2]); use key_sha256 outside development`)
+	wantEqual(t, "warning", warn[0], `2 plaintext key(s) in the configuration (consumers[0].keys[0], consumers[0].keys[2]); use key_sha256 outside development`)
 	for _, l := range h.Logs() {
 		if strings.Contains(l.Message, "dev-secret") {
 			t.Errorf("log line %q holds a key", l.Message)

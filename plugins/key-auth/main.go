@@ -58,7 +58,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	data, _ := proxywasm.GetPluginConfiguration()
 	cfg, err := parseConfig(data)
 	if err != nil {
-		proxywasm.LogErrorf("key-auth: %v", err)
+		proxywasm.LogError(err.Error())
 		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = &cfg
@@ -86,7 +86,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		if n := len(cfg.plaintext) - len(shown); n > 0 {
 			more = " and " + strconv.Itoa(n) + " more"
 		}
-		proxywasm.LogWarnf("key-auth: %d plaintext key(s) in the configuration (%s%s); use key_sha256 outside development",
+		proxywasm.LogWarnf("%d plaintext key(s) in the configuration (%s%s); use key_sha256 outside development",
 			len(cfg.plaintext), strings.Join(shown, ", "), more)
 	}
 	return types.OnPluginStartStatusOK
@@ -118,7 +118,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	// later filters ever see them (shared/identity's Guard).
 	headers, spoofed, reject, err := p.cfg.guard.ScreenRequestHeaders(headers)
 	if len(spoofed) > 0 && err != nil {
-		proxywasm.LogWarnf("key-auth: removing identity headers: %v", err)
+		proxywasm.LogWarnf("removing identity headers: %v", err)
 	}
 	d := rules.Decision[ruleOverride]{Enabled: true, Shadow: p.cfg.shadow, Rule: -1}
 	if len(p.cfg.rules.Rules) > 0 {
@@ -161,7 +161,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 // listener enables them: an upstream reads a trailer as it reads a header.
 func (s *stream) OnHttpRequestTrailers(int) types.Action {
 	if _, err := s.p.cfg.guard.StripRequestTrailers(); err != nil {
-		proxywasm.LogWarnf("key-auth: removing identity trailers: %v", err)
+		proxywasm.LogWarnf("removing identity trailers: %v", err)
 	}
 	return types.ActionContinue
 }
@@ -178,7 +178,7 @@ func (s *stream) allow(out *outcome, path string) {
 	}
 	id := identity.Identity{Method: identity.MethodKeyAuth, Subject: c.name, Consumer: c.name, Roles: c.permissions}
 	if err := identity.Set(&id); err != nil {
-		proxywasm.LogWarnf("key-auth: setting the identity property: %v", err)
+		proxywasm.LogWarnf("setting the identity property: %v", err)
 	}
 	if !p.cfg.hideCredentials {
 		return
@@ -191,13 +191,13 @@ func (s *stream) allow(out *outcome, path string) {
 		err = proxywasm.ReplaceHttpRequestHeader(":path", removeQueryParam(path, p.cfg.queryParam))
 	}
 	if err != nil {
-		proxywasm.LogWarnf("key-auth: removing the key from the request: %v", err)
+		proxywasm.LogWarnf("removing the key from the request: %v", err)
 	}
 }
 
 func (s *stream) setHeader(name, value string) {
 	if err := proxywasm.ReplaceHttpRequestHeader(name, value); err != nil {
-		proxywasm.LogWarnf("key-auth: setting header %s: %v", name, err)
+		proxywasm.LogWarnf("setting header %s: %v", name, err)
 	}
 }
 
@@ -218,7 +218,7 @@ func (s *stream) deny(out *outcome, requestID string, d rules.Decision[ruleOverr
 		err = p.replier.SendWithID(requestID, status, out.reason.message())
 	}
 	if err != nil {
-		proxywasm.LogErrorf("key-auth: sending the %d reply: %v (request_id=%q)", out.reason.status(), err, requestID)
+		proxywasm.LogErrorf("sending the %d reply: %v (request_id=%q)", out.reason.status(), err, requestID)
 	}
 	return types.ActionPause
 }

@@ -27,11 +27,10 @@ func appendDenialBody(dst []byte, f reply.Format, retry int64, requestID string)
 
 // denialLog is the one log line of a denial:
 //
-//	rate-limit: denied status=429 by=local limit="minute" retry_after=3 request_id="5f0c…" rule=-1
-//	rate-limit: shadow: would deny status=429 by=local limit="minute" retry_after=3 request_id="" rule=2; let through
+//	denied status=429 by=local limit="minute" retry_after=3 request_id="5f0c…" rule=-1
+//	shadow: would deny status=429 by=local limit="minute" retry_after=3 request_id="" rule=2; let through
 func denialLog(shadow bool, by, limitName string, retry int64, requestID string, rule int, contended bool) string {
 	b := make([]byte, 0, 128)
-	b = append(b, "rate-limit: "...)
 	if shadow {
 		b = append(b, "shadow: would deny"...)
 	} else {

@@ -42,7 +42,7 @@ func TestBurstThenRefill(t *testing.T) {
 	if a, d := metric(t, h, metricAllowed), metric(t, h, metricDenied); a != 5 || d != 2 {
 		t.Errorf("allowed %d denied %d, want 5 and 2", a, d)
 	}
-	if len(h.LogsContaining(`rate-limit: denied status=429 by=local limit="default" retry_after=2 request_id="req-1" rule=-1`)) != 2 {
+	if len(h.LogsContaining(`denied status=429 by=local limit="default" retry_after=2 request_id="req-1" rule=-1`)) != 2 {
 		t.Errorf("denial log lines missing: %v", h.LogsContaining("denied"))
 	}
 }
@@ -199,7 +199,7 @@ func TestRulesAndShadow(t *testing.T) {
 	if s := metric(t, h, metricShadowed); s != 3 {
 		t.Errorf("shadowed = %d, want 3", s)
 	}
-	if n := len(h.LogsContaining(`rate-limit: shadow: would deny status=429 by=local limit="default" retry_after=30 request_id="req-1" rule=2; let through`)); n != 3 {
+	if n := len(h.LogsContaining(`shadow: would deny status=429 by=local limit="default" retry_after=30 request_id="req-1" rule=2; let through`)); n != 3 {
 		t.Errorf("shadow log lines = %d, want 3: %v", n, h.LogsContaining("shadow"))
 	}
 }
@@ -219,10 +219,10 @@ func TestProblemJSON(t *testing.T) {
 // field path in the error log.
 func TestBadConfigRefusedAtStart(t *testing.T) {
 	for _, c := range []struct{ cfg, want string }{
-		{`{}`, `rate-limit: limits: required`},
-		{`{"limits":[{"max_tokens":5,"fill_interval":"0s"}]}`, `rate-limit: limits[0].fill_interval: must be > 0, got "0s"`},
-		{`{"limits":[{"requests":1,"per":"1s"}],"key":["cookie"]}`, `rate-limit: key[0]: unknown key part "cookie"; parts are identity, ip, header:<name>, route, path, method`},
-		{`{"limits":[{"requests":1,"per":"1s"}],"max_tokns":3}`, `rate-limit: unknown field "max_tokns"`},
+		{`{}`, `limits: required`},
+		{`{"limits":[{"max_tokens":5,"fill_interval":"0s"}]}`, `limits[0].fill_interval: must be > 0, got "0s"`},
+		{`{"limits":[{"requests":1,"per":"1s"}],"key":["cookie"]}`, `key[0]: unknown key part "cookie"; parts are identity, ip, header:<name>, route, path, method`},
+		{`{"limits":[{"requests":1,"per":"1s"}],"max_tokns":3}`, `unknown field "max_tokns"`},
 	} {
 		h, err := hosttest.Start(hosttest.Plugin("."), hosttest.Config(c.cfg), hosttest.Workers(1))
 		if err == nil {

@@ -73,7 +73,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	data, _ := proxywasm.GetPluginConfiguration()
 	cfg, err := parseConfig(data)
 	if err != nil {
-		proxywasm.LogErrorf("rate-limit: %v", err)
+		proxywasm.LogError(err.Error())
 		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = &cfg
@@ -129,9 +129,9 @@ func (p *plugin) storeEvent(e storeEvent, err error) {
 		p.m.evicted.Increment(1)
 	case evExhausted:
 		p.m.casExhausted.Increment(1)
-		proxywasm.LogWarnf("rate-limit: gave up on one key after %d compare-and-swap conflicts or %s waiting for its slot to be created; denying", casRetries, lockPatience)
+		proxywasm.LogWarnf("gave up on one key after %d compare-and-swap conflicts or %s waiting for its slot to be created; denying", casRetries, lockPatience)
 	case evError:
-		proxywasm.LogErrorf("rate-limit: shared data: %v", err)
+		proxywasm.LogErrorf("shared data: %v", err)
 	}
 }
 
@@ -204,7 +204,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	if p.needIdentity {
 		id, ok, err := identity.Get()
 		if err != nil {
-			proxywasm.LogWarnf("rate-limit: ignoring the identity property: %v (request_id=%q)", err, s.reqID())
+			proxywasm.LogWarnf("ignoring the identity property: %v (request_id=%q)", err, s.reqID())
 		}
 		if ok {
 			idName = id.Consumer
@@ -286,7 +286,7 @@ func (s *stream) globalAnswer(r *result, numHeaders, bodySize int) {
 	}
 	if act == types.ActionContinue {
 		if err := proxywasm.ResumeHttpRequest(); err != nil {
-			proxywasm.LogWarnf("rate-limit: resuming request_id=%q: %v", s.reqID(), err)
+			proxywasm.LogWarnf("resuming request_id=%q: %v", s.reqID(), err)
 		}
 	}
 }
@@ -297,15 +297,15 @@ func (s *stream) globalFailed(r *result, reason string, paused bool) types.Actio
 	p.m.globalErrors.Increment(1)
 	g := p.cfg.global
 	if !g.failDeny || s.shadow {
-		proxywasm.LogWarnf("rate-limit: rate limit service failed (%s); failure_mode allow: letting through request_id=%q", reason, s.reqID())
+		proxywasm.LogWarnf("rate limit service failed (%s); failure_mode allow: letting through request_id=%q", reason, s.reqID())
 		p.m.allowed.Increment(1)
 		return types.ActionContinue
 	}
-	proxywasm.LogWarnf("rate-limit: rate limit service failed (%s); failure_mode deny: 503 for request_id=%q", reason, s.reqID())
+	proxywasm.LogWarnf("rate limit service failed (%s); failure_mode deny: 503 for request_id=%q", reason, s.reqID())
 	p.m.denied.Increment(1)
 	s.replied, s.headers = true, nil
 	if err := p.replier.SendWithID(s.reqID(), 503, "rate limit service unavailable"); err != nil {
-		proxywasm.LogErrorf("rate-limit: sending the 503 reply: %v (request_id=%q)", err, s.requestID)
+		proxywasm.LogErrorf("sending the 503 reply: %v (request_id=%q)", err, s.requestID)
 	}
 	return types.ActionPause
 }
@@ -326,7 +326,7 @@ func (s *stream) deny(r *result, by, limitName string) types.Action {
 	s.replied, s.headers = true, nil
 	body := appendDenialBody(make([]byte, 0, 128), p.cfg.errorFormat, retry, id)
 	if err := proxywasm.SendHttpResponse(429, reply.Headers(p.cfg.errorFormat, reply.DefaultRequestIDHeader, id, extra...), body, -1); err != nil {
-		proxywasm.LogErrorf("rate-limit: sending the 429 reply: %v (request_id=%q)", err, id)
+		proxywasm.LogErrorf("sending the 429 reply: %v (request_id=%q)", err, id)
 	}
 	return types.ActionPause
 }
@@ -337,7 +337,7 @@ func (s *stream) OnHttpResponseHeaders(int, bool) types.Action {
 	}
 	for _, h := range s.headers {
 		if err := proxywasm.ReplaceHttpResponseHeader(h[0], h[1]); err != nil {
-			proxywasm.LogWarnf("rate-limit: setting %s: %v (request_id=%q)", h[0], err, s.requestID)
+			proxywasm.LogWarnf("setting %s: %v (request_id=%q)", h[0], err, s.requestID)
 		}
 	}
 	return types.ActionContinue

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/concierge-wasm/concierge/shared/jsonenc"
+
 	"strconv"
 	"strings"
 
@@ -83,7 +85,7 @@ func defaultConfig() config {
 // parseConfig decodes, defaults and validates the plugin configuration with
 // shared/config: an empty configuration gives the defaults; errors start
 // with the field path and name the bad value; unknown and repeated fields
-// are errors. The caller adds the "request-id: " prefix.
+// are errors.
 func parseConfig(data []byte) (config, error) {
 	o, err := jsonconfig.Parse(data)
 	if err != nil {
@@ -297,7 +299,7 @@ func parseStatuses(o *jsonconfig.Object, def []int) []int {
 
 // showString renders a string value for an error message the same way.
 func showString(s string) string {
-	return jsonconfig.Show(gjson.Result{Type: gjson.String, Raw: string(appendJSONString(nil, s))})
+	return jsonconfig.Show(gjson.Result{Type: gjson.String, Raw: string(jsonenc.AppendString(nil, s))})
 }
 
 // isLowercaseToken reports whether s is a non-empty RFC 9110 token with no

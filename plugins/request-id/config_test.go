@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/concierge-wasm/concierge/shared/jsonenc"
+
 	"reflect"
 	"strings"
 	"testing"
@@ -238,7 +240,7 @@ func TestParseConfigHeaderNames(t *testing.T) {
 	}
 }
 
-func jsonQuote(s string) string { return string(appendJSONString(nil, s)) }
+func jsonQuote(s string) string { return string(jsonenc.AppendString(nil, s)) }
 
 // FuzzParseConfig: no configuration makes parseConfig panic, and one it
 // accepts is usable: a valid header and a compiled envelope everywhere.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/concierge-wasm/concierge/shared/jsonenc"
+
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -75,28 +77,28 @@ func defaultEnvelopeConfig() envelopeConfig {
 func (e *envelopeConfig) compile() {
 	b := make([]byte, 0, 32+len(e.fields.requestID)+len(e.fields.timestamp)+len(e.fields.data))
 	b = append(b, '{')
-	b = appendJSONString(b, e.fields.requestID)
+	b = jsonenc.AppendString(b, e.fields.requestID)
 	b = append(b, ':', '"')
 	e.open = string(b)
 	b = append(b[:0], '"', ',')
-	b = appendJSONString(b, e.fields.timestamp)
+	b = jsonenc.AppendString(b, e.fields.timestamp)
 	b = append(b, ':', '"')
 	e.mid = string(b)
 	b = append(b[:0], '"', ',')
-	b = appendJSONString(b, e.fields.data)
+	b = jsonenc.AppendString(b, e.fields.data)
 	b = append(b, ':')
 	e.tail = string(b)
 }
 
 // prefixLen is the length of everything before the data for requestID.
 func (e *envelopeConfig) prefixLen(requestID string) int {
-	return len(e.open) + jsonStringContentLen(requestID) + len(e.mid) + timestampLen + len(e.tail)
+	return len(e.open) + jsonenc.StringContentLen(requestID) + len(e.mid) + timestampLen + len(e.tail)
 }
 
 // appendPrefix appends everything that comes before the data.
 func (e *envelopeConfig) appendPrefix(dst []byte, requestID string, now time.Time) []byte {
 	dst = append(dst, e.open...)
-	dst = appendJSONStringContent(dst, requestID)
+	dst = jsonenc.AppendStringContent(dst, requestID)
 	dst = append(dst, e.mid...)
 	dst = appendTimestamp(dst, now)
 	return append(dst, e.tail...)
@@ -611,91 +613,4 @@ func appendTimestamp(dst []byte, t time.Time) []byte {
 func put2(b []byte, v int) {
 	b[0] = byte('0' + v/10)
 	b[1] = byte('0' + v%10)
-}
-
-// appendJSONString appends s as a JSON string literal, quotes included.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	dst = appendJSONStringContent(dst, s)
-	return append(dst, '"')
-}
-
-// appendJSONStringContent appends s escaped for the inside of a JSON string:
-// quote, backslash and control characters are escaped, invalid UTF-8 becomes
-// \ufffd, and U+2028/U+2029 are escaped (as encoding/json does) so the output
-// is also safe inside JavaScript. jsonStringContentLen must agree with it.
-func appendJSONStringContent(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0x0f])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	return append(dst, s[start:]...)
-}
-
-// jsonStringContentLen is len(appendJSONStringContent(nil, s)).
-func jsonStringContentLen(s string) int {
-	n := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c >= 0x20 && c != '"' && c != '\\':
-				n++
-			case c == '"', c == '\\', c == '\n', c == '\r', c == '\t', c == '\b', c == '\f':
-				n += 2
-			default:
-				n += 6
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
-			n += 6
-		} else {
-			n += size
-		}
-		i += size
-	}
-	return n
 }

@@ -402,35 +402,6 @@ func replaceInvalidUTF8(s string) string {
 	return b.String()
 }
 
-func TestJSONStringEscaping(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ in, want string }{
-		{"", `""`},
-		{"plain", `"plain"`},
-		{`q"b\s`, `"q\"b\\s"`},
-		{"\n\r\t\b\f", `"\n\r\t\b\f"`},
-		{"\x00\x1f", `"\u0000\u001f"`},
-		{"\x7f", "\"\x7f\""},
-		{"é😀", `"é😀"`},
-		{"\u2028\u2029", `"\u2028\u2029"`},
-		{"a\xffb", `"a\ufffdb"`},
-		{"\xed\xa0\x80", `"\ufffd\ufffd\ufffd"`}, // an encoded surrogate is not UTF-8
-	}
-	for _, tt := range tests {
-		got := appendJSONString(nil, tt.in)
-		if string(got) != tt.want {
-			t.Errorf("appendJSONString(%q) = %s, want %s", tt.in, got, tt.want)
-		}
-		if n := jsonStringContentLen(tt.in) + 2; n != len(got) {
-			t.Errorf("jsonStringContentLen(%q) + 2 = %d, want %d", tt.in, n, len(got))
-		}
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil || back != replaceInvalidUTF8(tt.in) {
-			t.Errorf("json.Unmarshal(%s) = %q, %v, want %q", got, back, err, replaceInvalidUTF8(tt.in))
-		}
-	}
-}
-
 func TestAppendTimestamp(t *testing.T) {
 	t.Parallel()
 	est := time.FixedZone("EST", -5*3600)

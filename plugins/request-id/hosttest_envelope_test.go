@@ -292,7 +292,7 @@ func TestEnvelopeTrailers(t *testing.T) {
 		}
 		errs := errorLines(h)
 		if len(errs) != 1 || !strings.HasSuffix(errs[0], ": response trailers arrived unannounced and without content-length; 13 held body bytes could not be sent") ||
-			!strings.HasPrefix(errs[0], "request-id: request_id="+resp.Header("x-request-id")) {
+			!strings.HasPrefix(errs[0], "request_id="+resp.Header("x-request-id")) {
 			t.Errorf("error log = %q", errs)
 		}
 	})

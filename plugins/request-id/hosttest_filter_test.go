@@ -52,7 +52,7 @@ func TestBadConfigRefusedAtStart(t *testing.T) {
 			for _, line := range strings.Split(msg, "\n")[1:] {
 				logged = append(logged, strings.TrimPrefix(line, "  "))
 			}
-			want := "[error] request-id: " + tt.want
+			want := "[error] " + tt.want
 			if len(logged) != 1 || logged[0] != want {
 				t.Errorf("Start(%s) plugin logs = %q, want exactly [%q]", tt.cfg, logged, want)
 			}

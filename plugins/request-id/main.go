@@ -17,9 +17,6 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
 
-// logPrefix starts every line the filter logs except the access-log line.
-const logPrefix = "request-id: "
-
 func main() {}
 
 func init() {
@@ -71,12 +68,12 @@ func defineMetrics() metrics {
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	data, err := proxywasm.GetPluginConfiguration()
 	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) { // NotFound: no configuration
-		proxywasm.LogError(logPrefix + "reading the plugin configuration: " + err.Error())
+		proxywasm.LogError("reading the plugin configuration: " + err.Error())
 		return types.OnPluginStartStatusFailed
 	}
 	cfg, err := parseConfig(data)
 	if err != nil {
-		proxywasm.LogError(logPrefix + err.Error())
+		proxywasm.LogError(err.Error())
 		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = cfg
@@ -368,7 +365,7 @@ func (c *httpContext) OnHttpResponseTrailers(int) types.Action {
 	held := c.body.flush()
 	if len(held) > 0 && !c.shadow {
 		c.p.metrics.envelopeTruncated.Increment(1)
-		proxywasm.LogError(logPrefix + "request_id=" + c.id + ": response trailers arrived unannounced and without content-length; " +
+		proxywasm.LogError("request_id=" + c.id + ": response trailers arrived unannounced and without content-length; " +
 			strconv.Itoa(len(held)) + " held body bytes could not be sent")
 	}
 	c.countEnvelope()
@@ -422,7 +419,7 @@ func (c *httpContext) OnHttpStreamDone() {
 // fail logs a host call or generator failure; the stream goes on.
 func (c *httpContext) fail(what string, err error) {
 	c.p.metrics.failure.Increment(1)
-	proxywasm.LogError(logPrefix + what + ": " + err.Error())
+	proxywasm.LogError(what + ": " + err.Error())
 }
 
 // parseStatus reads a :status value; 0 when it is not a number.

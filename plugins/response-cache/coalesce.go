@@ -176,7 +176,7 @@ func (p *plugin) wake(now time.Time) {
 		if !now.Before(s.deadline) || !p.leases.held(s.leaseHash, now) {
 			s.p.m.misses.Increment(1)
 			if err := proxywasm.ResumeHttpRequest(); err != nil {
-				proxywasm.LogWarnf("response-cache: resuming a coalesced request: %v", err)
+				proxywasm.LogWarnf("resuming a coalesced request: %v", err)
 			}
 			continue
 		}

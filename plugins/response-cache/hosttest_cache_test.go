@@ -339,7 +339,7 @@ func TestBadConfigRefused(t *testing.T) {
 		h.Close()
 		t.Fatal("a bad configuration was accepted")
 	}
-	if !strings.Contains(err.Error(), `response-cache: max_ttl: must be > 0, got "0s"`) {
+	if !strings.Contains(err.Error(), `max_ttl: must be > 0, got "0s"`) {
 		t.Errorf("refusal = %v, want the field path", err)
 	}
 }

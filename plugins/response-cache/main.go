@@ -59,7 +59,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	data, _ := proxywasm.GetPluginConfiguration()
 	cfg, err := parseConfig(data)
 	if err != nil {
-		proxywasm.LogErrorf("response-cache: %v", err)
+		proxywasm.LogError(err.Error())
 		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = &cfg
@@ -198,7 +198,7 @@ func (s *stream) OnHttpRequestHeaders(_ int, _ bool) types.Action {
 	var idBytes []byte
 	if cfg.key.identity {
 		if id, ok, err := identity.Get(); err != nil {
-			proxywasm.LogWarnf("response-cache: unreadable identity, caching as anonymous: %v", err)
+			proxywasm.LogWarnf("unreadable identity, caching as anonymous: %v", err)
 		} else if ok {
 			idBytes = identity.Encode(&id)
 			s.identity = true
@@ -319,7 +319,7 @@ func (s *stream) onlyIfCached() types.Action {
 	if _, err := s.p.replier.Send(504, "not in cache (only-if-cached)",
 		[2]string{"cache-status", cacheStatus(s.p.cfg.statusName, "fwd=miss", "detail=only-if-cached")},
 		[2]string{"x-cache", "MISS"}); err != nil {
-		proxywasm.LogErrorf("response-cache: sending 504: %v", err)
+		proxywasm.LogErrorf("sending 504: %v", err)
 	}
 	return types.ActionPause
 }
@@ -342,7 +342,7 @@ func (s *stream) serve(e *entry, age time.Duration, stale bool, params ...string
 	if e.notModified(s.req) {
 		h := append(e.notModifiedHeaders(), extra...)
 		if err := proxywasm.SendHttpResponse(304, h, nil, -1); err != nil {
-			proxywasm.LogErrorf("response-cache: sending 304: %v", err)
+			proxywasm.LogErrorf("sending 304: %v", err)
 		}
 		return types.ActionPause
 	}
@@ -362,7 +362,7 @@ func (s *stream) reply(e *entry, extra [][2]string) {
 		body = nil
 	}
 	if err := proxywasm.SendHttpResponse(uint32(e.status), h, body, -1); err != nil {
-		proxywasm.LogErrorf("response-cache: sending a cached response: %v", err)
+		proxywasm.LogErrorf("sending a cached response: %v", err)
 	}
 }
 
@@ -538,7 +538,7 @@ func (p *plugin) put(e *entry) {
 		if errors.Is(err, errConflict) {
 			p.m.conflicts.Increment(1)
 		}
-		proxywasm.LogWarnf("response-cache: not stored: %v", err)
+		proxywasm.LogWarnf("not stored: %v", err)
 		return
 	}
 	if e.kind == kindEntry {
@@ -574,7 +574,7 @@ func (s *stream) invalidate() {
 		n, freed, err := s.p.store.invalidate(hash64(u))
 		s.p.m.freed(freed)
 		if err != nil {
-			proxywasm.LogWarnf("response-cache: invalidation: %v", err)
+			proxywasm.LogWarnf("invalidation: %v", err)
 			s.p.m.conflicts.Increment(1)
 		}
 		if n > 0 {
@@ -631,7 +631,7 @@ func (s *stream) purge(path string) types.Action {
 		return types.ActionPause
 	}
 	s.p.m.purges.Increment(1)
-	proxywasm.LogInfof("response-cache: purged %d entries for %s%s", n, s.authority, path)
+	proxywasm.LogInfof("purged %d entries for %s%s", n, s.authority, path)
 	status := uint32(200)
 	if n == 0 {
 		status = 404

@@ -105,7 +105,7 @@ func (p *plugin) dispatch(r *refresh) {
 	})
 	if err != nil {
 		delete(p.inFlight, key)
-		proxywasm.LogWarnf("response-cache: background revalidation through cluster %q: %v", r.cluster, err)
+		proxywasm.LogWarnf("background revalidation through cluster %q: %v", r.cluster, err)
 	}
 }
 

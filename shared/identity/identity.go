@@ -8,7 +8,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
-	"github.com/concierge-wasm/concierge/shared/internal/jsonenc"
+	"github.com/concierge-wasm/concierge/shared/jsonenc"
 )
 
 // Property is the stream property that holds the encoded Identity. Envoy

@@ -4,7 +4,7 @@ import (
 	"strconv"
 
 	"github.com/concierge-wasm/concierge/shared/config"
-	"github.com/concierge-wasm/concierge/shared/internal/jsonenc"
+	"github.com/concierge-wasm/concierge/shared/jsonenc"
 )
 
 // Format is the shape of denial bodies, chosen by the `error_format` option.

@@ -5,8 +5,10 @@ import (
 	"strconv"
 	"sync/atomic"
 
-	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
 	"github.com/tetratelabs/wazero/api"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
 )
 
 // Network (TCP) filters: Envoy's envoy.filters.network.wasm. A Conn is one
@@ -44,6 +46,13 @@ type ConnSink interface {
 type ConnInfo struct {
 	Source      string // downstream peer "ip:port"
 	Destination string // local address the connection was accepted on
+	// Cluster and ClusterMetadata are tcp_proxy's cluster, served as
+	// xds.cluster_name and xds.cluster_metadata once the chain has reached
+	// tcp_proxy (Envoy sets the upstream cluster in the connection's
+	// stream info there, so a filter's on_new_connection, which runs
+	// before it, finds neither).
+	Cluster         string
+	ClusterMetadata proto.Message
 }
 
 // Conn is one connection through the network filter chain.
@@ -435,6 +444,14 @@ func (f *connFilter) property(path []string) ([]byte, abi.Status) {
 		return addr(c.upstreamAddr, 0)
 	case "upstream.port":
 		return addr(c.upstreamAddr, 1)
+	case "xds.cluster_name":
+		if c.termInit && c.info.Cluster != "" {
+			return []byte(c.info.Cluster), abi.OK
+		}
+	case "xds.cluster_metadata":
+		if c.termInit && c.info.ClusterMetadata != nil {
+			return protoProperty(c.info.ClusterMetadata, path[2:])
+		}
 	}
 	return nil, abi.NotFound
 }

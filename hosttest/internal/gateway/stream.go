@@ -75,6 +75,11 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.serveStream(w, r, req, rt)
 }
 
+// earlyResponseDrain bounds how long the rest of a request that got its
+// response early is read and dropped (Envoy's delayed_close_timeout
+// default).
+const earlyResponseDrain = time.Second
+
 // serveStream runs one request through the engine. Switching to another
 // engine transport touches only this function and clientSink.
 func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engine.Request, rt *Route) {
@@ -106,6 +111,14 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 				n, err := r.Body.Read(buf)
 				select {
 				case <-s.Done():
+					if sink.requestOpen.Load() && err == nil {
+						// The stream ended (an early response) while the
+						// client still sends: drain the rest, until the
+						// deadline serveStream sets, so that closing the
+						// connection with unread bytes does not reset it
+						// before the client has read the response.
+						_, _ = io.Copy(io.Discard, r.Body)
+					}
 					return
 				default:
 				}
@@ -153,12 +166,16 @@ func (l *listener) serveStream(w http.ResponseWriter, r *http.Request, req engin
 	}
 
 	status, reset := sink.write(w, rc, l, r, s)
-	// A response that ended before the request did (a filter answered
-	// early): stop reading the rest.
+	// A response that ended before the request did (a filter or the
+	// upstream answered early): the rest is read and dropped for at most
+	// earlyResponseDrain, then reading stops. Closing a socket with unread
+	// bytes makes the kernel send a reset, which can destroy the response
+	// before the client reads it; Envoy's delayed close (1 s by default)
+	// serves the same purpose.
 	select {
 	case <-readDone:
 	default:
-		_ = rc.SetReadDeadline(time.Now())
+		_ = rc.SetReadDeadline(time.Now().Add(earlyResponseDrain))
 		select {
 		case <-readDone:
 		case <-l.g.closing:

@@ -165,7 +165,11 @@ func (t *tcpListener) handle(c net.Conn) {
 	} else {
 		// The worker may call back (Connect) before NewConn returns.
 		p.mu.Lock()
-		p.ec = t.host.NewConn(engine.ConnInfo{Source: down.RemoteAddr().String(), Destination: down.LocalAddr().String()}, p)
+		info := engine.ConnInfo{Source: down.RemoteAddr().String(), Destination: down.LocalAddr().String(), Cluster: t.cfg.TCP.Cluster}
+		if t.cluster != nil {
+			info.ClusterMetadata = orEmpty(t.cluster.cfg.Metadata)
+		}
+		p.ec = t.host.NewConn(info, p)
 		p.mu.Unlock()
 	}
 	<-p.ready

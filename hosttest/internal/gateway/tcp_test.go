@@ -150,7 +150,9 @@ func TestTCPProxyThroughNetworkWasm(t *testing.T) {
 func TestTCPProxyCallbacksAndProperties(t *testing.T) {
 	wasm := module(t, "hosttest/testdata/tcpprobe")
 	up := newTCPUpstream(t)
-	bs, err := Parse([]byte(tcpBootstrap(netWasmFilter("tcpprobe", wasm, `{}`), staticCluster("backend", []string{up.port}, ""))))
+	// The cluster's metadata as the Go SDK's examples/network writes it.
+	md := "metadata:\n  filter_metadata:\n    location:\n      cloud_provider: aws\n      region: ap-northeast-1\n      az: ap-northeast-1a\n"
+	bs, err := Parse([]byte(tcpBootstrap(netWasmFilter("tcpprobe", wasm, `{"log_cluster": true}`), staticCluster("backend", []string{up.port}, md))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +190,10 @@ func TestTCPProxyCallbacksAndProperties(t *testing.T) {
 		"up-close ctx=2 peer=0",
 		"down-close ctx=2 peer=",
 		"done ctx=2 down=3 up=7",
+		// tcp_proxy's cluster: unknown in on_new_connection (the filter
+		// runs before tcp_proxy), then the cluster and its metadata.
+		"cluster ctx=2 at=new name=<error status returned by host: not found>",
+		"cluster ctx=2 at=up name=backend location=az=ap-northeast-1a,cloud_provider=aws,region=ap-northeast-1",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)

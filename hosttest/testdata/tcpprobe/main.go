@@ -8,6 +8,8 @@
 //	  - pause: downstream data is held (Pause) until the next tick resumes the
 //	    connection with ContinueTcpStream (needs tick_ms).
 //	  - close_on: downstream data containing this text closes the connection.
+//	  - log_cluster: on new connection and on upstream data, a line with
+//	    xds.cluster_name and xds.cluster_metadata.filter_metadata.location.
 //
 // It logs one info line per callback (new, down, up, down-close, up-close,
 // done) and counts bytes in the counter tcpprobe_bytes_total.
@@ -17,6 +19,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/tidwall/gjson"
 
@@ -36,6 +40,7 @@ type config struct {
 	pause    bool
 	closeOn  string
 	panicOn  string
+	cluster  bool
 }
 
 type plugin struct {
@@ -57,6 +62,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		pause:    gjson.GetBytes(raw, "pause").Bool(),
 		closeOn:  gjson.GetBytes(raw, "close_on").String(),
 		panicOn:  gjson.GetBytes(raw, "panic_on").String(),
+		cluster:  gjson.GetBytes(raw, "log_cluster").Bool(),
 	}
 	p.bytes = proxywasm.DefineCounterMetric("tcpprobe_bytes_total")
 	if ms := gjson.GetBytes(raw, "tick_ms").Uint(); ms > 0 {
@@ -113,9 +119,34 @@ func intProp(path ...string) string {
 	return fmt.Sprint(binary.LittleEndian.Uint64(v))
 }
 
+// pairsProp reads a map-valued property (proxy-wasm pairs) as sorted
+// k=v,k=v.
+func pairsProp(path ...string) string {
+	kvs, err := proxywasm.GetPropertyMap(path)
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	var out []string
+	for _, kv := range kvs {
+		out = append(out, kv[0]+"="+kv[1])
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+// logCluster logs what the filter knows of tcp_proxy's cluster.
+func (c *conn) logCluster(when string) {
+	if !c.p.cfg.cluster {
+		return
+	}
+	proxywasm.LogInfof("cluster ctx=%d at=%s name=%s location=%s", c.id, when,
+		prop("xds", "cluster_name"), pairsProp("xds", "cluster_metadata", "filter_metadata", "location"))
+}
+
 func (c *conn) OnNewConnection() types.Action {
 	proxywasm.LogInfof("new ctx=%d src=%s dst=%s conn=%s", c.id,
 		prop("source", "address"), prop("destination", "address"), intProp("connection_id"))
+	c.logCluster("new")
 	return types.ActionContinue
 }
 
@@ -158,6 +189,7 @@ func (c *conn) OnUpstreamData(size int, eos bool) types.Action {
 		proxywasm.LogErrorf("get upstream data: %v", err)
 	}
 	proxywasm.LogInfof("up ctx=%d size=%d eos=%t data=%q upstream=%s", c.id, size, eos, data, prop("upstream", "address"))
+	c.logCluster("up")
 	c.up += size
 	if size > 0 {
 		c.p.bytes.Increment(uint64(size))

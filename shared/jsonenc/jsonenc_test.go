@@ -20,10 +20,17 @@ func TestAppendString(t *testing.T) {
 		{"héllo, 世界", `"héllo, 世界"`},
 		{"bad\xffutf8\xc3", "\"bad\ufffdutf8\ufffd\""},
 		{"\u2028\u2029", `"\u2028\u2029"`},
+		{"\b\f", `"\u0008\u000c"`},
+		{"é😀", `"é😀"`},
+		{"\xed\xa0\x80", "\"\ufffd\ufffd\ufffd\""}, // an encoded surrogate is not UTF-8
 	}
 	for _, tt := range tests {
-		if got := string(AppendString(nil, tt.in)); got != tt.want {
+		got := string(AppendString(nil, tt.in))
+		if got != tt.want {
 			t.Errorf("AppendString(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+		if n := StringContentLen(tt.in) + 2; n != len(got) {
+			t.Errorf("StringContentLen(%q) + 2 = %d, want %d", tt.in, n, len(got))
 		}
 	}
 }
@@ -36,6 +43,9 @@ func FuzzAppendString(f *testing.F) {
 		out := AppendString([]byte("x"), s)
 		if out[0] != 'x' {
 			t.Fatalf("AppendString overwrote dst")
+		}
+		if n := StringContentLen(s) + 2; n != len(out)-1 {
+			t.Fatalf("StringContentLen(%q) + 2 = %d, AppendString wrote %d", s, n, len(out)-1)
 		}
 		var back string
 		if err := json.Unmarshal(out[1:], &back); err != nil {
