@@ -93,9 +93,13 @@ type vmKey struct {
 	code                [sha256.Size]byte
 }
 
-// SameVM reports whether a and b run in one VM per thread when they are
-// filters of one Host: same vm_id, code, VM configuration and environment.
-func SameVM(a, b *FilterConfig) bool { return keyOf(a) == keyOf(b) }
+// VMKey is what filters of one Host must share to run in one VM per
+// thread: vm_id, code, VM configuration and environment. Keys compare
+// with ==; computing one hashes the module, so callers keep it.
+type VMKey struct{ k vmKey }
+
+// VMKeyOf is cfg's VMKey.
+func VMKeyOf(cfg *FilterConfig) VMKey { return VMKey{keyOf(cfg)} }
 
 func keyOf(cfg *FilterConfig) vmKey {
 	// Sorted: the gateway reads environment variables from a map.

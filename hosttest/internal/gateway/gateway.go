@@ -246,21 +246,22 @@ func (g *Gateway) logSharedVMs(where string, h *engine.Host, filters []engine.Fi
 				where, i+1, f.Name, j+1, filters[j].Name, f.VMID, sharedRootIndex(shares, i))
 			continue
 		}
+		key := engine.VMKeyOf(f)
 		for _, o := range g.vmOwners {
-			if engine.SameVM(o.cfg, f) {
+			if o.key == key {
 				g.log.Warnf("main", "%s: filter %d %s: Envoy would run it in the VM of %s (same vm_id %q, code, vm configuration and environment); "+
 					"the gateway shares a VM only within one listener's filter chain, so its root context ids and Go globals are its own", where, i+1, f.Name, o.where, f.VMID)
 				break
 			}
 		}
-		g.vmOwners = append(g.vmOwners, vmOwner{where: fmt.Sprintf("%s filter %d %s", where, i+1, f.Name), cfg: f})
+		g.vmOwners = append(g.vmOwners, vmOwner{where: fmt.Sprintf("%s filter %d %s", where, i+1, f.Name), key: key})
 	}
 }
 
 // vmOwner is the first filter of a VM in one of the gateway's engines.
 type vmOwner struct {
 	where string
-	cfg   *engine.FilterConfig
+	key   engine.VMKey
 }
 
 // sharedRootIndex is the root context id filter i gets in its shared VM:
