@@ -98,3 +98,54 @@ func TestTCPClusterProperties(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPFailurePolicy: a trap in a network filter fails its VM; what
+// later connections get follows the filter's failure policy, as for HTTP
+// streams. FAIL_RELOAD reloads the VM for the first new connection once
+// the backoff (10s base, jittered below 15s) has passed since the VM was
+// loaded, as Envoy's network wasm filter does through
+// PluginConfig::createContext; before that, connections are closed.
+func TestTCPFailurePolicy(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		policy        hosttest.FailurePolicy
+		before, after string // what "b" sent on a later connection reaches upstream: "" when closed
+	}{
+		{"FAIL_CLOSED", hosttest.FailClosed, "", ""},
+		{"FAIL_OPEN", hosttest.FailOpen, "b", "b"},
+		{"FAIL_RELOAD", hosttest.FailReload, "", "B"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := hosttest.New(t, hosttest.Chain(hosttest.Filter{Name: "p", Plugin: "testdata/tcpprobe",
+				Config: `{"panic_on": "BOOM", "upper": true}`, FailurePolicy: tc.policy, ReloadBackoff: 10 * time.Second}),
+				hosttest.Workers(1), hosttest.AllowTraps())
+			c := h.Dial()
+			c.Send("BOOM")
+			if tc.policy != hosttest.FailOpen && !c.ClosedByFilter() {
+				t.Error("the connection whose filter trapped is still open")
+			}
+			later := func(when, want string) {
+				t.Helper()
+				c := h.Dial()
+				c.Send("b")
+				if up, _ := c.Upstream(); up != want {
+					t.Errorf("%s: a new connection's %q reached the upstream as %q, want %q", when, "b", up, want)
+				}
+				if c.ClosedByFilter() != (want == "") {
+					t.Errorf("%s: closed by filter = %v, want %v", when, c.ClosedByFilter(), want == "")
+				}
+			}
+			later("within the backoff", tc.before)
+			h.Clock().Advance(16 * time.Second)
+			later("after the backoff", tc.after)
+			later("after the backoff, again", tc.after)
+			if n := len(h.Traps()); n != 1 {
+				t.Errorf("%d traps, want 1", n)
+			}
+			reloads := h.LogsContaining("FAIL_RELOAD: the VM failed with a runtime error and was reloaded")
+			if want := tc.policy == hosttest.FailReload; (len(reloads) == 1) != want {
+				t.Errorf("reload log lines: %q, want one: %v", reloads, want)
+			}
+		})
+	}
+}

@@ -102,12 +102,16 @@ func (vm *VM) lookupNetworkExports() {
 
 // NewConn accepts a connection on a worker: every filter's context is
 // created (parent: its root context) and on_new_connection runs down the
-// chain; sink.Connect follows when no filter paused.
+// chain; sink.Connect follows when no filter paused. A FAIL_RELOAD filter
+// whose VM failed is reloaded first once its backoff has passed, as for
+// an HTTP stream: Envoy's network wasm filter creates each connection's
+// context through the same PluginConfig::createContext, whose
+// maybeReloadHandleIfNeeded does it.
 func (h *Host) NewConn(info ConnInfo, sink ConnSink) *Conn {
 	c := &Conn{h: h, w: h.pickWorker(), id: h.streams.Add(1), info: info, sink: sink}
 	c.w.post(func() {
 		for i := range h.opts.Filters {
-			p := c.w.plugins[i]
+			p := h.reloadIfNeeded(c.w, i)
 			vm := p.vm
 			f := &connFilter{c: c, vm: vm, plug: p}
 			c.filters = append(c.filters, f)

@@ -331,3 +331,63 @@ func TestTCPProxyBackpressure(t *testing.T) {
 		t.Fatal("upstream writer did not finish")
 	}
 }
+
+// TestTCPFailReload: a trap in a network filter under FAIL_RELOAD closes
+// that connection; a later connection, once the backoff has passed, gets
+// a reloaded VM and the filter runs again (Envoy's network wasm filter
+// reloads through the same PluginConfig::createContext as the HTTP one).
+// One worker, so every connection meets the VM that failed.
+func TestTCPFailReload(t *testing.T) {
+	wasm := module(t, "hosttest/testdata/tcpprobe")
+	up := newTCPUpstream(t)
+	f := netWasmFilter("tcpprobe", wasm, `{"panic_on": "BOOM", "upper": true}`)
+	f = strings.Replace(f, "      vm_config:\n", "      failure_policy: FAIL_RELOAD\n      reload_config: { backoff: { base_interval: 0.01s } }\n      vm_config:\n", 1)
+	bs, err := Parse([]byte(tcpBootstrap(f, staticCluster("backend", []string{up.port}, ""))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Compile(bs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines syncBuf
+	g, err := Start(cfg, RunOptions{Workers: 1, Log: NewLogger(&lines, LevelInfo)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	// Connections the gateway closes (the trapping one, and those that
+	// meet the failed VM before the backoff ends) may be reset rather than
+	// ended, their data unread: either is a close.
+	send := func(data string) string {
+		c, err := net.Dial("tcp", g.Addr("tcp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write([]byte(data))
+		c.(*net.TCPConn).CloseWrite()
+		b, err := io.ReadAll(c)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("sending %q: the gateway neither answered nor closed", data)
+		}
+		return string(b)
+	}
+	if got := send("BOOM"); got != "" {
+		t.Errorf("the connection whose filter trapped got %q, want it closed", got)
+	}
+	// Bounded: a reload is due 10–15ms after the last load.
+	deadline := time.Now().Add(3 * time.Second)
+	got := send("hi")
+	for got != "got:HI" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		got = send("hi")
+	}
+	if got != "got:HI" {
+		t.Fatalf("after the trap, within 3s: client got %q, want %q (the filter running again in a reloaded VM)", got, "got:HI")
+	}
+	if !strings.Contains(lines.String(), "FAIL_RELOAD: the VM failed with a runtime error and was reloaded") {
+		t.Errorf("no reload log line:\n%s", lines.String())
+	}
+}
