@@ -53,6 +53,8 @@ type ConnInfo struct {
 	// before it, finds neither).
 	Cluster         string
 	ClusterMetadata proto.Message
+	// Chain is the filter chain the connection runs (Options.Chains).
+	Chain int
 }
 
 // Conn is one connection through the network filter chain.
@@ -110,7 +112,7 @@ func (vm *VM) lookupNetworkExports() {
 func (h *Host) NewConn(info ConnInfo, sink ConnSink) *Conn {
 	c := &Conn{h: h, w: h.pickWorker(), id: h.streams.Add(1), info: info, sink: sink}
 	c.w.post(func() {
-		for i := range h.opts.Filters {
+		for _, i := range h.chain(info.Chain) {
 			p := h.reloadIfNeeded(c.w, i)
 			vm := p.vm
 			f := &connFilter{c: c, vm: vm, plug: p}

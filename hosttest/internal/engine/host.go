@@ -72,6 +72,11 @@ type FilterConfig struct {
 	ReloadBackoff time.Duration
 	Wasm          []byte
 	WasmName      string // file name, for messages
+	// MainThreadOnly starts this filter's root context on the main thread
+	// only, in a host that also has workers: an Envoy WasmService with
+	// singleton: true beside listeners' filters. It joins the main
+	// thread's VM of its vm_config and may be in no chain.
+	MainThreadOnly bool
 }
 
 // Cluster answers proxy_http_call for one cluster name.
@@ -85,6 +90,14 @@ type Cluster struct {
 // Options configures a Host.
 type Options struct {
 	Filters []FilterConfig
+	// Chains, if set, are the filter chains streams and connections run
+	// (Request.Chain, ConnInfo.Chain), each a list of indexes into Filters
+	// in chain order: Envoy's listeners, whose filters all share the
+	// server's worker threads, so filters of different chains with one
+	// vm_config share a VM per thread. A filter may be in no chain (a
+	// WasmService: root context only). Nil means one chain of every
+	// filter that is not MainThreadOnly.
+	Chains  [][]int
 	Workers int // worker threads, each with its own VMs; 0 means 2
 	Profile Profile
 	// Seed makes random_get reproducible; nil means crypto/rand.
@@ -197,6 +210,7 @@ type Host struct {
 	runtime wazero.Runtime
 	modules []wazero.CompiledModule
 	keys    []vmKey // by filter: filters with equal keys share a VM per thread
+	chains  [][]int // Options.Chains, or the default one
 	clock   *Clock
 	main    *worker
 	workers []*worker
@@ -309,6 +323,10 @@ func Start(opts Options) (*Host, error) {
 		h.modules = append(h.modules, m)
 		h.keys = append(h.keys, keyOf(f))
 	}
+	if err := h.initChains(); err != nil {
+		h.Close()
+		return nil, err
+	}
 	h.main = newWorker(h, -1)
 	for i := 0; i < opts.Workers && !opts.MainThreadOnly; i++ {
 		h.workers = append(h.workers, newWorker(h, i))
@@ -324,6 +342,45 @@ func Start(opts Options) (*Host, error) {
 		}
 	}
 	return h, nil
+}
+
+// initChains checks Options.Chains, or makes the one default chain.
+func (h *Host) initChains() error {
+	fs := h.opts.Filters
+	if h.opts.Chains == nil {
+		var all []int
+		for i := range fs {
+			if !fs[i].MainThreadOnly {
+				all = append(all, i)
+			}
+		}
+		h.chains = [][]int{all}
+		return nil
+	}
+	for c, chain := range h.opts.Chains {
+		seen := map[int]bool{}
+		for _, i := range chain {
+			switch {
+			case i < 0 || i >= len(fs):
+				return fmt.Errorf("hosttest: chain %d names filter %d; there are %d", c, i, len(fs))
+			case fs[i].MainThreadOnly:
+				return fmt.Errorf("hosttest: chain %d has filter %q, which runs on the main thread only", c, fs[i].Name)
+			case seen[i]:
+				return fmt.Errorf("hosttest: chain %d has filter %q twice", c, fs[i].Name)
+			}
+			seen[i] = true
+		}
+	}
+	h.chains = h.opts.Chains
+	return nil
+}
+
+// chain is the filters of chain c, in order.
+func (h *Host) chain(c int) []int {
+	if c < 0 || c >= len(h.chains) {
+		return nil
+	}
+	return h.chains[c]
 }
 
 func seedBytes(seed uint64) [32]byte {
@@ -350,6 +407,9 @@ func checkExports(m wazero.CompiledModule) error {
 func (h *Host) startWorkerVMs(w *worker) error {
 	w.plugins = make([]*plugin, len(h.opts.Filters))
 	for i := range h.opts.Filters {
+		if w.index >= 0 && h.opts.Filters[i].MainThreadOnly {
+			continue
+		}
 		if vm := w.liveVM(h.keys[i]); vm != nil {
 			p, err := vm.startPlugin(&plugin{vm: vm, filter: i, cfg: &h.opts.Filters[i], labels: map[string]*string{}})
 			if err != nil {
@@ -381,6 +441,44 @@ func (h *Host) SharesVMWith() []int {
 			}
 		}
 	}
+	return out
+}
+
+// VMShare is where one filter's root context lives on one thread.
+type VMShare struct {
+	// First is the earliest filter (by index) in the same VM: the filter
+	// itself when it is the VM's first, -1 when the filter has no root
+	// context on this thread (a singleton service, on a worker).
+	First  int
+	RootID uint32 // its root context id in that VM
+}
+
+// VMShares reports, for each filter, which VM it is in on the main thread
+// (worker -1) or on a worker, as running now.
+func (h *Host) VMShares(worker int) []VMShare {
+	w := h.main
+	if worker >= 0 {
+		if worker >= len(h.workers) {
+			return nil
+		}
+		w = h.workers[worker]
+	}
+	out := make([]VMShare, len(h.opts.Filters))
+	w.call(func() {
+		for i, p := range w.plugins {
+			out[i] = VMShare{First: -1}
+			if p == nil {
+				continue
+			}
+			out[i] = VMShare{First: i, RootID: p.rootID}
+			for j := 0; j < i; j++ {
+				if q := w.plugins[j]; q != nil && q.vm == p.vm {
+					out[i].First = j
+					break
+				}
+			}
+		}
+	})
 	return out
 }
 

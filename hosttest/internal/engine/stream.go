@@ -58,6 +58,8 @@ type Request struct {
 	// BufferLimit, if set, replaces the host's for this request (the
 	// listener's per_connection_buffer_limit_bytes).
 	BufferLimit int
+	// Chain is the filter chain the stream runs (Options.Chains).
+	Chain int
 }
 
 // UpstreamRequest is what the upstream received.
@@ -369,19 +371,20 @@ func (s *Stream) start(eos bool) {
 	h := s.host
 	s.started = h.clock.Now()
 	// One allocation for the filters' states and one for both orders.
-	n := len(h.opts.Filters)
+	chain := h.chain(s.req.Chain)
+	n := len(chain)
 	states := make([]filterStream, n)
 	order := make([]*filterStream, 2*n)
 	s.fs, s.order[enc] = order[:n:n], order[n:]
-	for i := range h.opts.Filters {
+	for k, i := range chain {
 		p := h.reloadIfNeeded(s.w, i)
-		f := &states[i]
-		*f = filterStream{s: s, vm: p.vm, plug: p, index: i}
+		f := &states[k]
+		*f = filterStream{s: s, vm: p.vm, plug: p, index: k}
 		if s.req.Disabled[p.cfg.Name] || (p.vm.failed && p.cfg.FailurePolicy == FailOpen) {
 			f.skipped = true
 		}
-		s.fs[i] = f
-		s.order[enc][n-1-i] = f
+		s.fs[k] = f
+		s.order[enc][n-1-k] = f
 	}
 	s.order[dec] = s.fs
 	s.headers[dec] = newHeaderMap(s.req.Headers)

@@ -509,11 +509,7 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 					c.errorf("%s.typed_config.config.configuration: %s names cluster %q, which the bootstrap does not define (every callout to it would fail)", fat, ref.path, ref.name)
 				}
 			}
-			// Envoy accepts two filters of one name and one config.name
-			// (the Go SDK's dispatch_call_on_tick has two bare
-			// envoy.filters.http.wasm); the engine tells them apart by a
-			// suffix that only the gateway's own messages show.
-			fcfg.Engine.Name = uniqueFilterName(h.Filters, fcfg.Engine.Name)
+			fcfg.Engine.Name = c.engineName(fcfg.Engine.Name)
 			names[f.GetName()] = append(names[f.GetName()], fcfg.Engine.Name)
 			if f.GetDisabled() {
 				h.disabledByDefault[fcfg.Engine.Name] = true
@@ -534,24 +530,6 @@ func compileHCM(c *checker, m *hcmv3.HttpConnectionManager, at string, clusters 
 	}
 	h.Routes = compileRoutes(c, m.GetRouteConfig(), at+".route_config", names, h.disabledByDefault, clusters)
 	return h
-}
-
-// uniqueFilterName is name, or name#2, name#3... if an earlier filter of
-// the chain has it.
-func uniqueFilterName(filters []FilterConfig, name string) string {
-	taken := func(n string) bool {
-		for _, f := range filters {
-			if f.Engine.Name == n {
-				return true
-			}
-		}
-		return false
-	}
-	out := name
-	for i := 2; taken(out); i++ {
-		out = name + "#" + strconv.Itoa(i)
-	}
-	return out
 }
 
 // compileCodecOptions reads the codec options the gateway emulates: what

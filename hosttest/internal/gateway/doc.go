@@ -89,26 +89,28 @@
 // refused with the field; idle_timeout, access_log, max_connect_attempts
 // and max_downstream_connection_duration are accepted, not emulated. TCP
 // listeners are listed by /listeners; /stats has their
-// tcp.<stat_prefix>.downstream_cx_total and, as for every engine (HTTP,
-// TCP, services), the filters' metrics.
+// tcp.<stat_prefix>.downstream_cx_total and the filters' metrics.
 //
 // WasmService (service.go): bootstrap_extensions envoy.bootstrap.wasm
-// start before the listeners, one VM on the main thread with singleton:
-// true, else one per worker (plus the main thread's); they run root
-// contexts only (ticks, queues, callouts). Shared data and queues are
+// start before the listeners' filters, on the main thread only with
+// singleton: true, else on every worker and the main thread; they run
+// root contexts only (ticks, queues, callouts). Shared data and queues are
 // process-wide, as in Envoy: every listener and service uses one store,
 // so a filter's enqueue reaches a singleton registered on the same vm_id.
 // Any other bootstrap extension is refused with the field.
 //
-// VMs (gateway.go logSharedVMs): the wasm filters of one listener whose
-// vm_config matches (vm_id, code, configuration, environment_variables)
-// share one VM per worker and one on the main thread, as Envoy's do: each
-// is a root context of it (ids 1, 2, … in chain order) with its own
-// configuration, ticks and failure policy, and Go globals are shared. The
-// start-up log names each sharing ("listener ingress: filter 2 b: shares
-// the VM of filter 1 a (vm_id "x"), as root context 2"); the wasm log
-// prefix stays per plugin. Each listener, TCP listener and service has its
-// own engine, and VMs are not shared between engines: a filter Envoy
-// would put into another listener's or a service's VM gets a warning
-// saying so and a VM of its own.
+// VMs (engine.go): one engine runs every wasm filter of the gateway, as
+// Envoy's worker threads serve every listener: each HTTP and TCP
+// listener's wasm filters are a chain in it, each WasmService a root
+// context in no chain. Filters whose vm_config matches (vm_id, code,
+// configuration, environment_variables) share one VM per worker and one
+// on the main thread, whichever listener or service they belong to, as
+// Envoy keys the VM per thread across the server: each is a root context
+// of it (ids 1, 2, … in order: services, then HTTP listeners, then TCP
+// listeners, each in chain order) with its own configuration, ticks and
+// failure policy, and Go globals are shared. A singleton service is on
+// the main thread only, so it shares the main thread's VM only. The
+// start-up log names each sharing ("listener second: filter 1 b: shares
+// the VM of listener ingress filter 1 a (vm_id "x"), as root context 2");
+// the wasm log prefix stays per plugin.
 package gateway

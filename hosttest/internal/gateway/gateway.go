@@ -33,10 +33,10 @@ type Gateway struct {
 	clusters  map[string]*cluster
 	order     []string // cluster names in configuration order
 	listeners []*listener
-	vmOwners  []vmOwner      // first filter of each VM, for logSharedVMs
 	tcp       []*tcpListener // network wasm filters and tcp_proxy (tcp.go)
-	services  []*engine.Host // WasmServices (service.go)
-	shareRoot *engine.Host   // whose shared data and queues every host uses
+	// engine runs every wasm filter of every listener and WasmService
+	// (engine.go); nil when there is none.
+	engine *engine.Host
 
 	admin   *http.Server
 	adminLn net.Listener
@@ -55,14 +55,16 @@ type Gateway struct {
 // (POST /quitquitquit); the command line then shuts down as on SIGTERM.
 func (g *Gateway) Quit() <-chan struct{} { return g.quit }
 
-// listener is one listener with its connection manager and engine.
+// listener is one listener with its connection manager and its chain in
+// the gateway's engine.
 type listener struct {
-	g    *Gateway
-	cfg  *ListenerConfig
-	hcm  *HCMConfig
-	host *engine.Host // nil when the chain has no wasm filter
-	ln   net.Listener
-	srv  *http.Server
+	g     *Gateway
+	cfg   *ListenerConfig
+	hcm   *HCMConfig
+	host  *engine.Host // the gateway's engine; nil when the chain has no wasm filter
+	chain int          // the listener's filter chain in it
+	ln    net.Listener
+	srv   *http.Server
 	// props are the listener's attributes for requests no route matched.
 	props streamProps
 
@@ -102,26 +104,17 @@ func Start(cfg *Config, o RunOptions) (*Gateway, error) {
 		go func() { defer wg.Done(); c.start() }()
 	}
 	wg.Wait()
-	if err := g.startServices(); err != nil {
-		g.Close()
-		return nil, err
-	}
 	for _, lc := range cfg.Listeners {
 		l := &listener{g: g, cfg: lc, hcm: lc.HCM}
 		l.initProps()
 		g.listeners = append(g.listeners, l)
-		if err := l.startEngine(); err != nil {
-			g.Close()
-			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
-		}
 	}
 	for _, lc := range cfg.TCPListeners {
-		t, err := g.startTCP(lc)
-		if err != nil {
-			g.Close()
-			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
-		}
-		g.tcp = append(g.tcp, t)
+		g.tcp = append(g.tcp, &tcpListener{g: g, cfg: lc, cluster: g.clusters[lc.TCP.Cluster]})
+	}
+	if err := g.startEngine(); err != nil {
+		g.Close()
+		return nil, err
 	}
 	if o.ValidateOnly {
 		return g, nil
@@ -187,98 +180,6 @@ func (l *listener) filterNames() []string {
 	return append(out, "envoy.filters.http.router")
 }
 
-func (l *listener) startEngine() error {
-	if l.hcm == nil || len(l.hcm.Filters) == 0 {
-		return nil
-	}
-	prefixes := map[string]string{}
-	var filters []engine.FilterConfig
-	for _, f := range l.hcm.Filters {
-		filters = append(filters, f.Engine)
-		prefixes[f.Engine.Name] = wasmLogPrefix(f.PluginName, f.Engine.RootID, f.Engine.VMID)
-	}
-	clusters := map[string]engine.Cluster{}
-	for name, c := range l.g.clusters {
-		clusters[name] = engine.Cluster{Handler: c.calloutHandler()}
-	}
-	log := l.g.log
-	h, err := engine.Start(engine.Options{
-		Filters:  filters,
-		Workers:  l.g.opts.Workers,
-		Profile:  l.g.opts.Profile,
-		Clusters: clusters,
-		LogSink: func(e engine.LogEntry) {
-			log.plugin(e, prefixes[e.Filter])
-		},
-		MaxLogs:      1000,
-		ShareWith:    l.g.shareRoot,
-		Node:         l.g.node(),
-		UpstreamHost: l.g.upstreamHost,
-		ClusterEndpoints: func(name string) (int, bool) {
-			c := l.g.clusters[name]
-			if c == nil {
-				return 0, false
-			}
-			return len(c.snapshot()), true
-		},
-	})
-	if err != nil {
-		return err
-	}
-	l.g.noteShared(h)
-	l.g.logSharedVMs("listener "+l.cfg.Name, h, filters)
-	l.host = h
-	return nil
-}
-
-// logSharedVMs says which filters of a listener run in the VM of an
-// earlier one (same vm_id, code, vm configuration and environment), as
-// Envoy does: Go globals are then shared between them. VMs are shared
-// within one engine (one listener's chain, one service) only: a filter
-// that Envoy would put in the VM of another listener's or service's
-// filter gets a warning saying so.
-func (g *Gateway) logSharedVMs(where string, h *engine.Host, filters []engine.FilterConfig) {
-	shares := h.SharesVMWith()
-	for i, j := range shares {
-		f := &filters[i]
-		if j >= 0 {
-			g.log.Infof("main", "%s: filter %d %s: shares the VM of filter %d %s (vm_id %q), as root context %d",
-				where, i+1, f.Name, j+1, filters[j].Name, f.VMID, sharedRootIndex(shares, i))
-			continue
-		}
-		key := engine.VMKeyOf(f)
-		for _, o := range g.vmOwners {
-			if o.key == key {
-				g.log.Warnf("main", "%s: filter %d %s: Envoy would run it in the VM of %s (same vm_id %q, code, vm configuration and environment); "+
-					"the gateway shares a VM only within one listener's filter chain, so its root context ids and Go globals are its own", where, i+1, f.Name, o.where, f.VMID)
-				break
-			}
-		}
-		g.vmOwners = append(g.vmOwners, vmOwner{where: fmt.Sprintf("%s filter %d %s", where, i+1, f.Name), key: key})
-	}
-}
-
-// vmOwner is the first filter of a VM in one of the gateway's engines.
-type vmOwner struct {
-	where string
-	key   engine.VMKey
-}
-
-// sharedRootIndex is the root context id filter i gets in its shared VM:
-// root contexts are numbered in chain order from 1.
-func sharedRootIndex(shares []int, i int) int {
-	first, n := shares[i], 1
-	if first < 0 {
-		return 1
-	}
-	for k := first + 1; k <= i; k++ {
-		if shares[k] == first {
-			n++
-		}
-	}
-	return n
-}
-
 // Addr is the bound address of a listener ("" if unknown), useful when
 // the configuration asked for port 0.
 func (g *Gateway) Addr(listenerName string) string {
@@ -336,9 +237,6 @@ func (g *Gateway) Close() {
 			} else if l.ln != nil {
 				l.ln.Close()
 			}
-			if l.host != nil {
-				l.host.Close()
-			}
 		}
 		if g.admin != nil {
 			g.admin.Close()
@@ -348,8 +246,8 @@ func (g *Gateway) Close() {
 		for _, t := range g.tcp {
 			t.close()
 		}
-		for _, h := range g.services {
-			h.Close()
+		if g.engine != nil {
+			g.engine.Close()
 		}
 		for _, c := range g.clusters {
 			c.close()

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -22,6 +23,27 @@ type fields struct {
 type checker struct {
 	errs     []string
 	warnings []string
+	// engineNames are the engine filter names given so far: the gateway
+	// runs every listener's and service's filters in one engine, where
+	// each needs a name of its own.
+	engineNames map[string]bool
+}
+
+// engineName is name, or name#2, name#3... if an earlier filter (of any
+// listener or service) has it: Envoy accepts two filters of one name and
+// one config.name (the Go SDK's dispatch_call_on_tick has two bare
+// envoy.filters.http.wasm); the engine tells them apart by a suffix that
+// only the gateway's own messages show.
+func (c *checker) engineName(name string) string {
+	if c.engineNames == nil {
+		c.engineNames = map[string]bool{}
+	}
+	out := name
+	for i := 2; c.engineNames[out]; i++ {
+		out = name + "#" + strconv.Itoa(i)
+	}
+	c.engineNames[out] = true
+	return out
 }
 
 func (c *checker) errorf(format string, args ...any) {

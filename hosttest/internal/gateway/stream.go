@@ -51,7 +51,7 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		local = localAddr.String()
 	}
 	req := engine.Request{Headers: hs, Source: r.RemoteAddr, Destination: local, Upstream: http.HandlerFunc(l.route),
-		Disabled: l.hcm.disabledByDefault, BufferLimit: l.cfg.BufferLimit,
+		Disabled: l.hcm.disabledByDefault, BufferLimit: l.cfg.BufferLimit, Chain: l.chain,
 		Attributes: l.props.attrs, Messages: l.props.msgs}
 	if r.ProtoMajor == 2 {
 		req.BufferLimit = l.hcm.H2BufferLimit

@@ -19,7 +19,8 @@ import (
 type tcpListener struct {
 	g       *Gateway
 	cfg     *ListenerConfig
-	host    *engine.Host
+	host    *engine.Host // the gateway's engine; nil when the chain has no wasm filter
+	chain   int          // the listener's filter chain in it
 	cluster *cluster
 	ln      net.Listener
 	conns   sync.WaitGroup
@@ -28,33 +29,6 @@ type tcpListener struct {
 	mu     sync.Mutex
 	active map[*proxy]bool // closed with the listener
 	closed bool
-}
-
-func (g *Gateway) startTCP(lc *ListenerConfig) (*tcpListener, error) {
-	t := &tcpListener{g: g, cfg: lc, cluster: g.clusters[lc.TCP.Cluster]}
-	if len(lc.TCP.Filters) > 0 {
-		prefixes := map[string]string{}
-		var filters []engine.FilterConfig
-		for _, f := range lc.TCP.Filters {
-			filters = append(filters, f.Engine)
-			prefixes[f.Engine.Name] = wasmLogPrefix(f.PluginName, f.Engine.RootID, f.Engine.VMID)
-		}
-		clusters := map[string]engine.Cluster{}
-		for name, c := range g.clusters {
-			clusters[name] = engine.Cluster{Handler: c.calloutHandler()}
-		}
-		log := g.log
-		h, err := engine.Start(engine.Options{Filters: filters, Workers: g.opts.Workers, Profile: g.opts.Profile,
-			Clusters: clusters, MaxLogs: 1000, ShareWith: g.shareRoot,
-			LogSink: func(e engine.LogEntry) { log.plugin(e, prefixes[e.Filter]) }})
-		if err != nil {
-			return nil, err
-		}
-		t.host = h
-		g.noteShared(h)
-		g.logSharedVMs("listener "+lc.Name, h, filters)
-	}
-	return t, nil
 }
 
 func (t *tcpListener) listen() error {
@@ -111,9 +85,6 @@ func (t *tcpListener) close() {
 		}
 		p.mu.Unlock()
 	}
-	if t.host != nil {
-		t.host.Close()
-	}
 }
 
 // proxy is one downstream connection and its upstream: the terminal
@@ -165,7 +136,7 @@ func (t *tcpListener) handle(c net.Conn) {
 	} else {
 		// The worker may call back (Connect) before NewConn returns.
 		p.mu.Lock()
-		info := engine.ConnInfo{Source: down.RemoteAddr().String(), Destination: down.LocalAddr().String(), Cluster: t.cfg.TCP.Cluster}
+		info := engine.ConnInfo{Source: down.RemoteAddr().String(), Destination: down.LocalAddr().String(), Cluster: t.cfg.TCP.Cluster, Chain: t.chain}
 		if t.cluster != nil {
 			info.ClusterMetadata = orEmpty(t.cluster.cfg.Metadata)
 		}

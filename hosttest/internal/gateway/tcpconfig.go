@@ -48,6 +48,7 @@ func compileTCPChain(c *checker, fc *listenerv3.FilterChain, fat string, cluster
 		}
 		c.check(w, at+".typed_config", fields{use: "config"})
 		if f, ok := compileWasm(c, w.GetConfig(), at+".typed_config.config", nf.GetName(), o); ok {
+			f.Engine.Name = c.engineName(f.Engine.Name)
 			tc.Filters = append(tc.Filters, f)
 		}
 	}

@@ -2,7 +2,7 @@
 // is incremented in every OnPluginStart, so two plugins in one VM see 1
 // then 2, while plugins in separate VMs both see 1.
 //
-// Plugin configuration: {"name": S, "tick_ms": N}.
+// Plugin configuration: {"name": S, "tick_ms": N, "tcp": B}.
 //   - OnVMStart logs [info] "vm_start n=<vm starts in this VM>".
 //   - OnPluginStart logs [info] "plugin_start name=<S> root=<root context id> count=<counter>";
 //     with tick_ms > 0 it sets the tick period.
@@ -11,6 +11,10 @@
 //     id), x-<S>-count (the counter now), x-<S>-parent-name (the
 //     plugin_name property read from the stream context) and panics when
 //     request header x-panic equals S.
+//   - With "tcp": true it is a network filter (the Go SDK makes an HTTP
+//     context whenever NewHttpContext returns one, so it returns none):
+//     OnNewConnection logs [info] "tcp name=<S> root=<root context id>
+//     count=<counter>".
 package main
 
 import (
@@ -52,12 +56,14 @@ type pluginContext struct {
 	types.DefaultPluginContext
 	id   uint32
 	name string
+	tcp  bool
 }
 
 func (p *pluginContext) OnPluginStart(int) types.OnPluginStartStatus {
 	pluginStarts++
 	cfg, _ := proxywasm.GetPluginConfiguration()
 	p.name = gjson.GetBytes(cfg, "name").String()
+	p.tcp = gjson.GetBytes(cfg, "tcp").Bool()
 	proxywasm.LogInfof("plugin_start name=%s root=%d count=%d", p.name, p.id, pluginStarts)
 	if ms := gjson.GetBytes(cfg, "tick_ms").Uint(); ms > 0 {
 		if err := proxywasm.SetTickPeriodMilliSeconds(uint32(ms)); err != nil {
@@ -73,6 +79,9 @@ func (p *pluginContext) OnTick() {
 }
 
 func (p *pluginContext) NewHttpContext(uint32) types.HttpContext {
+	if p.tcp {
+		return nil
+	}
 	return &httpContext{p: p}
 }
 
@@ -98,5 +107,19 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	if v, _ := proxywasm.GetHttpRequestHeader("x-panic"); v != "" && v == n {
 		panic("sharedvm " + n + ": x-panic")
 	}
+	return types.ActionContinue
+}
+
+func (p *pluginContext) NewTcpContext(uint32) types.TcpContext {
+	return &tcpContext{p: p}
+}
+
+type tcpContext struct {
+	types.DefaultTcpContext
+	p *pluginContext
+}
+
+func (c *tcpContext) OnNewConnection() types.Action {
+	proxywasm.LogInfof("tcp name=%s root=%d count=%d", c.p.name, c.p.id, pluginStarts)
 	return types.ActionContinue
 }
