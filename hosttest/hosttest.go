@@ -250,6 +250,17 @@ func (s *settings) engineOptions() (engine.Options, error) {
 	if o.Node == nil {
 		o.Node = &corev3.Node{UserAgentName: "envoy"} // Envoy always has one
 	}
+	// Services first, as Envoy starts bootstrap extensions before the
+	// listeners: a singleton is the first root context of the main
+	// thread's VM it shares with filters. In no chain (MainThreadOnly).
+	for _, f := range s.services {
+		fc, err := filterConfig(f)
+		if err != nil {
+			return o, err
+		}
+		fc.MainThreadOnly = true
+		o.Filters = append(o.Filters, fc)
+	}
 	for _, f := range filters {
 		fc, err := filterConfig(f)
 		if err != nil {
@@ -286,7 +297,6 @@ func sortEnv(env []engine.EnvVar) {
 type Host struct {
 	t        testing.TB
 	e        *engine.Host
-	svc      []*engine.Host // Singleton services, sharing e's stores and clock
 	s        *settings
 	clock    *Clock
 	reported int
@@ -335,12 +345,7 @@ func start(s *settings) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{e: e, s: s, clock: &Clock{c: e.Clock()}}
-	if err := h.startServices(o); err != nil {
-		h.Close()
-		return nil, err
-	}
-	return h, nil
+	return &Host{e: e, s: s, clock: &Clock{c: e.Clock()}}, nil
 }
 
 func (h *Host) checkFailures() {
@@ -348,7 +353,7 @@ func (h *Host) checkFailures() {
 		return
 	}
 	h.t.Helper()
-	for _, tr := range h.traps() {
+	for _, tr := range h.e.Traps() {
 		h.t.Errorf("hosttest: %s\n%s", tr, h.logsOf(tr.Filter, tr.Worker))
 	}
 	for _, b := range h.e.Blocking() {
@@ -374,9 +379,6 @@ func (h *Host) logsOf(filter string, worker int) string {
 
 // Close stops the host. New's cleanup calls it.
 func (h *Host) Close() {
-	for _, svc := range h.svc {
-		svc.Close()
-	}
 	h.e.Close()
 }
 
@@ -427,9 +429,15 @@ func (h *Host) Metrics() []engine.MetricValue { return h.e.Metrics() }
 // Log is one line a plugin logged.
 type Log = engine.LogEntry
 
-// Logs returns the log lines so far.
-// Singleton services' lines are included, in time order.
-func (h *Host) Logs() []Log { return h.allLogs() }
+// Logs returns the log lines so far, Singleton services' included; with
+// services, once the main thread has run what was posted to it (what the
+// filters enqueued has been consumed).
+func (h *Host) Logs() []Log {
+	if len(h.s.services) > 0 {
+		h.e.Sync()
+	}
+	return h.e.Logs()
+}
 
 // LogsContaining returns the messages that contain substr.
 func (h *Host) LogsContaining(substr string) []string {
@@ -445,9 +453,6 @@ func (h *Host) LogsContaining(substr string) []string {
 // ClearLogs forgets the log lines so far.
 func (h *Host) ClearLogs() {
 	h.e.ClearLogs()
-	for _, svc := range h.svc {
-		svc.ClearLogs()
-	}
 }
 
 // Call is one recorded host call (RecordCalls).
@@ -469,8 +474,9 @@ func (h *Host) Blocking() []string { return h.e.Blocking() }
 // thread's first, then each worker's.
 func (h *Host) MemoryBytes(filter string) []uint64 { return h.e.MemoryBytes(filter) }
 
-// Filters lists the filter names in chain order.
-func (h *Host) Filters() []string { return h.e.Filters() }
+// Filters lists the filter names in chain order (Singleton services not
+// included).
+func (h *Host) Filters() []string { return h.e.Filters()[len(h.s.services):] }
 
 // SharedData is the shared-data store of one vm_id.
 func (h *Host) SharedData(vmID string) *SharedData { return &SharedData{h: h.e, vmID: vmID} }

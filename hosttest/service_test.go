@@ -1,6 +1,7 @@
 package hosttest_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -33,5 +34,35 @@ func TestSingletonConsumesQueue(t *testing.T) {
 	}
 	if n := len(h.LogsContaining("plugin_start name=collector")); n != 1 {
 		t.Errorf("singleton started %d times, want once", n)
+	}
+}
+
+// TestSingletonSharesMainThreadVM: a singleton and a filter of one
+// vm_config share the main thread's VM, as in Envoy: the service, started
+// first, is root context 1 and the filter 2 there (one package counter);
+// on the workers, where the singleton does not run, the filter's VM is
+// its own.
+func TestSingletonSharesMainThreadVM(t *testing.T) {
+	h := hosttest.New(t,
+		hosttest.Chain(hosttest.Filter{Name: "a", Plugin: "testdata/sharedvm", VMID: "x", Config: `{"name": "a"}`}),
+		hosttest.Singleton(hosttest.Filter{Name: "svc", Plugin: "testdata/sharedvm", VMID: "x", Config: `{"name": "svc"}`}),
+		hosttest.Workers(1),
+	)
+	var starts []string
+	for _, l := range h.Logs() {
+		if strings.HasPrefix(l.Message, "plugin_start ") {
+			starts = append(starts, fmt.Sprintf("%d: %s", l.Worker, l.Message))
+		}
+	}
+	want := "-1: plugin_start name=svc root=1 count=1|-1: plugin_start name=a root=2 count=2|0: plugin_start name=a root=1 count=1"
+	if got := strings.Join(starts, "|"); got != want {
+		t.Errorf("plugin starts:\n%s\nwant\n%s", got, want)
+	}
+	r := h.Do(hosttest.GET("/"))
+	if got := r.Upstream.Header("x-a-root") + "/" + r.Upstream.Header("x-a-count"); got != "1/1" {
+		t.Errorf("a on the worker: root/count %s, want 1/1", got)
+	}
+	if got := h.Filters(); len(got) != 1 || got[0] != "a" {
+		t.Errorf("Filters() = %q, want [a]", got)
 	}
 }
