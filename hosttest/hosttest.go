@@ -250,22 +250,23 @@ func (s *settings) engineOptions() (engine.Options, error) {
 	if o.Node == nil {
 		o.Node = &corev3.Node{UserAgentName: "envoy"} // Envoy always has one
 	}
-	// Services first, as Envoy starts bootstrap extensions before the
-	// listeners: a singleton is the first root context of the main
-	// thread's VM it shares with filters. In no chain (MainThreadOnly).
+	for _, f := range filters {
+		fc, err := filterConfig(f)
+		if err != nil {
+			return o, err
+		}
+		o.Filters = append(o.Filters, fc)
+	}
+	// Services after the filters, in no chain (MainThreadOnly): Envoy
+	// creates bootstrap extensions' VMs once the listeners are configured
+	// (onServerInitialized), so a singleton is a later root context of the
+	// main thread's VM it shares with filters.
 	for _, f := range s.services {
 		fc, err := filterConfig(f)
 		if err != nil {
 			return o, err
 		}
 		fc.MainThreadOnly = true
-		o.Filters = append(o.Filters, fc)
-	}
-	for _, f := range filters {
-		fc, err := filterConfig(f)
-		if err != nil {
-			return o, err
-		}
 		o.Filters = append(o.Filters, fc)
 	}
 	if !s.realRandom {
@@ -476,7 +477,10 @@ func (h *Host) MemoryBytes(filter string) []uint64 { return h.e.MemoryBytes(filt
 
 // Filters lists the filter names in chain order (Singleton services not
 // included).
-func (h *Host) Filters() []string { return h.e.Filters()[len(h.s.services):] }
+func (h *Host) Filters() []string {
+	all := h.e.Filters()
+	return all[:len(all)-len(h.s.services)]
+}
 
 // SharedData is the shared-data store of one vm_id.
 func (h *Host) SharedData(vmID string) *SharedData { return &SharedData{h: h.e, vmID: vmID} }

@@ -6,8 +6,9 @@ package hosttest
 // data and queues — the usual consumer of a queue the filters enqueue to
 // (resolved by f's VMID). Its log lines, traps and metrics count with the
 // host's; Logs waits for the main thread to run what was posted to it.
-// As in Envoy, services start before the filters, and a service whose
-// vm_config matches a filter's shares that filter's VM on the main thread
-// (the service is root context 1 there); on the workers the filter has
-// its VM without it. f's Name must differ from the filters'.
+// As in Envoy, services start after the filters (Envoy creates them once
+// the listeners are configured), and a service whose vm_config matches a
+// filter's joins that filter's VM on the main thread as a later root
+// context; on the workers the filter's VM is without it. f's Name must
+// differ from the filters'.
 func Singleton(f Filter) Option { return func(s *settings) { s.services = append(s.services, f) } }

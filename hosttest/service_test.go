@@ -38,10 +38,10 @@ func TestSingletonConsumesQueue(t *testing.T) {
 }
 
 // TestSingletonSharesMainThreadVM: a singleton and a filter of one
-// vm_config share the main thread's VM, as in Envoy: the service, started
-// first, is root context 1 and the filter 2 there (one package counter);
-// on the workers, where the singleton does not run, the filter's VM is
-// its own.
+// vm_config share the main thread's VM, as in Envoy: the filter is root
+// context 1 there and the service, created once the listeners are, 2 (one
+// package counter); on the workers, where the singleton does not run, the
+// filter's VM is its own.
 func TestSingletonSharesMainThreadVM(t *testing.T) {
 	h := hosttest.New(t,
 		hosttest.Chain(hosttest.Filter{Name: "a", Plugin: "testdata/sharedvm", VMID: "x", Config: `{"name": "a"}`}),
@@ -54,7 +54,7 @@ func TestSingletonSharesMainThreadVM(t *testing.T) {
 			starts = append(starts, fmt.Sprintf("%d: %s", l.Worker, l.Message))
 		}
 	}
-	want := "-1: plugin_start name=svc root=1 count=1|-1: plugin_start name=a root=2 count=2|0: plugin_start name=a root=1 count=1"
+	want := "-1: plugin_start name=a root=1 count=1|-1: plugin_start name=svc root=2 count=2|0: plugin_start name=a root=1 count=1"
 	if got := strings.Join(starts, "|"); got != want {
 		t.Errorf("plugin starts:\n%s\nwant\n%s", got, want)
 	}

@@ -60,6 +60,7 @@ type Config struct {
 // ListenerConfig is one listener with its HTTP connection manager.
 type ListenerConfig struct {
 	Name    string
+	Index   int    // position in static_resources.listeners, HTTP and TCP alike
 	Address string // host:port
 	HCM     *HCMConfig
 	TCP     *TCPConfig // instead of HCM: network wasm filters and tcp_proxy (tcpconfig.go)
@@ -294,7 +295,11 @@ func Compile(bs *bootstrapv3.Bootstrap, o Options) (*Config, error) {
 		known[cl.Name] = true
 	}
 	for i, l := range sr.GetListeners() {
-		if lc := compileListener(c, l, fmt.Sprintf("listeners[%d] (%s)", i, l.GetName()), known, o); lc != nil && lc.TCP != nil {
+		lc := compileListener(c, l, fmt.Sprintf("listeners[%d] (%s)", i, l.GetName()), known, o)
+		if lc != nil {
+			lc.Index = i
+		}
+		if lc != nil && lc.TCP != nil {
 			cfg.TCPListeners = append(cfg.TCPListeners, lc)
 		} else if lc != nil {
 			cfg.Listeners = append(cfg.Listeners, lc)

@@ -92,7 +92,8 @@
 // tcp.<stat_prefix>.downstream_cx_total and the filters' metrics.
 //
 // WasmService (service.go): bootstrap_extensions envoy.bootstrap.wasm
-// start before the listeners' filters, on the main thread only with
+// start after the listeners' filters (Envoy creates them in
+// onServerInitialized), on the main thread only with
 // singleton: true, else on every worker and the main thread; they run
 // root contexts only (ticks, queues, callouts). Shared data and queues are
 // process-wide, as in Envoy: every listener and service uses one store,
@@ -106,8 +107,8 @@
 // configuration, environment_variables) share one VM per worker and one
 // on the main thread, whichever listener or service they belong to, as
 // Envoy keys the VM per thread across the server: each is a root context
-// of it (ids 1, 2, … in order: services, then HTTP listeners, then TCP
-// listeners, each in chain order) with its own configuration, ticks and
+// of it (ids 1, 2, … in order: the listeners in static_resources order,
+// each chain in order, then the services) with its own configuration, ticks and
 // failure policy, and Go globals are shared. A singleton service is on
 // the main thread only, so it shares the main thread's VM only. The
 // start-up log names each sharing ("listener second: filter 1 b: shares

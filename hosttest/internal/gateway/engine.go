@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/concierge-wasm/concierge/hosttest/internal/engine"
@@ -21,50 +22,62 @@ import (
 
 // engineFilter is one filter of the engine and where the bootstrap has it.
 type engineFilter struct {
-	where string // "listener ingress" or "wasm service svc"
-	pos   int    // its position in that chain, from 1
-	cfg   *FilterConfig
+	where   string // "listener ingress" or "wasm service svc"
+	pos     int    // its position in that chain, from 1
+	service bool
+	cfg     *FilterConfig
 }
 
+// describe names the filter in the start-up log.
 func (f engineFilter) describe() string {
-	if strings.HasPrefix(f.where, "wasm service ") {
+	if f.service {
 		return f.where
 	}
 	return fmt.Sprintf("%s filter %d %s", f.where, f.pos, f.cfg.Engine.Name)
 }
 
-// startEngine starts the engine with the services' plugins first (Envoy
-// starts bootstrap extensions before listeners, so they are the first
-// root contexts of a main-thread VM they share), then each HTTP listener's
-// chain, then each TCP listener's.
+// startEngine starts the engine with the filters in the order Envoy
+// creates their root contexts: the listeners' in static_resources order
+// (each chain in order, HTTP and TCP alike), then the services', which
+// Envoy creates in onServerInitialized, once the listeners are
+// configured. So a service that shares a filter's VM is a later root
+// context of it.
 func (g *Gateway) startEngine() error {
 	var all []engineFilter
 	var chains [][]int
-	add := func(where string, fs []FilterConfig) []int {
+	add := func(where string, fs []FilterConfig, service bool) []int {
 		var chain []int
 		for i := range fs {
 			chain = append(chain, len(all))
-			all = append(all, engineFilter{where: where, pos: i + 1, cfg: &fs[i]})
+			all = append(all, engineFilter{where: where, pos: i + 1, service: service, cfg: &fs[i]})
 		}
 		return chain
 	}
-	for i := range g.cfg.Services {
-		s := &g.cfg.Services[i]
-		add("wasm service "+s.Filter.Engine.Name, []FilterConfig{s.Filter})
+	type chainOwner struct {
+		index   int // in static_resources.listeners
+		filters []FilterConfig
+		name    string
+		chain   *int
 	}
+	var owners []chainOwner
 	for _, l := range g.listeners {
-		if l.hcm == nil || len(l.hcm.Filters) == 0 {
-			continue
+		if l.hcm != nil && len(l.hcm.Filters) > 0 {
+			owners = append(owners, chainOwner{l.cfg.Index, l.hcm.Filters, l.cfg.Name, &l.chain})
 		}
-		l.chain = len(chains)
-		chains = append(chains, add("listener "+l.cfg.Name, l.hcm.Filters))
 	}
 	for _, t := range g.tcp {
-		if len(t.cfg.TCP.Filters) == 0 {
-			continue
+		if len(t.cfg.TCP.Filters) > 0 {
+			owners = append(owners, chainOwner{t.cfg.Index, t.cfg.TCP.Filters, t.cfg.Name, &t.chain})
 		}
-		t.chain = len(chains)
-		chains = append(chains, add("listener "+t.cfg.Name, t.cfg.TCP.Filters))
+	}
+	sort.SliceStable(owners, func(i, j int) bool { return owners[i].index < owners[j].index })
+	for _, o := range owners {
+		*o.chain = len(chains)
+		chains = append(chains, add("listener "+o.name, o.filters, false))
+	}
+	for i := range g.cfg.Services {
+		s := &g.cfg.Services[i]
+		add("wasm service "+s.Filter.Engine.Name, []FilterConfig{s.Filter}, true)
 	}
 	if len(all) == 0 {
 		return nil
@@ -147,8 +160,8 @@ func ownedError(all []engineFilter, err error) error {
 		if f.cfg.Engine.Name != name {
 			continue
 		}
-		if svc, ok := strings.CutPrefix(f.where, "wasm service "); ok {
-			return fmt.Errorf("bootstrap extension %s: %w", svc, err)
+		if f.service {
+			return fmt.Errorf("bootstrap extension %s: %w", f.cfg.Engine.Name, err)
 		}
 		return fmt.Errorf("%s: %w", f.where, err)
 	}
@@ -170,26 +183,33 @@ func (g *Gateway) logSharedVMs(all []engineFilter) {
 	}
 	say := func(i int, s engine.VMShare, thread string) {
 		f, o := all[i], all[s.First]
+		subject := f.where
+		if !f.service {
+			subject = fmt.Sprintf("%s: filter %d %s", f.where, f.pos, f.cfg.Engine.Name)
+		}
 		owner := o.describe()
 		if o.where == f.where {
 			owner = fmt.Sprintf("filter %d %s", o.pos, o.cfg.Engine.Name)
 		}
-		g.log.Infof("main", "%s: filter %d %s: shares the VM of %s (vm_id %q), as root context %d%s",
-			f.where, f.pos, f.cfg.Engine.Name, owner, f.cfg.Engine.VMID, s.RootID, thread)
+		g.log.Infof("main", "%s: shares the VM of %s (vm_id %q), as root context %d%s",
+			subject, owner, f.cfg.Engine.VMID, s.RootID, thread)
 	}
 	for i := range all {
 		m := main[i]
-		var w engine.VMShare
+		w := m
 		if work != nil {
 			w = work[i]
-		} else {
-			w = m
 		}
 		mShared, wShared := m.First >= 0 && m.First != i, w.First >= 0 && w.First != i
 		switch {
-		case !mShared && !wShared:
-		case m == w || work == nil || w.First < 0:
-			say(i, m, "")
+		case work != nil && w.First < 0: // a singleton: on the main thread only
+			if mShared {
+				say(i, m, " on the main thread")
+			}
+		case m == w:
+			if mShared {
+				say(i, m, "")
+			}
 		default:
 			if mShared {
 				say(i, m, " on the main thread")

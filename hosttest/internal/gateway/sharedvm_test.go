@@ -212,9 +212,10 @@ func TestSharedVMAcrossListeners(t *testing.T) {
 
 // TestSharedVMWithService: a WasmService and a listener's filter of one
 // vm_config share a VM as in Envoy: the service's root context comes
-// first (bootstrap extensions start before listeners). A service on
-// every worker shares each worker's VM; a singleton only the main
-// thread's, so on the workers the filter has a VM of its own.
+// second (Envoy creates bootstrap extensions' VMs in onServerInitialized,
+// once the listeners are configured). A service on every worker shares
+// each worker's VM; a singleton only the main thread's, so on the workers
+// the filter has a VM of its own.
 func TestSharedVMWithService(t *testing.T) {
 	mod := module(t, "hosttest/testdata/sharedvm")
 	one := echoServer(t, "one")
@@ -224,10 +225,10 @@ func TestSharedVMWithService(t *testing.T) {
 		wantRoot, wantCnt string // what a's stream reads on a worker
 		wantLog           string
 	}{
-		{"on every worker", false, "2", "2",
-			`listener ingress: filter 1 a: shares the VM of wasm service svc (vm_id "shared"), as root context 2` + "\n"},
+		{"on every worker", false, "1", "2",
+			`wasm service svc: shares the VM of listener ingress filter 1 a (vm_id "shared"), as root context 2` + "\n"},
 		{"singleton", true, "1", "1",
-			`listener ingress: filter 1 a: shares the VM of wasm service svc (vm_id "shared"), as root context 2 on the main thread` + "\n"},
+			`wasm service svc: shares the VM of listener ingress filter 1 a (vm_id "shared"), as root context 2 on the main thread` + "\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			y := wasmService("svc", mod, `{"name":"svc"}`, tc.singleton) +
@@ -251,8 +252,8 @@ func TestSharedVMWithService(t *testing.T) {
 				t.Errorf("a on the worker: root context %q, counter %q; want %q, %q", root, cnt, tc.wantRoot, tc.wantCnt)
 			}
 			out := logs.String()
-			// On the main thread a joins the service's VM in both cases.
-			for _, want := range []string{tc.wantLog, "wasm log a a shared: plugin_start name=a root=2 count=2\n"} {
+			// On the main thread svc joins a's VM in both cases.
+			for _, want := range []string{tc.wantLog, "wasm log svc svc shared: plugin_start name=svc root=2 count=2\n"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("log has no %q:\n%s", want, out)
 				}
