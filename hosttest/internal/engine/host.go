@@ -114,15 +114,6 @@ type Options struct {
 	MaxLogs int
 	// CacheDir holds wazero's compilation cache; empty means the default.
 	CacheDir string
-	// ShareWith makes this host use another host's shared data, queues
-	// and clock: in Envoy the first two are process-wide (keyed by vm_id),
-	// so a WasmService and the filters of every listener see the same
-	// ones. The other host owns the clock and must be closed last.
-	ShareWith *Host
-	// MainThreadOnly creates the filters' VMs on the main thread only and
-	// no worker: an Envoy WasmService with singleton: true. Such a host
-	// runs root contexts (ticks, queues, callouts) and serves no streams.
-	MainThreadOnly bool
 	// BufferLimit bounds a body a filter buffers (StopIterationAndBuffer),
 	// as Envoy's per_connection_buffer_limit_bytes does; 0 means Envoy's
 	// default, 1 MiB.
@@ -222,7 +213,7 @@ type Host struct {
 	randMu sync.Mutex
 	rand   io.Reader
 
-	shared  *sharedStore // Options.ShareWith's, when set
+	shared  *sharedStore
 	queues  *queueStore
 	metrics metricStore
 
@@ -279,13 +270,9 @@ func Start(opts Options) (*Host, error) {
 	h := &Host{opts: opts}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.handlers = newHandlerPool(h.ctx)
-	if opts.ShareWith != nil {
-		h.shared, h.queues, h.clock = opts.ShareWith.shared, opts.ShareWith.queues, opts.ShareWith.clock
-	} else {
-		h.clock = NewClock()
-		h.shared, h.queues = &sharedStore{}, newQueueStore()
-		h.shared.init()
-	}
+	h.clock = NewClock()
+	h.shared, h.queues = &sharedStore{}, newQueueStore()
+	h.shared.init()
 	h.metrics.init()
 	if opts.Seed != nil {
 		h.rand = mrand.NewChaCha8(seedBytes(*opts.Seed))
@@ -328,7 +315,7 @@ func Start(opts Options) (*Host, error) {
 		return nil, err
 	}
 	h.main = newWorker(h, -1)
-	for i := 0; i < opts.Workers && !opts.MainThreadOnly; i++ {
+	for i := 0; i < opts.Workers; i++ {
 		h.workers = append(h.workers, newWorker(h, i))
 	}
 	// The main thread starts first, as Envoy's canary and main-thread VMs do;
@@ -498,9 +485,7 @@ func (h *Host) Close() {
 			w.endOpenFlows()
 		}
 	}
-	if h.opts.ShareWith == nil {
-		h.clock.close()
-	}
+	h.clock.close()
 	for _, w := range append([]*worker{h.main}, h.workers...) {
 		if w != nil {
 			w.close()

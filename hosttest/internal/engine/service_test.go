@@ -11,9 +11,9 @@ import (
 	"github.com/concierge-wasm/concierge/hosttest/internal/build"
 )
 
-// A singleton service (main thread only) registers a queue; an HTTP
-// filter of another host sharing its stores enqueues to it, and the
-// service's on_queue_ready runs on the main thread.
+// A singleton service (a MainThreadOnly filter, in no chain) registers a
+// queue; the HTTP filter of the host's chain enqueues to it on a worker,
+// and the service's on_queue_ready runs on the main thread.
 func TestSingletonServiceConsumesQueue(t *testing.T) {
 	path, err := build.New(build.DefaultCacheDir()).Build("../../testdata/probe")
 	if err != nil {
@@ -23,18 +23,10 @@ func TestSingletonServiceConsumesQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := Start(Options{MainThreadOnly: true, Filters: []FilterConfig{{Name: "collector", VMID: "shared", Wasm: wasm,
-		Configuration: []byte(`{"name": "collector", "queue": "events"}`)}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
-	if svc.Workers() != 0 {
-		t.Errorf("a singleton has %d worker VMs, want none", svc.Workers())
-	}
-	h, err := Start(Options{ShareWith: svc, Workers: 2, Filters: []FilterConfig{{Name: "probe", VMID: "shared", Wasm: wasm,
-		Configuration: []byte(`{"name": "probe"}`)}},
-		Upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})})
+	h, err := Start(Options{Workers: 2, Filters: []FilterConfig{
+		{Name: "probe", VMID: "shared", Wasm: wasm, Configuration: []byte(`{"name": "probe"}`)},
+		{Name: "collector", VMID: "shared", Wasm: wasm, Configuration: []byte(`{"name": "collector", "queue": "events"}`), MainThreadOnly: true},
+	}, Upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,10 +40,10 @@ func TestSingletonServiceConsumesQueue(t *testing.T) {
 	}
 	// The enqueues posted on_queue_ready to the main thread before Do
 	// returned: once the main thread has run what was posted, it is done.
-	svc.main.call(func() {})
+	h.main.call(func() {})
 	var got []string
-	for _, l := range svc.Logs() {
-		if strings.Contains(l.Message, " got ") {
+	for _, l := range h.Logs() {
+		if l.Filter == "collector" && strings.Contains(l.Message, " got ") {
 			if l.Worker != -1 {
 				t.Errorf("on_queue_ready ran on worker %d, want the main thread", l.Worker)
 			}
@@ -59,6 +51,6 @@ func TestSingletonServiceConsumesQueue(t *testing.T) {
 		}
 	}
 	if strings.Join(got, ",") != "one,two" {
-		t.Errorf("service dequeued %q, want one,two; logs: %v", got, svc.Logs())
+		t.Errorf("service dequeued %q, want one,two; logs: %v", got, h.Logs())
 	}
 }
