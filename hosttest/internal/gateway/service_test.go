@@ -109,3 +109,40 @@ func TestWasmServiceRefusals(t *testing.T) {
 		t.Errorf("error %q lacks %q", got, want)
 	}
 }
+
+// TestStartRefusalNamesOwner: every filter runs in one engine, and a
+// plugin that refuses its configuration is still reported with the
+// listener or bootstrap extension it belongs to, and its own log.
+func TestStartRefusalNamesOwner(t *testing.T) {
+	probe := module(t, "hosttest/testdata/probe")
+	route := "- name: all\n  match: { prefix: / }\n  direct_response: { status: 200 }"
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"listener filter",
+			wasmService("svc", probe, `{"name": "svc"}`, true) + bootstrap(wasmFilter("probe", probe, `{"name": "probe", "fail_start": true}`), route, ""),
+			`listener ingress: hosttest: filter "probe" refused to start: proxy_on_configure returned false`},
+		{"service",
+			wasmService("svc", probe, `{"name": "svc", "fail_start": true}`, true) + bootstrap(wasmFilter("probe", probe, `{"name": "probe"}`), route, ""),
+			`bootstrap extension svc: hosttest: filter "svc" refused to start: proxy_on_configure returned false`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bs, err := Parse([]byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Compile(bs, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := Start(cfg, RunOptions{Workers: 1})
+			if err == nil {
+				g.Close()
+				t.Fatal("started")
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) || !strings.Contains(err.Error(), "refusing config") {
+				t.Errorf("error %q, want it to start with %q and carry the plugin's log", err, tc.want)
+			}
+		})
+	}
+}
