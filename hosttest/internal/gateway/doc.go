@@ -85,8 +85,11 @@
 // as the router does (a failure closes the downstream connection), half
 // closes are forwarded, proxy_close_stream closes the connection after
 // flushing, and per_connection_buffer_limit_bytes bounds what waits for a
-// slow peer (the other side is not read meanwhile). tcp_proxy's weighted_clusters and any other network filter are
-// refused with the field; idle_timeout, access_log, max_connect_attempts
+// slow peer (the other side is not read meanwhile). A trap closes the
+// connection unless the filter fails open; failure_policy then applies to
+// later connections as to streams, FAIL_RELOAD reloading the VM for a new
+// connection once its backoff has passed. tcp_proxy's weighted_clusters
+// and any other network filter are refused with the field; idle_timeout, access_log, max_connect_attempts
 // and max_downstream_connection_duration are accepted, not emulated. TCP
 // listeners are listed by /listeners; /stats has their
 // tcp.<stat_prefix>.downstream_cx_total and the filters' metrics.
