@@ -11,8 +11,22 @@ import (
 // HeaderMapImpl as seen through the proxy-wasm ABI.
 type headerMap struct{ pairs []abi.Pair }
 
+// smallHeaderMap holds a map and room for its first pairs in one
+// allocation: most header maps on the request path are that small.
+type smallHeaderMap struct {
+	m     headerMap
+	space [8]abi.Pair
+}
+
 func newHeaderMap(pairs []abi.Pair) *headerMap {
-	m := &headerMap{pairs: make([]abi.Pair, 0, len(pairs))}
+	var m *headerMap
+	if len(pairs) <= len(smallHeaderMap{}.space) {
+		sm := &smallHeaderMap{}
+		sm.m.pairs = sm.space[:0]
+		m = &sm.m
+	} else {
+		m = &headerMap{pairs: make([]abi.Pair, 0, len(pairs))}
+	}
 	for _, p := range pairs {
 		m.pairs = append(m.pairs, abi.Pair{Key: strings.ToLower(p.Key), Value: p.Value})
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
@@ -279,6 +280,15 @@ func (s *Stream) clientReset(reason string) {
 	s.reset(reason)
 }
 
+// waitTimers recycles Wait's timers: a timer per request was two
+// allocations on every request that was not done at once. Since Go 1.23 a
+// stopped timer's channel holds no stale tick, so Reset is safe.
+var waitTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
 // Wait waits for the response; after wait (real time) it resets the
 // stream, as a client giving up would, and reports ok=false.
 func (s *Stream) Wait(wait time.Duration) (Result, bool) {
@@ -287,14 +297,19 @@ func (s *Stream) Wait(wait time.Duration) (Result, bool) {
 		return s.result, true
 	default:
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
+	t := waitTimers.Get().(*time.Timer)
+	t.Reset(wait)
 	select {
 	case <-s.done:
+		t.Stop()
+		waitTimers.Put(t)
 		return s.result, true
 	case <-s.host.ctx.Done():
+		t.Stop()
+		waitTimers.Put(t)
 		return s.result, false
 	case <-t.C:
+		waitTimers.Put(t) // fired and drained: ready for the next Reset
 	}
 	// A callback that never returns holds its worker, as it would an Envoy
 	// worker thread; then the stream cannot even be reset.
