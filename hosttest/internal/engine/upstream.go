@@ -115,6 +115,21 @@ func (p *bodyPipe) abandon() {
 	p.chunks = nil
 }
 
+// FixedResponse is an upstream that reads the whole request and answers
+// every one with the same status and body, no headers: hosttest's default
+// upstream. A request without a body is answered without net/http, as
+// the handler would answer it; one with a body goes through ServeHTTP.
+type FixedResponse struct {
+	Status int
+	Body   []byte
+}
+
+func (f *FixedResponse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	w.WriteHeader(f.Status)
+	w.Write(f.Body)
+}
+
 var errRouterTookOver = errors.New("the router answered this request itself")
 
 // upstreamWriter is the http.ResponseWriter the upstream handler writes
@@ -298,6 +313,18 @@ func (s *Stream) callUpstream() {
 	if up == nil {
 		s.flags |= FlagNoHealthyUpstream
 		s.sendLocalReply(&localReply{status: 503, body: []byte("no healthy upstream"), details: "no_healthy_upstream", by: "router"})
+		return
+	}
+	if fixed, ok := up.(*FixedResponse); ok && s.hdrEOS[dec] {
+		// Nothing to read and nothing to wait for: the answer is one
+		// worker task later, as a fast upstream's would be, without a
+		// net/http request, a context or a handler goroutine.
+		s.w.post(func() {
+			s.upstreamHeaders([]abi.Pair{{Key: ":status", Value: statusText(fixed.Status)}}, len(fixed.Body) == 0)
+			if len(fixed.Body) > 0 {
+				s.upstreamData(append([]byte(nil), fixed.Body...), true)
+			}
+		})
 		return
 	}
 	hs := s.upstreamReq.Headers
