@@ -152,6 +152,7 @@ type Stream struct {
 	sentHeaders   bool
 	finished      bool
 	upstreamReq   *UpstreamRequest
+	upstreamSpace UpstreamRequest // what upstreamReq points to, allocated with the stream
 	upstreamAsked bool
 	timeout       *timer
 	cancelUp      context.CancelFunc
@@ -169,8 +170,12 @@ type Stream struct {
 
 	result Result
 	done   chan struct{}
-	stuck  string
-	flow   [2]flowGauge
+	// Room for the filter states of a short chain, allocated with the
+	// stream.
+	fsSpace    [2]filterStream
+	orderSpace [4]*filterStream
+	stuck      string
+	flow       [2]flowGauge
 }
 
 // NewStream creates a stream on the next worker; nothing runs until the
@@ -382,10 +387,16 @@ func (s *Stream) describe() string {
 func (s *Stream) start(eos bool) {
 	h := s.host
 	s.started = h.clock.Now()
-	// One allocation for the filters' states and one for both orders.
+	// The filters' states and both orders: with the stream for a short
+	// chain, else one allocation each.
 	n := len(h.opts.Filters)
-	states := make([]filterStream, n)
-	order := make([]*filterStream, 2*n)
+	var states []filterStream
+	var order []*filterStream
+	if n <= len(s.fsSpace) {
+		states, order = s.fsSpace[:n], s.orderSpace[:2*n]
+	} else {
+		states, order = make([]filterStream, n), make([]*filterStream, 2*n)
+	}
 	s.fs, s.order[enc] = order[:n:n], order[n:]
 	for i := range h.opts.Filters {
 		vm := h.reloadIfNeeded(s.w, i)
@@ -801,7 +812,8 @@ func (s *Stream) resume(f *filterStream, d int) {
 
 func (s *Stream) terminalHeaders(d int) {
 	if d == dec {
-		s.upstreamReq = &UpstreamRequest{Headers: s.headers[dec].clone()}
+		s.upstreamSpace = UpstreamRequest{Headers: s.headers[dec].clone()}
+		s.upstreamReq = &s.upstreamSpace
 		s.callUpstream()
 		if s.hdrEOS[dec] {
 			s.requestEnded()
