@@ -18,12 +18,18 @@ type smallHeaderMap struct {
 	space [8]abi.Pair
 }
 
-func newHeaderMap(pairs []abi.Pair) *headerMap {
+func newHeaderMap(pairs []abi.Pair) *headerMap { return newHeaderMapIn(nil, pairs) }
+
+// newHeaderMapIn builds the map in room the caller owns (a stream's first
+// map of a direction) when the pairs fit, else allocates it.
+func newHeaderMapIn(room *smallHeaderMap, pairs []abi.Pair) *headerMap {
 	var m *headerMap
 	if len(pairs) <= len(smallHeaderMap{}.space) {
-		sm := &smallHeaderMap{}
-		sm.m.pairs = sm.space[:0]
-		m = &sm.m
+		if room == nil {
+			room = &smallHeaderMap{}
+		}
+		room.m.pairs = room.space[:0]
+		m = &room.m
 	} else {
 		m = &headerMap{pairs: make([]abi.Pair, 0, len(pairs))}
 	}

@@ -174,8 +174,11 @@ type Stream struct {
 	// stream.
 	fsSpace    [2]filterStream
 	orderSpace [4]*filterStream
-	stuck      string
-	flow       [2]flowGauge
+	// Room for the request headers and the upstream's response headers,
+	// each made once per stream.
+	headerSpace [2]smallHeaderMap
+	stuck       string
+	flow        [2]flowGauge
 }
 
 // NewStream creates a stream on the next worker; nothing runs until the
@@ -409,7 +412,7 @@ func (s *Stream) start(eos bool) {
 		s.order[enc][n-1-i] = f
 	}
 	s.order[dec] = s.fs
-	s.headers[dec] = newHeaderMap(s.req.Headers)
+	s.headers[dec] = newHeaderMapIn(&s.headerSpace[dec], s.req.Headers)
 	s.hdrEOS[dec] = eos
 	s.runHeaders(dec, 0)
 }

@@ -322,7 +322,9 @@ func (s *Stream) callUpstream() {
 		s.w.post(func() {
 			s.upstreamHeaders([]abi.Pair{{Key: ":status", Value: statusText(fixed.Status)}}, len(fixed.Body) == 0)
 			if len(fixed.Body) > 0 {
-				s.upstreamData(append([]byte(nil), fixed.Body...), true)
+				// Nothing writes into a frame in place, and a full slice
+				// makes any append copy: the bytes can be shared.
+				s.upstreamData(fixed.Body[:len(fixed.Body):len(fixed.Body)], true)
 			}
 		})
 		return
@@ -407,7 +409,7 @@ func (s *Stream) upstreamHeaders(hs []abi.Pair, eos bool) {
 	}
 	s.encodeStarted, s.fromUpstream = true, true
 	s.result.Details = "via_upstream"
-	s.headers[enc] = newHeaderMap(hs)
+	s.headers[enc] = newHeaderMapIn(&s.headerSpace[enc], hs)
 	s.hdrEOS[enc] = eos
 	s.runHeaders(enc, 0)
 }
