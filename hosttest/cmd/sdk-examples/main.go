@@ -74,8 +74,8 @@ func prepare(sdk, run string) error {
 	if err := goCmd("", nil, "build", "-o", filepath.Join(bin, "envoy"), "github.com/concierge-wasm/concierge/hosttest/cmd/concierge-gateway"); err != nil {
 		return err
 	}
-	// An example is a main.go, one level down (helloworld/main.go) or two
-	// (shared_queue/sender/main.go).
+	// An example is a folder with a main.go, one level down (helloworld)
+	// or two (the sender and receiver of shared_queue).
 	examples, _ := filepath.Glob(filepath.Join(sdk, "examples", "*", "main.go"))
 	nested, _ := filepath.Glob(filepath.Join(sdk, "examples", "*", "*", "main.go"))
 	examples = append(examples, nested...)
