@@ -17,7 +17,7 @@ package hosttest
 import (
 	"errors"
 	"fmt"
-	"io"
+
 	"net/http"
 	"os"
 	"path/filepath"
@@ -278,10 +278,7 @@ func (s *settings) engineOptions() (engine.Options, error) {
 	if o.Upstream == nil {
 		// Like most servers, the default upstream reads the whole request
 		// before answering, so the request's trailers and body always reach it.
-		o.Upstream = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			io.Copy(io.Discard, r.Body)
-			w.Write([]byte("ok"))
-		})
+		o.Upstream = &engine.FixedResponse{Status: http.StatusOK, Body: []byte("ok")}
 	}
 	return o, nil
 }
@@ -394,21 +391,25 @@ func (h *Host) Do(r *Request) *Response {
 	if h.t != nil {
 		h.t.Helper()
 	}
-	s := h.Stream(r)
-	res, ok := s.s.Do(h.s.doTimeout)
+	s := h.engineStream(r)
+	res, ok := s.Do(h.s.doTimeout)
 	if !ok && h.t != nil {
-		h.t.Errorf("hosttest: %s %s did not complete within %v: %s", r.method, r.path, h.s.doTimeout, s.s.Stuck())
+		h.t.Errorf("hosttest: %s %s did not complete within %v: %s", r.method, r.path, h.s.doTimeout, s.Stuck())
 	}
 	return newResponse(res)
 }
 
 // Stream starts a stream for step-by-step driving.
 func (h *Host) Stream(r *Request) *Stream {
+	return &Stream{h: h, s: h.engineStream(r), r: r}
+}
+
+func (h *Host) engineStream(r *Request) *engine.Stream {
 	er := r.engineRequest()
 	if h.s.genReqID && headerValue(er.Headers, "x-request-id") == "" {
 		er.Headers = append(er.Headers, Pair{Key: "x-request-id", Value: pseudoUUID(h.e)})
 	}
-	return &Stream{h: h, s: h.e.NewStream(er), r: r}
+	return h.e.NewStream(er)
 }
 
 // Metric returns a counter's or gauge's value, summed over every VM, and

@@ -93,8 +93,10 @@ func (r *Request) Timeout(d time.Duration) *Request { r.timeout = d; return r }
 func (r *Request) Upstream(h http.Handler) *Request { r.upstream = h; return r }
 
 func (r *Request) engineRequest() engine.Request {
-	hs := []Pair{{Key: ":method", Value: r.method}, {Key: ":path", Value: r.path},
-		{Key: ":authority", Value: r.authority}, {Key: ":scheme", Value: r.scheme}}
+	// Room for the pseudo-headers, the request's own and x-forwarded-proto.
+	hs := make([]Pair, 0, 5+len(r.headers))
+	hs = append(hs, Pair{Key: ":method", Value: r.method}, Pair{Key: ":path", Value: r.path},
+		Pair{Key: ":authority", Value: r.authority}, Pair{Key: ":scheme", Value: r.scheme})
 	hs = append(hs, r.headers...)
 	if headerValue(r.headers, "x-forwarded-proto") == "" {
 		hs = append(hs, Pair{Key: "x-forwarded-proto", Value: r.scheme})
@@ -207,10 +209,17 @@ func (u *UpstreamRequest) Has(key string) bool { return len(headerValues(u.Heade
 func (u *UpstreamRequest) Path() string { return u.Header(":path") }
 
 func newResponse(res engine.Result) *Response {
-	r := &Response{Status: res.Status, Headers: res.Headers, Body: res.Body, Chunks: res.Chunks, Trailers: res.Trailers,
+	// The response and what the upstream received in one allocation.
+	both := &struct {
+		r Response
+		u UpstreamRequest
+	}{}
+	r := &both.r
+	*r = Response{Status: res.Status, Headers: res.Headers, Body: res.Body, Chunks: res.Chunks, Trailers: res.Trailers,
 		LocalReplyBy: res.LocalReplyBy, Details: res.Details, Reset: res.Reset, Flags: ResponseFlags(res.Flags), Worker: res.Worker}
 	if res.Upstream != nil {
-		r.Upstream = &UpstreamRequest{Headers: res.Upstream.Headers, Body: res.Upstream.Body, Trailers: res.Upstream.Trailers}
+		both.u = UpstreamRequest{Headers: res.Upstream.Headers, Body: res.Upstream.Body, Trailers: res.Upstream.Trailers}
+		r.Upstream = &both.u
 	}
 	return r
 }

@@ -77,6 +77,9 @@ type store struct {
 	known  []map[string]*breakerKey
 	nKnown int
 	buf    []byte
+	// probe is the closed, empty record a change is tried on when the
+	// breaker has none in shared data (a VM runs one callback at a time).
+	probe record
 	// now is the host clock in Unix nanoseconds, for the lock's lease.
 	now func() int64
 }
@@ -239,10 +242,13 @@ func (s *store) update(b *breakerKey, r *record, change func(r *record) bool) er
 		v, cas, ok := s.host.sharedGet(b.key)
 		if !ok {
 			// Absent: create it (empty) first, so that the change below is
-			// a CAS on an existing key. Doing nothing creates nothing.
-			var probe record
-			if !change(&probe) {
-				*r = probe
+			// a CAS on an existing key. Doing nothing creates nothing: a
+			// healthy breaker never has a record, so this is the common
+			// path, and the probe lives in the store rather than escaping
+			// to the heap on every request.
+			s.probe = record{}
+			if !change(&s.probe) {
+				*r = s.probe
 				return nil
 			}
 			busy, err := s.create(b.key)

@@ -78,6 +78,7 @@ func run(args []string, stdout io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (gateway and load generator) to this file")
 	maxRequests := fs.Int("max-requests", 500000, "bound on requests per scenario")
 	target := fs.String("path", "/api/users/1", "request path (sent with the demo token)")
+	scenarioFlag := fs.String("scenarios", "", `filter sets to measure instead of the default rows, ";"-separated, each "none" or filter names joined by ","; e.g. "none;request-id;jwt-auth;request-id,jwt-auth"`)
 	profile := fs.String("wasm-profile", "envoy-1.33", "the Envoy whose WASI the VMs reproduce: envoy-1.33 or envoy-latest")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -142,7 +143,11 @@ func run(args []string, stdout io.Writer) error {
 	// key-auth alone once more, with the demo partner's key instead of the
 	// token: its key path rather than its pass-through (allow_missing).
 	keyRow := -1
-	if slices.Contains(all, "key-auth") {
+	if *scenarioFlag != "" {
+		if scenarios, err = parseScenarios(*scenarioFlag, all); err != nil {
+			return err
+		}
+	} else if slices.Contains(all, "key-auth") {
 		keyRow = len(scenarios)
 		scenarios = append(scenarios, []string{"key-auth"})
 	}
@@ -158,6 +163,8 @@ func run(args []string, stdout io.Writer) error {
 			name = "all: " + strings.Join(keep, " + ")
 		case len(keep) == 1:
 			name = keep[0] + " alone"
+		case len(keep) > 1:
+			name = strings.Join(keep, " + ")
 		}
 		cred := bearer
 		if i == keyRow {
@@ -227,6 +234,28 @@ func parseWorkers(s string) ([]int, error) {
 			return nil, fmt.Errorf("-concurrency %q: want worker counts in [1, 64], comma-separated", s)
 		}
 		out = append(out, n)
+	}
+	return out, nil
+}
+
+// parseScenarios reads -scenarios against the bootstrap's wasm filters.
+func parseScenarios(s string, all []string) ([][]string, error) {
+	var out [][]string
+	for _, set := range strings.Split(s, ";") {
+		set = strings.TrimSpace(set)
+		if set == "none" {
+			out = append(out, nil)
+			continue
+		}
+		var keep []string
+		for _, f := range strings.Split(set, ",") {
+			f = strings.TrimSpace(f)
+			if !slices.Contains(all, f) {
+				return nil, fmt.Errorf("-scenarios %q: %q is not a wasm filter of the bootstrap (%s)", s, f, strings.Join(all, ", "))
+			}
+			keep = append(keep, f)
+		}
+		out = append(out, keep)
 	}
 	return out, nil
 }

@@ -74,16 +74,21 @@ func prepare(sdk, run string) error {
 	if err := goCmd("", nil, "build", "-o", filepath.Join(bin, "envoy"), "github.com/concierge-wasm/concierge/hosttest/cmd/concierge-gateway"); err != nil {
 		return err
 	}
+	// An example is a folder with a main.go, one level down (helloworld)
+	// or two (the sender and receiver of shared_queue).
 	examples, _ := filepath.Glob(filepath.Join(sdk, "examples", "*", "main.go"))
+	nested, _ := filepath.Glob(filepath.Join(sdk, "examples", "*", "*", "main.go"))
+	examples = append(examples, nested...)
 	if len(examples) == 0 {
 		return errors.New("no examples/*/main.go in the clone")
 	}
 	var broken []string
 	for _, m := range examples {
 		dir := filepath.Dir(m)
-		fmt.Println("== building example", filepath.Base(dir))
+		name, _ := filepath.Rel(filepath.Join(sdk, "examples"), dir)
+		fmt.Println("== building example", name)
 		if err := goCmd(dir, []string{"GOOS=wasip1", "GOARCH=wasm"}, "build", "-buildmode=c-shared", "-o", "main.wasm", "."); err != nil {
-			broken = append(broken, filepath.Base(dir))
+			broken = append(broken, name)
 		}
 	}
 	if len(broken) > 0 {

@@ -5,7 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -129,11 +129,25 @@ func (x *exchange) httpRequest(ctx context.Context) (*http.Request, error) {
 	}
 	r.RequestURI = x.path
 	r.Host = x.authority
+	// One backing array for every value instead of a slice per header.
+	n := 0
+	for _, p := range x.headers {
+		if !strings.HasPrefix(p.Key, ":") && p.Key != "host" {
+			n++
+		}
+	}
+	values := make([]string, 0, n)
 	for _, p := range x.headers {
 		if strings.HasPrefix(p.Key, ":") || p.Key == "host" {
 			continue
 		}
-		r.Header.Add(p.Key, p.Value)
+		k := http.CanonicalHeaderKey(p.Key)
+		if vs, ok := r.Header[k]; ok {
+			r.Header[k] = append(vs, p.Value)
+			continue
+		}
+		values = append(values, p.Value)
+		r.Header[k] = values[len(values)-1 : len(values) : len(values)]
 	}
 	r.ContentLength = int64(len(x.body))
 	if len(x.trailers) > 0 {
@@ -239,15 +253,22 @@ func (r *recorder) statusAndHeaders() []abi.Pair {
 
 // trailers are the values set after the body under keys announced with the
 // "Trailer" header or prefixed with http.TrailerPrefix, as net/http does.
-func (r *recorder) trailers() []abi.Pair {
+func (r *recorder) trailers() []abi.Pair { return trailersOf(r.header, r.snapshot.Values("Trailer")) }
+
+// trailersOf is what a handler sent as trailers: the keys its Trailer
+// header announced, and those with http.TrailerPrefix.
+func trailersOf(header http.Header, announcement []string) []abi.Pair {
 	var out []abi.Pair
-	announced := map[string]bool{}
-	for _, v := range r.snapshot.Values("Trailer") {
+	var announced map[string]bool
+	for _, v := range announcement {
+		if announced == nil {
+			announced = map[string]bool{}
+		}
 		for _, k := range strings.Split(v, ",") {
 			announced[http.CanonicalHeaderKey(strings.TrimSpace(k))] = true
 		}
 	}
-	for k, vs := range r.header {
+	for k, vs := range header {
 		name := k
 		if strings.HasPrefix(k, http.TrailerPrefix) {
 			name = strings.TrimPrefix(k, http.TrailerPrefix)
@@ -277,7 +298,7 @@ func appendSorted(dst []abi.Pair, h http.Header, keep func(string) bool) []abi.P
 			keys = append(keys, k)
 		}
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	for _, k := range keys {
 		for _, v := range h[k] {
 			dst = append(dst, abi.Pair{Key: strings.ToLower(k), Value: v})

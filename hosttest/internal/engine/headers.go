@@ -11,8 +11,28 @@ import (
 // HeaderMapImpl as seen through the proxy-wasm ABI.
 type headerMap struct{ pairs []abi.Pair }
 
-func newHeaderMap(pairs []abi.Pair) *headerMap {
-	m := &headerMap{pairs: make([]abi.Pair, 0, len(pairs))}
+// smallHeaderMap holds a map and room for its first pairs in one
+// allocation: most header maps on the request path are that small.
+type smallHeaderMap struct {
+	m     headerMap
+	space [8]abi.Pair
+}
+
+func newHeaderMap(pairs []abi.Pair) *headerMap { return newHeaderMapIn(nil, pairs) }
+
+// newHeaderMapIn builds the map in room the caller owns (a stream's first
+// map of a direction) when the pairs fit, else allocates it.
+func newHeaderMapIn(room *smallHeaderMap, pairs []abi.Pair) *headerMap {
+	var m *headerMap
+	if len(pairs) <= len(smallHeaderMap{}.space) {
+		if room == nil {
+			room = &smallHeaderMap{}
+		}
+		room.m.pairs = room.space[:0]
+		m = &room.m
+	} else {
+		m = &headerMap{pairs: make([]abi.Pair, 0, len(pairs))}
+	}
 	for _, p := range pairs {
 		m.pairs = append(m.pairs, abi.Pair{Key: strings.ToLower(p.Key), Value: p.Value})
 	}

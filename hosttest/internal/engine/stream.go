@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/concierge-wasm/concierge/hosttest/internal/abi"
@@ -154,6 +155,7 @@ type Stream struct {
 	sentHeaders   bool
 	finished      bool
 	upstreamReq   *UpstreamRequest
+	upstreamSpace UpstreamRequest // what upstreamReq points to, allocated with the stream
 	upstreamAsked bool
 	timeout       *timer
 	cancelUp      context.CancelFunc
@@ -171,8 +173,15 @@ type Stream struct {
 
 	result Result
 	done   chan struct{}
-	stuck  string
-	flow   [2]flowGauge
+	// Room for the filter states of a short chain, allocated with the
+	// stream.
+	fsSpace    [2]filterStream
+	orderSpace [4]*filterStream
+	// Room for the request headers and the upstream's response headers,
+	// each made once per stream.
+	headerSpace [2]smallHeaderMap
+	stuck       string
+	flow        [2]flowGauge
 }
 
 // NewStream creates a stream on the next worker; nothing runs until the
@@ -282,6 +291,15 @@ func (s *Stream) clientReset(reason string) {
 	s.reset(reason)
 }
 
+// waitTimers recycles Wait's timers: a timer per request was two
+// allocations on every request that was not done at once. Since Go 1.23 a
+// stopped timer's channel holds no stale tick, so Reset is safe.
+var waitTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
 // Wait waits for the response; after wait (real time) it resets the
 // stream, as a client giving up would, and reports ok=false.
 func (s *Stream) Wait(wait time.Duration) (Result, bool) {
@@ -290,14 +308,19 @@ func (s *Stream) Wait(wait time.Duration) (Result, bool) {
 		return s.result, true
 	default:
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
+	t := waitTimers.Get().(*time.Timer)
+	t.Reset(wait)
 	select {
 	case <-s.done:
+		t.Stop()
+		waitTimers.Put(t)
 		return s.result, true
 	case <-s.host.ctx.Done():
+		t.Stop()
+		waitTimers.Put(t)
 		return s.result, false
 	case <-t.C:
+		waitTimers.Put(t) // fired and drained: ready for the next Reset
 	}
 	// A callback that never returns holds its worker, as it would an Envoy
 	// worker thread; then the stream cannot even be reset.
@@ -370,11 +393,17 @@ func (s *Stream) describe() string {
 func (s *Stream) start(eos bool) {
 	h := s.host
 	s.started = h.clock.Now()
-	// One allocation for the filters' states and one for both orders.
+	// The filters' states and both orders: with the stream for a short
+	// chain, else one allocation each.
 	chain := h.chain(s.req.Chain)
 	n := len(chain)
-	states := make([]filterStream, n)
-	order := make([]*filterStream, 2*n)
+	var states []filterStream
+	var order []*filterStream
+	if n <= len(s.fsSpace) {
+		states, order = s.fsSpace[:n], s.orderSpace[:2*n]
+	} else {
+		states, order = make([]filterStream, n), make([]*filterStream, 2*n)
+	}
 	s.fs, s.order[enc] = order[:n:n], order[n:]
 	for k, i := range chain {
 		p := h.reloadIfNeeded(s.w, i)
@@ -387,7 +416,7 @@ func (s *Stream) start(eos bool) {
 		s.order[enc][n-1-k] = f
 	}
 	s.order[dec] = s.fs
-	s.headers[dec] = newHeaderMap(s.req.Headers)
+	s.headers[dec] = newHeaderMapIn(&s.headerSpace[dec], s.req.Headers)
 	s.hdrEOS[dec] = eos
 	s.runHeaders(dec, 0)
 }
@@ -810,7 +839,8 @@ func (s *Stream) resume(f *filterStream, d int) {
 
 func (s *Stream) terminalHeaders(d int) {
 	if d == dec {
-		s.upstreamReq = &UpstreamRequest{Headers: s.headers[dec].clone()}
+		s.upstreamSpace = UpstreamRequest{Headers: s.headers[dec].clone()}
+		s.upstreamReq = &s.upstreamSpace
 		s.callUpstream()
 		if s.hdrEOS[dec] {
 			s.requestEnded()

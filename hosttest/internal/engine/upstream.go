@@ -115,6 +115,21 @@ func (p *bodyPipe) abandon() {
 	p.chunks = nil
 }
 
+// FixedResponse is an upstream that reads the whole request and answers
+// every one with the same status and body, no headers: hosttest's default
+// upstream. A request without a body is answered without net/http, as
+// the handler would answer it; one with a body goes through ServeHTTP.
+type FixedResponse struct {
+	Status int
+	Body   []byte
+}
+
+func (f *FixedResponse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	w.WriteHeader(f.Status)
+	w.Write(f.Body)
+}
+
 var errRouterTookOver = errors.New("the router answered this request itself")
 
 // upstreamWriter is the http.ResponseWriter the upstream handler writes
@@ -122,9 +137,13 @@ var errRouterTookOver = errors.New("the router answered this request itself")
 // held back so that the last one can carry end of stream, as a codec
 // would. Flush pushes everything written so far.
 type upstreamWriter struct {
-	s           *Stream
-	header      http.Header
-	snapshot    http.Header
+	s      *Stream
+	header http.Header
+	// hs is the status and headers as WriteHeader saw them, and announced
+	// the Trailer header then: what the handler changes afterwards does
+	// not reach the client, as with net/http's server.
+	hs          []abi.Pair
+	announced   []string
 	status      int
 	wroteHeader bool
 	headersSent bool
@@ -136,6 +155,7 @@ type upstreamWriter struct {
 	// upstreamHost is the host the router picked (SetUpstreamHost); it
 	// reaches the stream with the response headers.
 	upstreamHost string
+	link         routerLink
 }
 
 func (w *upstreamWriter) Header() http.Header { return w.header }
@@ -145,7 +165,12 @@ func (w *upstreamWriter) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader, w.status = true, code
-	w.snapshot = w.header.Clone()
+	w.hs = appendSorted([]abi.Pair{{Key: ":status", Value: statusText(code)}}, w.header,
+		// The Trailer announcement is an ordinary header Envoy passes on.
+		func(k string) bool { return !strings.HasPrefix(k, http.TrailerPrefix) })
+	if vs := w.header["Trailer"]; len(vs) > 0 {
+		w.announced = append([]string(nil), vs...)
+	}
 }
 
 func (w *upstreamWriter) Write(p []byte) (int, error) {
@@ -181,10 +206,22 @@ func (w *upstreamWriter) Flush() {
 	}
 }
 
-func (w *upstreamWriter) statusAndHeaders() []abi.Pair {
-	out := []abi.Pair{{Key: ":status", Value: strconv.Itoa(w.status)}}
-	// The Trailer announcement is an ordinary header Envoy passes on.
-	return appendSorted(out, w.snapshot, func(k string) bool { return !strings.HasPrefix(k, http.TrailerPrefix) })
+func (w *upstreamWriter) statusAndHeaders() []abi.Pair { return w.hs }
+
+// statusTexts holds the decimal form of every status code a handler may
+// send, so that a response's :status costs no allocation.
+var statusTexts = func() (t [600]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func statusText(code int) string {
+	if code >= 0 && code < len(statusTexts) {
+		return statusTexts[code]
+	}
+	return strconv.Itoa(code)
 }
 
 func (w *upstreamWriter) postHeaders(eos bool) {
@@ -200,17 +237,33 @@ func (w *upstreamWriter) postHeaders(eos bool) {
 // the upstream is read no faster than the client takes the response: the
 // frame counts as waiting from now until the worker takes it, and the
 // handler waits while what waits is over the buffer limit.
+//
+// Headers not yet sent travel in the same task as the frame, as a codec
+// hands over headers and body read together: one hand-off instead of two.
 func (w *upstreamWriter) postData(b []byte, eos bool) {
-	if !w.headersSent {
-		w.postHeaders(false)
+	var hs []abi.Pair
+	withHeaders := !w.headersSent
+	if withHeaders {
+		w.headersSent = true
+		hs = w.statusAndHeaders()
 	}
-	s := w.s
+	s, host := w.s, w.upstreamHost
 	if s.req.Sink == nil {
-		s.w.post(func() { s.upstreamData(b, eos) })
+		s.w.post(func() {
+			if withHeaders {
+				s.upstreamHost = host
+				s.upstreamHeaders(hs, false)
+			}
+			s.upstreamData(b, eos)
+		})
 		return
 	}
 	s.flow[enc].add(len(b))
 	s.w.post(func() {
+		if withHeaders {
+			s.upstreamHost = host
+			s.upstreamHeaders(hs, false)
+		}
 		s.flow[enc].add(-len(b))
 		s.upstreamData(b, eos)
 	})
@@ -226,8 +279,7 @@ func (w *upstreamWriter) finish() {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	rec := &recorder{header: w.header, snapshot: w.snapshot}
-	trailers := rec.trailers()
+	trailers := trailersOf(w.header, w.announced)
 	switch {
 	case !w.headersSent && !w.hasPending && len(trailers) == 0:
 		w.postHeaders(true)
@@ -263,12 +315,27 @@ func (s *Stream) callUpstream() {
 		s.sendLocalReply(&localReply{status: 503, body: []byte("no healthy upstream"), details: "no_healthy_upstream", by: "router"})
 		return
 	}
+	if fixed, ok := up.(*FixedResponse); ok && s.hdrEOS[dec] {
+		// Nothing to read and nothing to wait for: the answer is one
+		// worker task later, as a fast upstream's would be, without a
+		// net/http request, a context or a handler goroutine.
+		s.w.post(func() {
+			s.upstreamHeaders([]abi.Pair{{Key: ":status", Value: statusText(fixed.Status)}}, len(fixed.Body) == 0)
+			if len(fixed.Body) > 0 {
+				// Nothing writes into a frame in place, and a full slice
+				// makes any append copy: the bytes can be shared.
+				s.upstreamData(fixed.Body[:len(fixed.Body):len(fixed.Body)], true)
+			}
+		})
+		return
+	}
 	hs := s.upstreamReq.Headers
 	x := &exchange{method: headerValue(hs, ":method"), path: headerValue(hs, ":path"), authority: headerValue(hs, ":authority"), headers: hs}
 	ctx, cancel := context.WithCancel(s.host.ctx)
 	s.cancelUp = cancel
 	w := &upstreamWriter{s: s, header: http.Header{}}
-	req, err := x.httpRequest(withRouterLink(ctx, &routerLink{s: s, w: w}))
+	w.link = routerLink{s: s, w: w} // one allocation for both
+	req, err := x.httpRequest(withRouterLink(ctx, &w.link))
 	if err != nil {
 		s.sendLocalReply(&localReply{status: 400, body: []byte("bad request"), details: "invalid_request", by: "router"})
 		return
@@ -342,7 +409,7 @@ func (s *Stream) upstreamHeaders(hs []abi.Pair, eos bool) {
 	}
 	s.encodeStarted, s.fromUpstream = true, true
 	s.result.Details = "via_upstream"
-	s.headers[enc] = newHeaderMap(hs)
+	s.headers[enc] = newHeaderMapIn(&s.headerSpace[enc], hs)
 	s.hdrEOS[enc] = eos
 	s.runHeaders(enc, 0)
 }
