@@ -38,7 +38,7 @@ func BenchmarkHitLogic(b *testing.B) {
 // natively, against an in-memory shared data.
 func BenchmarkStoreLogic(b *testing.B) {
 	sd := newMapShared()
-	s := newStore(sd, "bench", 4096, 64<<20)
+	s := newStore(sd, "bench", 4096, 64<<20, 1<<20)
 	e := testEntry("k", 1024)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -13,11 +13,15 @@ import (
 )
 
 // layoutBytes is what the slot layout costs in shared data beyond the
-// entries themselves: every slot key, the index key and value.
-func layoutBytes(ns string, slots int) int {
-	n := len("response-cache/"+ns+"/index") + indexHeader + slots*indexRecord
-	for i := 0; i < slots; i++ {
-		n += len("response-cache/" + ns + "/slot/" + strconv.Itoa(i))
+// entries themselves: every slot key, the index shards' keys and values.
+func layoutBytes(ns string, slots int, maxTotal, maxEntry int64) int {
+	l := newLayout(ns, slots, maxTotal, maxEntry)
+	n := slots * indexRecord
+	for _, k := range l.indexKeys {
+		n += len(k) + indexHeader
+	}
+	for _, k := range l.slotKeys {
+		n += len(k)
 	}
 	return n
 }
@@ -36,12 +40,12 @@ func TestBoundedMemory(t *testing.T) {
 		h.Do(hosttest.GET("/item/" + strconv.Itoa(i) + "?q=" + strings.Repeat("x", i%40)))
 	}
 	sd := h.SharedData("")
-	limit := maxTotal + layoutBytes("response-cache", slots)
+	limit := maxTotal + layoutBytes("response-cache", slots, maxTotal, 4096)
 	if got := sd.Bytes(); got > limit {
 		t.Errorf("shared data = %d bytes after 3000 URLs, want <= %d", got, limit)
 	}
-	if n := len(sd.Keys()); n > slots+1 {
-		t.Errorf("%d shared-data keys, want <= %d", n, slots+1)
+	if n, want := len(sd.Keys()), slots+len(newLayout("response-cache", slots, maxTotal, 4096).indexKeys); n > want {
+		t.Errorf("%d shared-data keys, want <= %d", n, want)
 	}
 	stored := metric(h, "bytes_stored")
 	if stored <= 0 || stored > maxTotal {
@@ -153,18 +157,23 @@ func TestConcurrentStoresStayBounded(t *testing.T) {
 		<-done
 	}
 	sd := h.SharedData("")
-	if limit := maxTotal + layoutBytes("response-cache", slots); sd.Bytes() > limit {
+	if limit := maxTotal + layoutBytes("response-cache", slots, maxTotal, 4096); sd.Bytes() > limit {
 		t.Errorf("shared data = %d bytes, want <= %d", sd.Bytes(), limit)
 	}
-	idx, _, ok := sd.Get("response-cache/response-cache/index")
-	if !ok {
-		t.Fatal("no index")
+	l := newLayout("response-cache", slots, maxTotal, 4096)
+	if l.shards() < 2 {
+		t.Fatalf("%d index shards: the test wants stores racing on several", l.shards())
 	}
 	var counted, held int64
-	for i := 0; i < slots; i++ {
-		rec := idx[indexHeader+i*indexRecord:]
-		counted += int64(uint32(rec[16]) | uint32(rec[17])<<8 | uint32(rec[18])<<16 | uint32(rec[19])<<24)
-		v, _, _ := sd.Get("response-cache/response-cache/slot/" + strconv.Itoa(i))
+	for _, k := range l.indexKeys {
+		idx, _, ok := sd.Get(k)
+		if !ok {
+			t.Fatalf("no index shard %s", k)
+		}
+		counted += index(idx).total()
+	}
+	for _, k := range l.slotKeys {
+		v, _, _ := sd.Get(k)
 		held += int64(len(v))
 	}
 	t.Logf("index counts %d bytes, slots hold %d; conflicts %d, evictions %d", counted, held, metric(h, "conflicts_total"), metric(h, "evictions_total"))
@@ -176,5 +185,34 @@ func TestConcurrentStoresStayBounded(t *testing.T) {
 	}
 	if got := metric(h, "bytes_stored"); got != counted {
 		t.Errorf("bytes_stored gauge = %d, index counts %d", got, counted)
+	}
+}
+
+// TestEntryOverShardBudget: with max_total_bytes 32 KiB and
+// max_entry_bytes 1 KiB the index has 16 shards of 2 KiB; a 1000-byte
+// body within max_entry_bytes but carrying 1.5 KiB of headers is over its
+// shard's budget: it is served, not stored, and logged; a plain one is
+// stored.
+func TestEntryOverShardBudget(t *testing.T) {
+	o := newOrigin(t)
+	o.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		if r.URL.Path == "/heavy" {
+			w.Header().Set("X-Padding", strings.Repeat("p", 1500))
+		}
+		w.Write([]byte(strings.Repeat("b", 1000)))
+	}
+	h := newCache(t, `{"max_total_bytes": 32768, "max_entry_bytes": 1024, "max_entries": 64}`, o)
+	for _, c := range []struct {
+		path, second string
+	}{{"/heavy", "MISS"}, {"/plain", "HIT"}} {
+		expect(t, c.path+" first", h.Do(hosttest.GET(c.path)), 200, "MISS", strings.Repeat("b", 1000))
+		expect(t, c.path+" second", h.Do(hosttest.GET(c.path)), 200, c.second, strings.Repeat("b", 1000))
+	}
+	if len(h.LogsContaining("entry larger than its index shard's budget")) != 2 {
+		t.Errorf("no log line for the refused entry: %v", h.LogsContaining("not stored"))
+	}
+	if got := metric(h, "stores_total"); got != 1 {
+		t.Errorf("stores_total = %d, want 1", got)
 	}
 }

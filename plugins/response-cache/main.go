@@ -63,7 +63,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = &cfg
-	p.store = newStore(hostShared{}, shareddata.Namespace(), cfg.maxEntries, cfg.maxTotalBytes)
+	p.store = newStore(hostShared{}, shareddata.Namespace(), cfg.maxEntries, cfg.maxTotalBytes, int64(cfg.maxEntryBytes))
 	p.replier = reply.Replier{Format: cfg.errorFormat}
 	p.m = defineMetrics()
 	p.inFlight = map[string]bool{}

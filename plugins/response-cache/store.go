@@ -6,27 +6,45 @@ package main
 // Shared data in ABI 0.2 cannot delete a key: setting an empty value is the
 // only way to free its memory, and the key itself stays. A key per cached
 // URL would therefore grow without bound under a client that asks for many
-// distinct URLs. The layout is fixed instead:
+// distinct URLs. The layout is fixed instead (v2 names the layout version):
 //
-//	response-cache/<ns>/slot/<i>   i in [0, max_entries): one entry each,
-//	                               8-byte key hash + encoded entry, or empty
-//	response-cache/<ns>/index      per slot: key hash, URI hash, size, stale-at,
-//	                               a Bloom filter of tags and path prefixes
+//	response-cache/<ns>/v2/slot/<i>    i in [0, max_entries): one entry each,
+//	                                   8-byte key hash + encoded entry, or empty
+//	response-cache/<ns>/v2/index/<j>   j in [0, shards): per slot of shard j
+//	                                   (the slots i with i mod shards = j):
+//	                                   key hash, URI hash, size, stale-at, a
+//	                                   Bloom filter of tags and path prefixes
 //
-// A key hashes to two candidate slots; a lookup reads both and compares the
-// full key stored in the entry. A store takes the slot already holding its
-// key, else a free candidate, else the candidate that goes stale first. The
-// index holds every slot's size, so a store also evicts, soonest-stale first
-// (expired entries before fresh ones), until the total fits max_total_bytes.
-// The index is updated by compare-and-swap with a bounded number of retries;
-// the slots are written after it.
+// The index is split into shards (a power of two, at most 16) so that a
+// store copies one shard's records in and out of shared data (8 KiB with
+// the default 4096 slots) instead of every slot's, and stores of keys in
+// different shards do not contend on one compare-and-swap. A key's hash
+// picks its shard and two candidate slots in it; a lookup reads both slots
+// and compares the full key stored in the entry, so a hit reads no index.
+// A store takes the slot already holding its key, else a free candidate,
+// else the candidate that goes stale first, then evicts within the shard,
+// soonest-stale first (expired entries before fresh ones), until the
+// shard's total fits its budget, max_total_bytes / shards. The budgets add
+// up to at most max_total_bytes, which stays a hard bound. Each shard is
+// updated by compare-and-swap with a bounded number of retries; the slots
+// are written after it. Invalidations and purges scan every shard.
 //
-// Memory bound: max_total_bytes of values, plus max_entries slot keys and a
-// 32-byte index record per slot, whatever clients ask for.
+// The shard count is the largest power of two up to 16 that leaves each
+// shard at least 2 slots and a budget of at least 2 × max_entry_bytes, so
+// a largest body fits its shard with room for another; with a small
+// max_total_bytes the cache falls back to fewer shards, down to one. An
+// encoded entry (key, headers, body) larger than its shard's budget is not
+// stored (errTooLarge), as one larger than max_total_bytes was not before.
+//
+// Memory bound: max_total_bytes of values, plus max_entries slot keys,
+// one key per shard and a 32-byte index record per slot, whatever clients
+// ask for.
 
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/bits"
 	"strconv"
 )
 
@@ -41,59 +59,130 @@ type shared interface {
 var errCASMismatch = errors.New("cas mismatch")
 
 const (
-	indexHeader = 8  // magic, version, 2 spare, slot count u32
+	indexHeader = 8  // magic, version, log2 shards, spare, slot count u32
 	indexRecord = 32 // key hash u64, uri hash u64, size u32, stale-at u32, purge bloom u64
 	indexMagic  = 0xC6
-	slotPrefix  = 8 // key hash before the entry
+	// layoutVersion is in every key name and index header: a VM running
+	// another layout (during an upgrade) writes other keys.
+	layoutVersion = 2
+	maxShards     = 16
+	slotPrefix    = 8 // key hash before the entry
 	// casRetries bounds the index update loop; past it the store (or the
 	// invalidation) gives up, counted by the conflicts metric.
 	casRetries = 8
 )
 
+// layout is the fixed set of keys a configuration uses.
+type layout struct {
+	indexKeys []string // one per shard
+	slotKeys  []string
+	shardBits uint
+	budget    int64 // per shard
+}
+
+func newLayout(namespace string, slots int, maxTotal, maxEntry int64) layout {
+	shards := maxShards
+	for shards > 1 && (slots/shards < 2 || maxTotal/int64(shards) < 2*maxEntry) {
+		shards /= 2
+	}
+	prefix := "response-cache/" + namespace + "/v" + strconv.Itoa(layoutVersion) + "/"
+	l := layout{shardBits: uint(bits.TrailingZeros(uint(shards))), budget: maxTotal / int64(shards)}
+	l.indexKeys = make([]string, shards)
+	for j := range l.indexKeys {
+		l.indexKeys[j] = prefix + "index/" + strconv.Itoa(j)
+	}
+	l.slotKeys = make([]string, slots)
+	for i := range l.slotKeys {
+		l.slotKeys[i] = prefix + "slot/" + strconv.Itoa(i)
+	}
+	return l
+}
+
+func (l *layout) shards() int { return len(l.indexKeys) }
+
+// shardSlots is how many slots shard j covers: i = local<<shardBits | j.
+func (l *layout) shardSlots(j int) int {
+	return (len(l.slotKeys) - j + l.shards() - 1) >> l.shardBits
+}
+
+func (l *layout) slot(j, local int) int { return local<<l.shardBits | j }
+
+// candidates returns a key hash's shard and its two candidate slots there
+// (local numbers). The hash is FNV, whose low bits are weak: mix first.
+func (l *layout) candidates(h uint64) (shard, a, b int) {
+	m := h
+	m ^= m >> 33
+	m *= 0xff51afd7ed558ccd
+	m ^= m >> 33
+	m *= 0xc4ceb9fe1a85ec53
+	m ^= m >> 33
+	shard = int(m & uint64(l.shards()-1))
+	n := uint64(l.shardSlots(shard))
+	a = int((m >> 8) % n)
+	b = int((m >> 36) % n)
+	if a == b {
+		b = (a + 1) % int(n)
+	}
+	return shard, a, b
+}
+
 type store struct {
+	layout
 	sd       shared
-	indexKey string
-	slotKeys []string
 	maxTotal int64
 	indexBuf []byte
 }
 
-var errConflict = errors.New("shared data kept changing")
+var (
+	errConflict = errors.New("shared data kept changing")
+	errTooLarge = errors.New("entry larger than its index shard's budget")
+)
 
-func newStore(sd shared, namespace string, slots int, maxTotal int64) *store {
-	s := &store{sd: sd, indexKey: "response-cache/" + namespace + "/index", maxTotal: maxTotal}
-	s.slotKeys = make([]string, slots)
-	for i := range s.slotKeys {
-		s.slotKeys[i] = "response-cache/" + namespace + "/slot/" + strconv.Itoa(i)
+func newStore(sd shared, namespace string, slots int, maxTotal, maxEntry int64) *store {
+	s := &store{layout: newLayout(namespace, slots, maxTotal, maxEntry), sd: sd, maxTotal: maxTotal}
+	// Make the index shards now, when the plugin starts, before the proxy
+	// takes traffic. Envoy writes an absent key whatever CAS it carries, so
+	// two workers making a shard with their first stores would both
+	// succeed, one entry would vanish from it and the bytes gauge would
+	// count it still. VMs starting together all write the same empty
+	// shards, which is harmless; a VM started later finds them and writes
+	// nothing.
+	for j, k := range s.indexKeys {
+		if _, _, ok := sd.get(k); !ok {
+			x, _ := s.loadShard(j)
+			sd.set(k, x, 0) //nolint:errcheck // a store then makes it, unconditionally, as before
+		}
 	}
-	// Make the index now, when the plugin starts, before the proxy takes
-	// traffic. Envoy writes an absent key whatever CAS it carries, so two
-	// workers making the index with their first stores would both succeed,
-	// one entry would vanish from it and the bytes gauge would count it
-	// still. VMs starting together all write the same empty index, which
-	// is harmless; a VM started later finds it and writes nothing.
-	if _, _, ok := sd.get(s.indexKey); !ok {
-		x, _ := s.loadIndex()
-		sd.set(s.indexKey, x, 0) //nolint:errcheck // a store then makes it, unconditionally, as before
-	}
+	s.freeLayoutV1(namespace)
 	return s
 }
 
-func (s *store) candidates(h uint64) (int, int) {
-	n := uint64(len(s.slotKeys))
-	a := h % n
-	b := (h >> 32) % n
-	if a == b {
-		b = (a + 1) % n
+// freeLayoutV1 empties the keys of the first layout (one index, unversioned
+// slot keys) left by a VM of an older build in this process: nothing reads
+// them any more, and shared data only gives memory back when a value is
+// emptied. A VM of the older build still draining then misses and stores
+// again; what it stores stays until the next start of a VM of this build.
+func (s *store) freeLayoutV1(namespace string) {
+	prefix := "response-cache/" + namespace + "/"
+	v, _, ok := s.sd.get(prefix + "index")
+	if !ok || len(v) < indexHeader || v[0] != indexMagic || v[1] != 1 {
+		return
 	}
-	return int(a), int(b)
+	slots := int(binary.LittleEndian.Uint32(v[4:]))
+	for i := 0; i < slots; i++ {
+		if v, _, ok := s.sd.get(prefix + "slot/" + strconv.Itoa(i)); ok && len(v) > 0 {
+			s.sd.set(prefix+"slot/"+strconv.Itoa(i), nil, 0) //nolint:errcheck // best effort
+		}
+	}
+	s.sd.set(prefix+"index", nil, 0) //nolint:errcheck // best effort
 }
 
 // lookup returns the entry stored under key, if any, with the slot it is in.
 func (s *store) lookup(key []byte) (entry, int, bool) {
 	h := hash64(key)
-	a, b := s.candidates(h)
-	for _, i := range [2]int{a, b} {
+	j, a, b := s.candidates(h)
+	for _, local := range [2]int{a, b} {
+		i := s.slot(j, local)
 		v, _, ok := s.sd.get(s.slotKeys[i])
 		if !ok || len(v) < slotPrefix || binary.LittleEndian.Uint64(v) != h {
 			continue
@@ -107,7 +196,8 @@ func (s *store) lookup(key []byte) (entry, int, bool) {
 	return entry{}, -1, false
 }
 
-// index is a decoded view over the index value.
+// index is a decoded view over one index shard; records are numbered by
+// local slot.
 type index []byte
 
 func (x index) slots() int { return (len(x) - indexHeader) / indexRecord }
@@ -138,21 +228,22 @@ func (x index) total() int64 {
 	return t
 }
 
-// loadIndex reads the index into the store's buffer; a missing or foreign
-// one (another slot count after a configuration change) starts empty.
-func (s *store) loadIndex() (index, uint32) {
-	n := indexHeader + indexRecord*len(s.slotKeys)
-	v, cas, ok := s.sd.get(s.indexKey)
+// loadShard reads index shard j into the store's buffer; a missing or
+// foreign one (another layout after a configuration change) starts empty.
+func (s *store) loadShard(j int) (index, uint32) {
+	n := indexHeader + indexRecord*s.shardSlots(j)
+	v, cas, ok := s.sd.get(s.indexKeys[j])
 	if cap(s.indexBuf) < n {
 		s.indexBuf = make([]byte, n)
 	}
 	x := index(s.indexBuf[:n])
-	if ok && len(v) == n && v[0] == indexMagic && int(binary.LittleEndian.Uint32(v[4:])) == len(s.slotKeys) {
+	if ok && len(v) == n && v[0] == indexMagic && v[1] == layoutVersion && uint(v[2]) == s.shardBits &&
+		int(binary.LittleEndian.Uint32(v[4:])) == len(s.slotKeys) {
 		copy(x, v)
 		return x, cas
 	}
 	clear(x)
-	x[0], x[1] = indexMagic, 1
+	x[0], x[1], x[2] = indexMagic, layoutVersion, byte(s.shardBits)
 	binary.LittleEndian.PutUint32(x[4:], uint32(len(s.slotKeys)))
 	if !ok {
 		cas = 0
@@ -162,7 +253,8 @@ func (s *store) loadIndex() (index, uint32) {
 
 // storeResult reports what a put did, for metrics.
 type storeResult struct {
-	evicted    int
+	evicted int
+	// totalBytes is the shard's total after the put.
 	totalBytes int64
 	// delta is how much the index's total changed, for the bytes gauge:
 	// every VM adds its own changes, so the gauge is right in Envoy (one
@@ -177,40 +269,40 @@ func (s *store) put(key []byte, uriHash uint64, e *entry, staleAt uint32) (store
 	val := binary.LittleEndian.AppendUint64(make([]byte, 0, slotPrefix+64+len(e.body)), h)
 	val = e.appendBinary(val)
 	size := len(val)
-	if int64(size) > s.maxTotal {
-		return storeResult{}, errors.New("entry larger than max_total_bytes")
+	if int64(size) > s.budget {
+		return storeResult{}, fmt.Errorf("%w: %d bytes > %d (max_total_bytes / %d shards)", errTooLarge, size, s.budget, s.shards())
 	}
-	a, b := s.candidates(h)
+	j, a, b := s.candidates(h)
 	var victims []victim
 	var res storeResult
-	slot := -1
+	local := -1
 	committed := false
 	for attempt := 0; attempt < casRetries && !committed; attempt++ {
-		x, cas := s.loadIndex()
+		x, cas := s.loadShard(j)
 		before := x.total()
 		victims = victims[:0]
 		switch {
 		case x.keyHash(a) == h:
-			slot = a
+			local = a
 		case x.keyHash(b) == h:
-			slot = b
+			local = b
 		case x.keyHash(a) == 0:
-			slot = a
+			local = a
 		case x.keyHash(b) == 0:
-			slot = b
+			local = b
 		case x.staleAt(a) <= x.staleAt(b):
-			slot = a
-			victims = append(victims, victim{a, x.keyHash(a)})
+			local = a
+			victims = append(victims, victim{s.slot(j, a), x.keyHash(a)})
 		default:
-			slot = b
-			victims = append(victims, victim{b, x.keyHash(b)})
+			local = b
+			victims = append(victims, victim{s.slot(j, b), x.keyHash(b)})
 		}
-		x.put(slot, h, uriHash, size, staleAt, purgeBloom(e))
+		x.put(local, h, uriHash, size, staleAt, purgeBloom(e))
 		total := x.total()
-		for total > s.maxTotal {
+		for total > s.budget {
 			v := -1
 			for i := 0; i < x.slots(); i++ {
-				if i != slot && x.keyHash(i) != 0 && (v < 0 || x.staleAt(i) < x.staleAt(v)) {
+				if i != local && x.keyHash(i) != 0 && (v < 0 || x.staleAt(i) < x.staleAt(v)) {
 					v = i
 				}
 			}
@@ -218,10 +310,10 @@ func (s *store) put(key []byte, uriHash uint64, e *entry, staleAt uint32) (store
 				break
 			}
 			total -= x.size(v)
-			victims = append(victims, victim{v, x.keyHash(v)})
+			victims = append(victims, victim{s.slot(j, v), x.keyHash(v)})
 			x.free(v)
 		}
-		err := s.sd.set(s.indexKey, x, cas)
+		err := s.sd.set(s.indexKeys[j], x, cas)
 		switch {
 		case err == nil:
 			committed = true
@@ -233,6 +325,7 @@ func (s *store) put(key []byte, uriHash uint64, e *entry, staleAt uint32) (store
 	if !committed {
 		return storeResult{}, errConflict
 	}
+	slot := s.slot(j, local)
 	if err := s.sd.set(s.slotKeys[slot], val, 0); err != nil {
 		return res, err
 	}
@@ -266,21 +359,30 @@ func (s *store) clearSlot(v victim) {
 }
 
 // invalidate drops every entry whose URI hash is uriHash (all variants,
-// all identities, all queries of one URI) and reports how many it dropped.
+// all identities, all queries of one URI: they hash to any shard) and
+// reports how many it dropped.
 func (s *store) invalidate(uriHash uint64) (n int, freed int64, err error) {
-	return s.drop(func(x index, i int) bool { return x.uriHash(i) == uriHash })
+	for j := range s.indexKeys {
+		k, f, e := s.dropInShard(j, func(x index, i int) bool { return x.uriHash(i) == uriHash })
+		n, freed = n+k, freed+f
+		if e != nil {
+			err = e
+		}
+	}
+	return n, freed, err
 }
 
-// drop frees the slots the predicate selects, in the index first.
-func (s *store) drop(match func(x index, i int) bool) (int, int64, error) {
+// dropInShard frees the slots of shard j the predicate selects (given
+// local slot numbers), in the index first.
+func (s *store) dropInShard(j int, match func(x index, i int) bool) (int, int64, error) {
 	var victims []victim
 	for attempt := 0; attempt < casRetries; attempt++ {
-		x, cas := s.loadIndex()
+		x, cas := s.loadShard(j)
 		victims = victims[:0]
 		var freed int64
 		for i := 0; i < x.slots(); i++ {
 			if x.keyHash(i) != 0 && match(x, i) {
-				victims = append(victims, victim{i, x.keyHash(i)})
+				victims = append(victims, victim{s.slot(j, i), x.keyHash(i)})
 				freed += x.size(i)
 				x.free(i)
 			}
@@ -288,7 +390,7 @@ func (s *store) drop(match func(x index, i int) bool) (int, int64, error) {
 		if len(victims) == 0 {
 			return 0, 0, nil
 		}
-		err := s.sd.set(s.indexKey, x, cas)
+		err := s.sd.set(s.indexKeys[j], x, cas)
 		if err == nil {
 			for _, v := range victims {
 				s.clearSlot(v)
@@ -303,33 +405,47 @@ func (s *store) drop(match func(x index, i int) bool) (int, int64, error) {
 }
 
 // dropEntries drops the entries the predicate selects among the slots whose
-// purge bloom has every bit of want: only those are read from shared data.
-func (s *store) dropEntries(want uint64, match func(e *entry) bool) (int, int64, error) {
-	x, _ := s.loadIndex()
-	chosen := map[int]uint64{}
-	for i := 0; i < x.slots(); i++ {
-		if x.keyHash(i) == 0 || x.bloom(i)&want != want {
+// purge bloom has every bit of want, in every shard: only those are read
+// from shared data. A shard that keeps conflicting is skipped and reported
+// by the error; the others are still purged.
+func (s *store) dropEntries(want uint64, match func(e *entry) bool) (n int, freed int64, err error) {
+	chosen := map[int]uint64{} // local slot → key hash, per shard
+	for j := range s.indexKeys {
+		clear(chosen)
+		x, _ := s.loadShard(j)
+		for i := 0; i < x.slots(); i++ {
+			if x.keyHash(i) == 0 || x.bloom(i)&want != want {
+				continue
+			}
+			v, _, ok := s.sd.get(s.slotKeys[s.slot(j, i)])
+			if !ok || len(v) < slotPrefix || binary.LittleEndian.Uint64(v) != x.keyHash(i) {
+				continue
+			}
+			if e, err := decodeEntry(v[slotPrefix:]); err == nil && match(&e) {
+				chosen[i] = x.keyHash(i)
+			}
+		}
+		if len(chosen) == 0 {
 			continue
 		}
-		v, _, ok := s.sd.get(s.slotKeys[i])
-		if !ok || len(v) < slotPrefix || binary.LittleEndian.Uint64(v) != x.keyHash(i) {
-			continue
-		}
-		if e, err := decodeEntry(v[slotPrefix:]); err == nil && match(&e) {
-			chosen[i] = x.keyHash(i)
+		k, f, e := s.dropInShard(j, func(x index, i int) bool {
+			h, ok := chosen[i]
+			return ok && x.keyHash(i) == h
+		})
+		n, freed = n+k, freed+f
+		if e != nil {
+			err = e
 		}
 	}
-	if len(chosen) == 0 {
-		return 0, 0, nil
-	}
-	return s.drop(func(x index, i int) bool {
-		h, ok := chosen[i]
-		return ok && x.keyHash(i) == h
-	})
+	return n, freed, err
 }
 
-// usedBytes is the total the index counts.
+// usedBytes is the total the index shards count.
 func (s *store) usedBytes() int64 {
-	x, _ := s.loadIndex()
-	return x.total()
+	var t int64
+	for j := range s.indexKeys {
+		x, _ := s.loadShard(j)
+		t += x.total()
+	}
+	return t
 }
