@@ -59,8 +59,8 @@ func TestBoundedMemory(t *testing.T) {
 
 // soakBound is the linear memory one VM may reach over the soak: the Go
 // runtime starts at about 3 MiB; entries are copied in and out of shared
-// data per request (at most max_entry_bytes each) and the index (32 bytes a
-// slot) per store. Measured: 8.6 MiB, flat after the first 1,000 requests
+// data per request (at most max_entry_bytes each) and one index shard (32
+// bytes a slot of the shard) per store. Measured: 8.6 MiB, flat after the first 1,000 requests
 // (the Go heap's 4 MiB minimum goal plus the runtime).
 const soakBound = 10 << 20
 
