@@ -680,3 +680,82 @@ func TestStaleIfErrorRouterTimeout(t *testing.T) {
 		t.Errorf("route timeout with stale-if-error: %v (ok %v) cache-status %q", r, ok, r.Header("cache-status"))
 	}
 }
+
+// TestPurgeAcrossShards: entries of one prefix, one tag and one URI's
+// variants land in many index shards; purges and invalidation find them
+// all, and the bytes gauge comes back to exactly zero.
+func TestPurgeAcrossShards(t *testing.T) {
+	cfg := `{"purge": {"token_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}`
+	o := newOrigin(t)
+	o.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Cache-Tag", "many")
+		w.Write([]byte("x"))
+	}
+	h := newCache(t, cfg, o)
+	const n = 64
+	fill := func() {
+		for i := 0; i < n; i++ {
+			h.Do(hosttest.GET("/many/" + strconv.Itoa(i)))
+		}
+	}
+	purge := func(path string, kv ...string) string {
+		r := hosttest.NewRequest("PURGE", path).Header("x-purge-token", "test")
+		for i := 0; i+1 < len(kv); i += 2 {
+			r = r.Header(kv[i], kv[i+1])
+		}
+		return string(h.Do(r).Body)
+	}
+	layout := newLayout("response-cache", defaultMaxEntries, defaultMaxTotalBytes, defaultMaxEntryBytes)
+	shardsUsed := func() (used int) {
+		for _, k := range layout.indexKeys {
+			if v, _, _ := h.SharedData("").Get(k); index(v).total() > 0 {
+				used++
+			}
+		}
+		return used
+	}
+	for _, c := range []struct{ name, path, header, value string }{
+		{"prefix", "/many", "x-purge-match", "prefix"},
+		{"tag", "/", "x-purge-tag", "many"},
+	} {
+		fill()
+		if got := metric(h, "stores_total"); got%n != 0 {
+			t.Fatalf("%s: stores_total = %d, want every one of %d URLs stored", c.name, got, n)
+		}
+		if used := shardsUsed(); used < layout.shards()/2 {
+			t.Fatalf("%s: %d URLs in %d of %d shards", c.name, n, used, layout.shards())
+		}
+		if got := purge(c.path, c.header, c.value); got != `{"purged":64}` {
+			t.Errorf("%s purge = %s, want 64", c.name, got)
+		}
+		if used, gauge := shardsUsed(), metric(h, "bytes_stored"); used != 0 || gauge != 0 {
+			t.Errorf("%s purge: %d shards still count bytes, bytes_stored = %d", c.name, used, gauge)
+		}
+	}
+	// Variants of one URI (Vary) hash to different shards; a POST drops all.
+	o.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		if r.Method == "POST" {
+			w.WriteHeader(204)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Vary", "x-variant")
+		w.Write([]byte("v"))
+	}
+	for i := 0; i < 16; i++ {
+		h.Do(hosttest.GET("/varied").Header("x-variant", strconv.Itoa(i)))
+	}
+	if used := shardsUsed(); used < 4 {
+		t.Fatalf("16 variants in %d shards", used)
+	}
+	h.Do(hosttest.POST("/varied", "x"))
+	if used, gauge := shardsUsed(), metric(h, "bytes_stored"); used != 0 || gauge != 0 {
+		t.Errorf("after POST: %d shards still count bytes, bytes_stored = %d", used, gauge)
+	}
+	for i := 0; i < 16; i++ {
+		if r := h.Do(hosttest.GET("/varied").Header("x-variant", strconv.Itoa(i))); r.Header("x-cache") == "HIT" {
+			t.Errorf("variant %d still served after the POST", i)
+		}
+	}
+}
