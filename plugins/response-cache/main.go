@@ -66,6 +66,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	p.store = newStore(hostShared{}, shareddata.Namespace(), cfg.maxEntries, cfg.maxTotalBytes, int64(cfg.maxEntryBytes))
 	p.replier = reply.Replier{Format: cfg.errorFormat}
 	p.m = defineMetrics()
+	p.m.freed(p.store.startFreed)
 	p.inFlight = map[string]bool{}
 	p.leases = newLeases(hostShared{}, shareddata.Namespace())
 	return types.OnPluginStartStatusOK

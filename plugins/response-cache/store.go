@@ -131,6 +131,9 @@ type store struct {
 	sd       shared
 	maxTotal int64
 	indexBuf []byte
+	// startFreed is what the index of another layout counted when this VM
+	// replaced it at start, for the bytes gauge.
+	startFreed int64
 }
 
 var (
@@ -147,14 +150,75 @@ func newStore(sd shared, namespace string, slots int, maxTotal, maxEntry int64) 
 	// count it still. VMs starting together all write the same empty
 	// shards, which is harmless; a VM started later finds them and writes
 	// nothing.
+	//
+	// Shards written with another layout (max_entries, or a shard count
+	// changed by max_total_bytes / max_entry_bytes) are replaced, and every
+	// slot is emptied first: an entry placed by the old layout may sit in a
+	// slot a key still looks up, where no shard of this layout counts it, so
+	// a purge would not find it and max_total_bytes would not bound it.
+	oldSlots := 0
 	for j, k := range s.indexKeys {
-		if _, _, ok := sd.get(k); !ok {
+		v, _, ok := sd.get(k)
+		switch {
+		case !ok:
 			x, _ := s.loadShard(j)
 			sd.set(k, x, 0) //nolint:errcheck // a store then makes it, unconditionally, as before
+		case !s.ours(j, v):
+			oldSlots = max(oldSlots, foreignSlots(v))
 		}
+	}
+	prefix := "response-cache/" + namespace + "/v" + strconv.Itoa(layoutVersion) + "/"
+	for j := s.shards(); j < maxShards; j++ {
+		if v, _, ok := sd.get(prefix + "index/" + strconv.Itoa(j)); ok && len(v) > 0 {
+			oldSlots = max(oldSlots, foreignSlots(v))
+			s.startFreed += index(v).total()
+			sd.set(prefix+"index/"+strconv.Itoa(j), nil, 0) //nolint:errcheck // best effort: only memory
+		}
+	}
+	if oldSlots > 0 {
+		s.replaceForeign(prefix, oldSlots)
 	}
 	s.freeLayoutV1(namespace)
 	return s
+}
+
+// ours reports whether v is shard j of this layout.
+func (s *store) ours(j int, v []byte) bool {
+	return len(v) == indexHeader+indexRecord*s.shardSlots(j) && v[0] == indexMagic && v[1] == layoutVersion &&
+		uint(v[2]) == s.shardBits && int(binary.LittleEndian.Uint32(v[4:])) == len(s.slotKeys)
+}
+
+// foreignSlots is how many slots an index value of this version but
+// another layout covered; anything unreadable counts as the most
+// max_entries allows, so that every slot key that may exist is emptied.
+func foreignSlots(v []byte) int {
+	if len(v) >= indexHeader && v[0] == indexMagic && v[1] == layoutVersion {
+		return int(binary.LittleEndian.Uint32(v[4:]))
+	}
+	return maxMaxEntries
+}
+
+// replaceForeign empties the slots [0, oldSlots) (and those of this
+// layout), then writes empty shards over the foreign ones. VMs of the same
+// configuration starting together do the same work; the one whose write of
+// a shard lands counts what the old shard held as freed.
+func (s *store) replaceForeign(prefix string, oldSlots int) {
+	for i := 0; i < max(oldSlots, len(s.slotKeys)); i++ {
+		k := prefix + "slot/" + strconv.Itoa(i)
+		if v, _, ok := s.sd.get(k); ok && len(v) > 0 {
+			s.sd.set(k, nil, 0) //nolint:errcheck // best effort: only memory
+		}
+	}
+	for j, k := range s.indexKeys {
+		v, cas, ok := s.sd.get(k)
+		if !ok || s.ours(j, v) {
+			continue
+		}
+		x, _ := s.loadShard(j) // empty: v is foreign
+		if s.sd.set(k, x, cas) == nil && len(v) >= indexHeader && v[0] == indexMagic && v[1] == layoutVersion {
+			s.startFreed += index(v).total()
+		}
+	}
 }
 
 // freeLayoutV1 empties the keys of the first layout (one index, unversioned
@@ -164,9 +228,12 @@ func newStore(sd shared, namespace string, slots int, maxTotal, maxEntry int64) 
 // again; what it stores stays until the next start of a VM of this build.
 func (s *store) freeLayoutV1(namespace string) {
 	prefix := "response-cache/" + namespace + "/"
-	v, _, ok := s.sd.get(prefix + "index")
+	v, cas, ok := s.sd.get(prefix + "index")
 	if !ok || len(v) < indexHeader || v[0] != indexMagic || v[1] != 1 {
 		return
+	}
+	if s.sd.set(prefix+"index", nil, cas) == nil {
+		s.startFreed += index(v).total()
 	}
 	slots := int(binary.LittleEndian.Uint32(v[4:]))
 	for i := 0; i < slots; i++ {
@@ -174,7 +241,6 @@ func (s *store) freeLayoutV1(namespace string) {
 			s.sd.set(prefix+"slot/"+strconv.Itoa(i), nil, 0) //nolint:errcheck // best effort
 		}
 	}
-	s.sd.set(prefix+"index", nil, 0) //nolint:errcheck // best effort
 }
 
 // lookup returns the entry stored under key, if any, with the slot it is in.
@@ -229,7 +295,8 @@ func (x index) total() int64 {
 }
 
 // loadShard reads index shard j into the store's buffer; a missing or
-// foreign one (another layout after a configuration change) starts empty.
+// foreign one (another layout, written by a VM of another configuration
+// still running) starts empty.
 func (s *store) loadShard(j int) (index, uint32) {
 	n := indexHeader + indexRecord*s.shardSlots(j)
 	v, cas, ok := s.sd.get(s.indexKeys[j])
@@ -237,8 +304,7 @@ func (s *store) loadShard(j int) (index, uint32) {
 		s.indexBuf = make([]byte, n)
 	}
 	x := index(s.indexBuf[:n])
-	if ok && len(v) == n && v[0] == indexMagic && v[1] == layoutVersion && uint(v[2]) == s.shardBits &&
-		int(binary.LittleEndian.Uint32(v[4:])) == len(s.slotKeys) {
+	if ok && s.ours(j, v) {
 		copy(x, v)
 		return x, cas
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -361,27 +362,101 @@ func TestStoreInvalidateAcrossShards(t *testing.T) {
 }
 
 // TestStoreFreesLayoutV1: the first layout's index and slots, left by an
-// older build in the same process, are emptied at start; without them
-// nothing is written under their names.
+// older build in the same process, are emptied at start (and what the old
+// index counted is reported, for the gauge); without them only the index
+// shards are written.
 func TestStoreFreesLayoutV1(t *testing.T) {
 	sd := newMapShared()
 	old := make([]byte, indexHeader+3*indexRecord)
 	old[0], old[1], old[4] = indexMagic, 1, 3
+	old[indexHeader+16] = 12 // slot 0 counts 12 bytes
 	sd.set("response-cache/ns/index", old, 0)
 	for i := 0; i < 3; i++ {
 		sd.set("response-cache/ns/slot/"+strconv.Itoa(i), []byte("an old entry"), 0)
 	}
-	newStore(sd, "ns", 16, 1<<20, 1<<10)
+	if s := newStore(sd, "ns", 16, 1<<20, 1<<10); s.startFreed != 12 {
+		t.Errorf("startFreed = %d, the old index counted 12", s.startFreed)
+	}
 	for k, v := range sd.m {
 		if !strings.Contains(k, "/v2/") && len(v.v) > 0 {
 			t.Errorf("%s still holds %d bytes", k, len(v.v))
 		}
 	}
 	fresh := newMapShared()
-	newStore(fresh, "ns", 16, 1<<20, 1<<10)
+	s := newStore(fresh, "ns", 16, 1<<20, 1<<10)
 	for k := range fresh.m {
 		if !strings.Contains(k, "/v2/index/") {
 			t.Errorf("start wrote %s", k)
 		}
+	}
+	if len(fresh.m) != s.shards() {
+		t.Errorf("start made %d keys, want the %d index shards", len(fresh.m), s.shards())
+	}
+}
+
+// TestStoreLayoutChange: a VM started with another layout (a shard count
+// changed by max_total_bytes, or another max_entries) empties the slots
+// and shards the old one left, so no entry sits where a lookup finds it
+// but no shard counts it (a purge would miss it, the bound would not hold);
+// it reports what the old shards counted, for the gauge. The same layout
+// keeps its entries.
+func TestStoreLayoutChange(t *testing.T) {
+	for _, c := range []struct {
+		name               string
+		slots              int
+		maxTotal, maxEntry int64
+		keeps              bool
+	}{
+		{"same layout", 4096, 64 << 20, 1 << 20, true},
+		{"fewer shards", 4096, 16 << 20, 1 << 20, false},
+		{"one shard", 4096, 1 << 20, 1 << 20, false},
+		{"other max_entries", 1024, 64 << 20, 1 << 20, false},
+		{"more max_entries", 8192, 64 << 20, 1 << 20, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sd := newMapShared()
+			old := newStore(sd, "ns", 4096, 64<<20, 1<<20)
+			for i := 0; i < 300; i++ {
+				e := testEntry(fmt.Sprintf("k%d", i), 100)
+				if _, err := old.put(e.key, uint64(i), &e, 100); err != nil {
+					t.Fatal(err)
+				}
+			}
+			counted := old.usedBytes()
+			s := newStore(sd, "ns", c.slots, c.maxTotal, c.maxEntry)
+			found := 0
+			for i := 0; i < 300; i++ {
+				if _, _, ok := s.lookup([]byte(fmt.Sprintf("k%d", i))); ok {
+					found++
+				}
+			}
+			var held int64
+			for k, v := range sd.m {
+				if strings.Contains(k, "/slot/") {
+					held += int64(len(v.v))
+				}
+			}
+			if c.keeps {
+				if found < 290 || s.startFreed != 0 || s.usedBytes() != counted {
+					t.Errorf("found %d of 300, startFreed %d, used %d of %d", found, s.startFreed, s.usedBytes(), counted)
+				}
+				return
+			}
+			if found != 0 || held != 0 || s.usedBytes() != 0 {
+				t.Errorf("after the change: %d entries found, slots hold %d bytes, shards count %d", found, held, s.usedBytes())
+			}
+			if s.startFreed != counted {
+				t.Errorf("startFreed = %d, the old shards counted %d", s.startFreed, counted)
+			}
+			for k, v := range sd.m {
+				if strings.Contains(k, "/index/") && len(v.v) > 0 && !slices.Contains(s.indexKeys, k) {
+					t.Errorf("old shard %s still holds %d bytes", k, len(v.v))
+				}
+			}
+			// A VM of the new layout started later finds nothing to do.
+			if again := newStore(sd, "ns", c.slots, c.maxTotal, c.maxEntry); again.startFreed != 0 {
+				t.Errorf("second start freed %d", again.startFreed)
+			}
+		})
 	}
 }
