@@ -52,9 +52,8 @@ type state struct {
 	// slab is where the next objects' fields are cut from, for the same
 	// reason: one allocation for many small objects.
 	slab []field
-	// scratch collects an object's fields or an array's elements before
-	// their number is known.
-	scratch     []field
+	// objsScratch and strsScratch collect an array's elements before their
+	// number is known.
 	objsScratch []*Object
 	strsScratch []string
 }
@@ -104,15 +103,21 @@ func isBlank(data []byte) bool {
 func (st *state) object(parent *Object, name string, elem int, res gjson.Result) *Object {
 	o := st.newObject()
 	*o = Object{st: st, parent: parent, name: name, elem: elem}
-	fields := st.scratch[:0]
+	// The fields go straight to the end of the slab; only when it fills up
+	// mid-object are this object's fields moved, to a larger slab.
+	start := len(st.slab)
 	res.ForEach(func(k, v gjson.Result) bool {
-		fields = append(fields, field{key: k.Str, val: v})
+		if len(st.slab) == cap(st.slab) {
+			st.newSlab(start)
+			start = 0
+		}
+		st.slab = append(st.slab, field{key: k.Str, val: v})
 		return true
 	})
-	st.scratch = fields
-	o.fields = st.takeFields(len(fields))
-	copy(o.fields, fields)
-	clear(fields) // drop the references into the document
+	if n := len(st.slab); n > start {
+		// Capacity clipped: no object can grow into its neighbour's fields.
+		o.fields = st.slab[start:n:n]
+	}
 	if len(o.fields) >= indexFrom {
 		o.index = make(map[string]int, len(o.fields))
 	}
@@ -153,22 +158,18 @@ func (st *state) newObject() *Object {
 	return &c[len(c)-1]
 }
 
-// takeFields cuts n fields from the slab, with the capacity clipped so that
-// no object can grow into its neighbour's fields.
-func (st *state) takeFields(n int) []field {
-	if n == 0 {
-		return nil
+// newSlab starts a larger slab, taking along the fields from start on: those
+// of the object being read. The old slab stays with the objects cut from it.
+func (st *state) newSlab(start int) {
+	size := firstSlab
+	if cap(st.slab) > 0 {
+		size = min(2*cap(st.slab), maxSlab)
 	}
-	if cap(st.slab)-len(st.slab) < n {
-		size := firstSlab
-		if cap(st.slab) > 0 {
-			size = min(2*cap(st.slab), maxSlab)
-		}
-		st.slab = make([]field, 0, max(size, n))
-	}
-	start := len(st.slab)
-	st.slab = st.slab[:start+n]
-	return st.slab[start : start+n : start+n]
+	partial := st.slab[start:]
+	slab := make([]field, len(partial), max(size, 2*len(partial)))
+	copy(slab, partial)
+	clear(partial) // no longer anyone's: drop the references into the document
+	st.slab = slab
 }
 
 // Path is where this object sits in the document, e.g. `limits[0]`; "" at

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -572,4 +573,42 @@ func TestKnown(t *testing.T) {
 	}
 	var nilObj *Object
 	nilObj.Known("x") // must not panic
+}
+
+// TestFieldsAcrossBatches pins that an object whose fields do not fit in
+// what is left of the current batch keeps all of them, in order, and that
+// objects read before and after it keep theirs.
+func TestFieldsAcrossBatches(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString(`{"a":{"x":1,"y":2,"z":3},"big":{`)
+	for i := range 100 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"f%d":%d`, i, i)
+	}
+	b.WriteString(`},"c":{"x":7,"typo":8}}`)
+	o := mustParse(t, b.String())
+	a, _ := o.Object("a")
+	big, _ := o.Object("big")
+	c, _ := o.Object("c")
+	if got := []int{a.Int("x", 0), a.Int("y", 0), a.Int("z", 0), c.Int("x", 0)}; !reflect.DeepEqual(got, []int{1, 2, 3, 7}) {
+		t.Errorf("small objects read %v, want [1 2 3 7]", got)
+	}
+	keys := big.Keys()
+	if len(keys) != 100 {
+		t.Fatalf("big has %d keys, want 100", len(keys))
+	}
+	for i, k := range keys {
+		if want := fmt.Sprintf("f%d", i); k != want {
+			t.Fatalf("key %d = %q, want %q", i, k, want)
+		}
+		if v := big.Int(k, -1); v != i {
+			t.Errorf("%s = %d, want %d", k, v, i)
+		}
+	}
+	if got, want := errString(o.Err()), `c: unknown field "typo"`; got != want {
+		t.Errorf("Err() = %q, want %q", got, want)
+	}
 }
