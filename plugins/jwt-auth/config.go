@@ -162,7 +162,7 @@ func parseConfig(data []byte) (config, error) {
 		return config{}, err
 	}
 	c := config{}
-	known(o, topLevelFields...)
+	o.Known(topLevelFields...)
 	provs := o.Objects("providers")
 	c.realm = o.String("realm", "")
 	c.errorFormat = reply.ParseFormat(o)
@@ -202,24 +202,11 @@ func parseConfig(data []byte) (config, error) {
 	return c, nil
 }
 
-// known records `unknown field "x"` for the first key of o that is not one
-// of names, before any value of o is checked: a typo such as "isuer" is
-// then reported as itself, not as the `issuer: required` it causes. (The
-// shared reader reports unread keys too, but only after every other error.)
-func known(o *jsoncfg.Object, names ...string) {
-	for _, k := range o.Keys() {
-		if !slices.Contains(names, k) {
-			o.Errorf("", "unknown field %q", k)
-			return
-		}
-	}
-}
-
 // parseProvider reads one element of "providers". Errors are recorded in
 // o's document; the first one wins, so the checks below run in the order
 // their messages should be seen.
 func parseProvider(o *jsoncfg.Object) *provider {
-	known(o, providerFields...)
+	o.Known(providerFields...)
 	p := &provider{}
 	p.name = o.String("name", "")
 	p.issuer = o.String("issuer", "")
@@ -378,7 +365,7 @@ func parseProvider(o *jsoncfg.Object) *provider {
 
 	// Where tokens come from; without any, `authorization: Bearer <token>`.
 	for i, h := range fromHeaders {
-		known(h, "name", "value_prefix")
+		h.Known("name", "value_prefix")
 		name := h.String("name", "")
 		prefix := h.String("value_prefix", "")
 		if !validHeaderName(name) {
@@ -423,7 +410,7 @@ func parseProvider(o *jsoncfg.Object) *provider {
 	} else {
 		p.claimToHeaders = []claimHeader{}
 		for i, ch := range claimToHeaders {
-			known(ch, "claim_name", "header_name")
+			ch.Known("claim_name", "header_name")
 			claim := ch.String("claim_name", "")
 			header := ch.String("header_name", "")
 			key := "claim_to_headers[" + strconv.Itoa(i) + "]"
@@ -442,7 +429,7 @@ func parseProvider(o *jsoncfg.Object) *provider {
 
 // parseRemoteJWKS reads "remote_jwks".
 func parseRemoteJWKS(o *jsoncfg.Object) *remoteJWKS {
-	known(o, "http_uri", "cache_duration", "min_refresh")
+	o.Known("http_uri", "cache_duration", "min_refresh")
 	r := &remoteJWKS{}
 	hasHU := o.Has("http_uri")
 	hu, _ := o.Object("http_uri")
@@ -452,7 +439,7 @@ func parseRemoteJWKS(o *jsoncfg.Object) *remoteJWKS {
 		o.Errorf("http_uri", "required")
 		return r
 	}
-	known(hu, "uri", "cluster", "timeout")
+	hu.Known("uri", "cluster", "timeout")
 	r.uri = hu.String("uri", "")
 	r.cluster = hu.String("cluster", "")
 	r.timeout = hu.Duration("timeout", defaultFetchTimeout)
@@ -593,7 +580,7 @@ func parseRequire(rule *jsoncfg.Object) requirement {
 	if !ok {
 		return r
 	}
-	known(o, "claims")
+	o.Known("claims")
 	if !o.Has("claims") {
 		o.Errorf("claims", "required")
 		return r

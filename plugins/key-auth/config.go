@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"slices"
 	"strconv"
 	"strings"
@@ -142,7 +141,7 @@ func parseConfig(data []byte) (config, error) {
 	if err != nil {
 		return config{}, err
 	}
-	known(o, topLevelFields...)
+	o.Known(topLevelFields...)
 	c := config{}
 	hasConsumers := o.Has("consumers")
 	cons := o.Objects("consumers")
@@ -190,8 +189,9 @@ func parseConfig(data []byte) (config, error) {
 	c.keys = make(map[[sha256.Size]byte]*apiKey, len(cons))
 	c.consumers = make([]consumer, 0, len(cons))
 	names := make(map[string]int, len(cons))
+	perms := map[string]string{}
 	for i, co := range cons {
-		c.parseConsumer(co, i, names)
+		c.parseConsumer(co, i, names, perms)
 	}
 	c.rules = rules.Parse(o, c.parseOverride)
 	c.shadow = c.rules.Shadow
@@ -202,9 +202,10 @@ func parseConfig(data []byte) (config, error) {
 }
 
 // parseConsumer reads consumers[i] and adds its keys to c.keys, refusing a
-// key that another consumer (or this one) already has.
-func (c *config) parseConsumer(o *jsoncfg.Object, i int, names map[string]int) {
-	known(o, consumerFields...)
+// key that another consumer (or this one) already has. interned holds one
+// copy of each permission name, which thousands of consumers share.
+func (c *config) parseConsumer(o *jsoncfg.Object, i int, names map[string]int, interned map[string]string) {
+	o.Known(consumerFields...)
 	name := o.String("name", "")
 	hasPerms := o.Has("permissions")
 	perms := o.Strings("permissions", nil)
@@ -248,8 +249,13 @@ func (c *config) parseConsumer(o *jsoncfg.Object, i int, names map[string]int) {
 	// Clones: the JSON reader's strings point into the whole configuration
 	// document, which would otherwise stay in memory for good.
 	name = strings.Clone(name)
-	for j := range perms {
-		perms[j] = strings.Clone(perms[j])
+	for j, p := range perms {
+		s, ok := interned[p]
+		if !ok {
+			s = strings.Clone(p)
+			interned[s] = s
+		}
+		perms[j] = s
 	}
 	c.consumers = append(c.consumers, consumer{name: name, permissions: perms, permissionsValue: strings.Join(perms, ",")})
 	for _, ko := range keys {
@@ -268,7 +274,7 @@ func (c *config) parseConsumer(o *jsoncfg.Object, i int, names map[string]int) {
 // parseKey reads one element of a consumer's keys; nil when it is unusable
 // (the error is recorded).
 func (c *config) parseKey(o *jsoncfg.Object, owner int) *apiKey {
-	known(o, keyFields...)
+	o.Known(keyFields...)
 	hasDigest, hasPlain := o.Has("key_sha256"), o.Has("key")
 	digest := o.String("key_sha256", "")
 	plain := o.String("key", "")
@@ -284,7 +290,7 @@ func (c *config) parseKey(o *jsoncfg.Object, owner int) *apiKey {
 			o.Errorf("key_sha256", "must be %d hex digits (printf %%s \"$KEY\" | sha256sum), got %d characters", 2*sha256.Size, len(digest))
 			return nil
 		}
-		if _, err := hex.Decode(k.digest[:], []byte(digest)); err != nil {
+		if !decodeHex(k.digest[:], digest) {
 			o.Errorf("key_sha256", "must be %d hex digits, got a non-hex character", 2*sha256.Size)
 			return nil
 		}
@@ -382,18 +388,6 @@ func (c *config) parseOverride(r *jsoncfg.Object) ruleOverride {
 	return ov
 }
 
-// known records `unknown field "x"` for the first key of o that is not one
-// of names, before any value is checked, so that a typo is reported as
-// itself rather than as the "required" it causes.
-func known(o *jsoncfg.Object, names ...string) {
-	for _, k := range o.Keys() {
-		if !slices.Contains(names, k) {
-			o.Errorf("", "unknown field %q", k)
-			return
-		}
-	}
-}
-
 func checkIdentityHeader(o *jsoncfg.Object, key, name string) {
 	if !jsoncfg.IsToken(name) {
 		o.Errorf(key, "must be a header name, got %q", name)
@@ -448,4 +442,31 @@ func validQuotedValue(s string) bool {
 		}
 	}
 	return true
+}
+
+// decodeHex decodes the hex digits of s into dst, which is len(s)/2 bytes
+// long; false on any other character. It is encoding/hex.Decode without
+// the copy of s into a byte slice, which start-up would make once per key.
+func decodeHex(dst []byte, s string) bool {
+	for i := range dst {
+		hi, ok1 := fromHex(s[2*i])
+		lo, ok2 := fromHex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }

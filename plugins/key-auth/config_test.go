@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/hex"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -139,5 +142,25 @@ func TestParseConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeHexAgreesWithEncodingHex pins the copy-free decoder of
+// key_sha256 to encoding/hex: every byte value, at an odd and an even
+// position, is accepted or refused alike and decodes alike.
+func TestDecodeHexAgreesWithEncodingHex(t *testing.T) {
+	t.Parallel()
+	base := []byte(strings.Repeat("0123456789abcdefABCDEF", 3)[:64])
+	for c := range 256 {
+		for _, at := range []int{0, 63} {
+			s := slices.Clone(base)
+			s[at] = byte(c)
+			want, err := hex.DecodeString(string(s))
+			got := make([]byte, 32)
+			ok := decodeHex(got, string(s))
+			if ok != (err == nil) || ok && !bytes.Equal(got, want) {
+				t.Fatalf("decodeHex(%q) = %x, %v; encoding/hex: %x, %v", s, got, ok, want, err)
+			}
+		}
 	}
 }

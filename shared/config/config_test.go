@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -499,5 +500,115 @@ func TestErrFromChild(t *testing.T) {
 	const want = `c: must be an integer, got "x"`
 	if got := errString(a.Err()); got != want {
 		t.Errorf("child Err() = %q, want %q", got, want)
+	}
+}
+
+// TestPathsOfDeepObjects pins the paths that are built only when asked for:
+// through objects and arrays, an empty key, and an element past the first
+// allocation batch of objects.
+func TestPathsOfDeepObjects(t *testing.T) {
+	t.Parallel()
+	o := mustParse(t, `{"a":{"b":[{"c":{}},{"d":[{},{},{},{},{},{"e":1}]}],"":{"f":2}}}`)
+	a, _ := o.Object("a")
+	bs := a.Objects("b")
+	c, _ := bs[0].Object("c")
+	ds := bs[1].Objects("d")
+	empty, _ := a.Object("")
+	got := []string{a.Path(), bs[0].Path(), bs[1].Path(), c.Path(), ds[0].Path(), ds[5].Path(), empty.Path()}
+	want := []string{"a", "a.b[0]", "a.b[1]", "a.b[0].c", "a.b[1].d[0]", "a.b[1].d[5]", "a"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("paths = %q, want %q", got, want)
+	}
+	ds[5].Errorf("e", "bad")
+	if got, want := errString(o.Err()), "a.b[1].d[5].e: bad"; got != want {
+		t.Errorf("Err() = %q, want %q", got, want)
+	}
+}
+
+// TestUnreadInLaterBatch pins that Err finds an unread key in an object
+// created after many others (past several allocation batches).
+func TestUnreadInLaterBatch(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString(`{"xs":[`)
+	for i := range 100 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"k":1}`)
+	}
+	b.WriteString(`,{"k":1,"typo":2}]}`)
+	o := mustParse(t, b.String())
+	for _, x := range o.Objects("xs") {
+		x.Int("k", 0)
+	}
+	if got, want := errString(o.Err()), `xs[100]: unknown field "typo"`; got != want {
+		t.Errorf("Err() = %q, want %q", got, want)
+	}
+}
+
+func TestKnown(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, doc string
+		names     []string
+		want      string
+	}{
+		{"all known", `{"a":{"x":1,"y":2}}`, []string{"x", "y", "z"}, ""},
+		{"first unknown wins", `{"a":{"x":1,"q":2,"r":3}}`, []string{"x"}, `a: unknown field "q"`},
+		{"before a later error", `{"a":{"q":1,"x":"s"}}`, []string{"x"}, `a: unknown field "q"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			o := mustParse(t, tt.doc)
+			a, _ := o.Object("a")
+			a.Known(tt.names...)
+			a.Int("x", 0)
+			a.Int("y", 0)
+			if got := errString(o.Err()); got != tt.want {
+				t.Errorf("Err() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	var nilObj *Object
+	nilObj.Known("x") // must not panic
+}
+
+// TestFieldsAcrossBatches pins that an object whose fields do not fit in
+// what is left of the current batch keeps all of them, in order, and that
+// objects read before and after it keep theirs.
+func TestFieldsAcrossBatches(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString(`{"a":{"x":1,"y":2,"z":3},"big":{`)
+	for i := range 100 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"f%d":%d`, i, i)
+	}
+	b.WriteString(`},"c":{"x":7,"typo":8}}`)
+	o := mustParse(t, b.String())
+	a, _ := o.Object("a")
+	big, _ := o.Object("big")
+	c, _ := o.Object("c")
+	if got := []int{a.Int("x", 0), a.Int("y", 0), a.Int("z", 0), c.Int("x", 0)}; !reflect.DeepEqual(got, []int{1, 2, 3, 7}) {
+		t.Errorf("small objects read %v, want [1 2 3 7]", got)
+	}
+	keys := big.Keys()
+	if len(keys) != 100 {
+		t.Fatalf("big has %d keys, want 100", len(keys))
+	}
+	for i, k := range keys {
+		if want := fmt.Sprintf("f%d", i); k != want {
+			t.Fatalf("key %d = %q, want %q", i, k, want)
+		}
+		if v := big.Int(k, -1); v != i {
+			t.Errorf("%s = %d, want %d", k, v, i)
+		}
+	}
+	if got, want := errString(o.Err()), `c: unknown field "typo"`; got != want {
+		t.Errorf("Err() = %q, want %q", got, want)
 	}
 }

@@ -28,9 +28,20 @@
 //		return cfg, fmt.Errorf("rate-limit: %w", err)
 //	}
 //
+// Err reports unread keys only after every other error. A filter whose
+// fields depend on one another calls Known first, so that a typo is reported
+// as itself rather than as the `issuer: required` it causes:
+//
+//	p.Known("issuer", "audiences", "remote_jwks")
+//
 // Messages name the field path and the offending value
 // (`limits[0].fill_interval: must be a duration string like "500ms", got 5`);
 // the plugin name prefix is the caller's.
+//
+// Large documents (ten thousand consumers) are read at every VM start, on
+// every worker, so the reader keeps its cost per object low: an object's
+// path is built only when an error or Path asks for it, and objects and
+// their fields are allocated in batches rather than one by one.
 //
 // It sits on gjson rather than encoding/json: no reflection, far less code
 // in every .wasm, and the raw value text is at hand for error messages.

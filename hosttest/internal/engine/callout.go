@@ -98,7 +98,7 @@ func (vm *VM) deliverCallout(token uint32, res *calloutResult) {
 	if res != nil {
 		nh, nb, nt = len(res.headers), len(res.body), len(res.trailers)
 	}
-	vm.call(vm.fn.callResponse, "proxy_on_http_call_response", uint64(p.rootID), uint64(token), uint64(nh), uint64(nb), uint64(nt))
+	vm.call(vm.fn.callResponse, exCallResponse, uint64(p.rootID), uint64(token), uint64(nh), uint64(nb), uint64(nt))
 	vm.callResp = nil
 	vm.flushTouched()
 }

@@ -127,7 +127,7 @@ func (h *Host) NewConn(info ConnInfo, sink ConnSink) *Conn {
 			}
 			f.ctxID = vm.newContextID()
 			vm.conns[f.ctxID] = f
-			if _, ok := c.invoke(f, vm.fn.contextCreate, "proxy_on_context_create", uint64(f.ctxID), uint64(p.rootID)); !ok {
+			if _, ok := c.invoke(f, vm.fn.contextCreate, exContextCreate, uint64(f.ctxID), uint64(p.rootID)); !ok {
 				if !c.onTrap(f) {
 					return
 				}
@@ -195,13 +195,13 @@ func (c *Conn) Sync() {
 // Finished reports whether the filter contexts are gone (on_delete ran).
 func (c *Conn) Finished() bool { return c.finished.Load() }
 
-func (c *Conn) invoke(f *connFilter, fn api.Function, name string, args ...uint64) (abi.Action, bool) {
+func (c *Conn) invoke(f *connFilter, fn api.Function, ex export, args ...uint64) (abi.Action, bool) {
 	if fn == nil {
 		return abi.Continue, true
 	}
 	vm := f.vm
 	vm.plug, vm.active, vm.conn, vm.activeID = f.plug, nil, f, f.ctxID
-	r, ok := vm.call(fn, name, args...)
+	r, ok := vm.call(fn, ex, args...)
 	vm.enterRoot(f.plug)
 	return abi.Action(uint32(r)), ok
 }
@@ -233,7 +233,7 @@ func (c *Conn) runRead(from int) {
 		}
 		if !f.initialized {
 			f.initialized = true
-			a, ok := c.invoke(f, f.vm.net.newConnection, "proxy_on_new_connection", uint64(f.ctxID))
+			a, ok := c.invoke(f, f.vm.net.newConnection, exNewConnection, uint64(f.ctxID))
 			if !ok {
 				if !c.onTrap(f) {
 					return
@@ -249,7 +249,7 @@ func (c *Conn) runRead(from int) {
 			continue
 		}
 		f.inData = abi.DownstreamData
-		a, ok := c.invoke(f, f.vm.net.downstreamData, "proxy_on_downstream_data", uint64(f.ctxID), uint64(len(c.down)), boolArg(c.downEOS))
+		a, ok := c.invoke(f, f.vm.net.downstreamData, exDownstreamData, uint64(f.ctxID), uint64(len(c.down)), boolArg(c.downEOS))
 		f.inData = 0
 		if !ok {
 			if !c.onTrap(f) {
@@ -289,7 +289,7 @@ func (c *Conn) runWrite() {
 			continue
 		}
 		f.inData = abi.UpstreamData
-		a, ok := c.invoke(f, f.vm.net.upstreamData, "proxy_on_upstream_data", uint64(f.ctxID), uint64(len(c.up)), boolArg(c.upEOS))
+		a, ok := c.invoke(f, f.vm.net.upstreamData, exUpstreamData, uint64(f.ctxID), uint64(len(c.up)), boolArg(c.upEOS))
 		f.inData = 0
 		if !ok {
 			if !c.onTrap(f) {
@@ -300,7 +300,7 @@ func (c *Conn) runWrite() {
 		if c.upEOS {
 			// Envoy reports the upstream close on seeing end of stream
 			// from it, with an unknown peer (its Context::onWrite).
-			if _, ok := c.invoke(f, f.vm.net.upstreamClose, "proxy_on_upstream_connection_close", uint64(f.ctxID), uint64(PeerUnknown)); !ok && !c.onTrap(f) {
+			if _, ok := c.invoke(f, f.vm.net.upstreamClose, exUpstreamClose, uint64(f.ctxID), uint64(PeerUnknown)); !ok && !c.onTrap(f) {
 				return
 			}
 		}
@@ -337,18 +337,18 @@ func (c *Conn) finish(peer PeerType) {
 		if f.skipped || f.ctxID == 0 || f.vm.failed {
 			continue
 		}
-		c.invoke(f, f.vm.net.downstreamClose, "proxy_on_downstream_connection_close", uint64(f.ctxID), uint64(peer))
+		c.invoke(f, f.vm.net.downstreamClose, exDownstreamClose, uint64(f.ctxID), uint64(peer))
 	}
 	for _, f := range c.filters {
 		if f.ctxID == 0 {
 			continue
 		}
 		for _, cb := range []struct {
-			fn   api.Function
-			name string
-		}{{f.vm.fn.done, "proxy_on_done"}, {f.vm.fn.log, "proxy_on_log"}, {f.vm.fn.delete, "proxy_on_delete"}} {
+			fn api.Function
+			ex export
+		}{{f.vm.fn.done, exDone}, {f.vm.fn.log, exLog}, {f.vm.fn.delete, exDelete}} {
 			if !f.vm.failed {
-				c.invoke(f, cb.fn, cb.name, uint64(f.ctxID))
+				c.invoke(f, cb.fn, cb.ex, uint64(f.ctxID))
 			}
 		}
 		delete(f.vm.conns, f.ctxID)

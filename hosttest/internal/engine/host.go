@@ -398,7 +398,7 @@ func (h *Host) startWorkerVMs(w *worker) error {
 			continue
 		}
 		if vm := w.liveVM(h.keys[i]); vm != nil {
-			p, err := vm.startPlugin(&plugin{vm: vm, filter: i, cfg: &h.opts.Filters[i], labels: map[string]*string{}})
+			p, err := vm.startPlugin(&plugin{vm: vm, filter: i, cfg: &h.opts.Filters[i]})
 			if err != nil {
 				return err
 			}

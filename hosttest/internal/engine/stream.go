@@ -450,7 +450,7 @@ func (h *Host) reloadIfNeeded(w *worker, i int) *plugin {
 	var err error
 	msg := "FAIL_RELOAD: the VM failed with a runtime error and was reloaded"
 	if live := w.liveVM(h.keys[i]); live != nil {
-		fresh, err = live.startPlugin(&plugin{vm: live, filter: i, cfg: p.cfg, labels: map[string]*string{}})
+		fresh, err = live.startPlugin(&plugin{vm: live, filter: i, cfg: p.cfg})
 		if err == nil {
 			msg = fmt.Sprintf("FAIL_RELOAD: the VM failed with a runtime error; this plugin joined the reloaded VM as root context %d", fresh.rootID)
 		}
@@ -523,7 +523,7 @@ func (s *Stream) enter(f *filterStream) bool {
 	vm.streams[f.ctxID] = f
 	f.created = true
 	vm.plug, vm.active, vm.conn, vm.activeID = f.plug, f, nil, f.ctxID
-	_, ok := vm.call(vm.fn.contextCreate, "proxy_on_context_create", uint64(f.ctxID), uint64(f.plug.rootID))
+	_, ok := vm.call(vm.fn.contextCreate, exContextCreate, uint64(f.ctxID), uint64(f.plug.rootID))
 	vm.enterRoot(f.plug)
 	if !ok {
 		return s.onTrap(f)
@@ -532,14 +532,14 @@ func (s *Stream) enter(f *filterStream) bool {
 }
 
 // invoke runs one stream callback of f.
-func (s *Stream) invoke(f *filterStream, fn api.Function, name string, args ...uint64) (abi.Action, bool) {
+func (s *Stream) invoke(f *filterStream, fn api.Function, ex export, args ...uint64) (abi.Action, bool) {
 	if fn == nil {
 		return abi.Continue, true
 	}
 	vm := f.vm
 	vm.plug, vm.active, vm.conn, vm.activeID = f.plug, f, nil, f.ctxID
 	f.inCallback = true
-	r, ok := vm.call(fn, name, args...)
+	r, ok := vm.call(fn, ex, args...)
 	f.inCallback = false
 	vm.enterRoot(f.plug)
 	if len(vm.touched) > 0 {
@@ -620,9 +620,9 @@ func (vm *VM) callbacks(d int) (headers, body, trailers api.Function) {
 	return vm.fn.respHeaders, vm.fn.respBody, vm.fn.respTrailers
 }
 
-var cbNames = [2][3]string{
-	{"proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers"},
-	{"proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers"},
+var cbExports = [2][3]export{
+	{exReqHeaders, exReqBody, exReqTrailers},
+	{exRespHeaders, exRespBody, exRespTrailers},
 }
 
 func boolArg(b bool) uint64 {
@@ -648,7 +648,7 @@ func (s *Stream) runHeaders(d, from int) {
 		st := &f.dir[d]
 		f.mapOpen[d] = true
 		fn, _, _ := f.vm.callbacks(d)
-		act, ok := s.invoke(f, fn, cbNames[d][0], uint64(f.ctxID), uint64(len(s.headers[d].pairs)), boolArg(s.hdrEOS[d]))
+		act, ok := s.invoke(f, fn, cbExports[d][0], uint64(f.ctxID), uint64(len(s.headers[d].pairs)), boolArg(s.hdrEOS[d]))
 		if !ok {
 			f.mapOpen[d] = false
 			if s.onTrap(f) {
@@ -702,7 +702,7 @@ func (s *Stream) data(d, from int, data []byte, eos bool) {
 		}
 		f.inBody[d], f.bodyEOS[d] = true, eos
 		_, fn, _ := f.vm.callbacks(d)
-		act, ok := s.invoke(f, fn, cbNames[d][1], uint64(f.ctxID), uint64(len(st.buf)), boolArg(eos))
+		act, ok := s.invoke(f, fn, cbExports[d][1], uint64(f.ctxID), uint64(len(st.buf)), boolArg(eos))
 		f.inBody[d] = false
 		if !ok {
 			if s.onTrap(f) {
@@ -756,7 +756,7 @@ func (s *Stream) runTrailers(d, from int) {
 		}
 		f.trailOpen[d] = true
 		_, _, fn := f.vm.callbacks(d)
-		act, ok := s.invoke(f, fn, cbNames[d][2], uint64(f.ctxID), uint64(len(s.trailers[d].pairs)))
+		act, ok := s.invoke(f, fn, cbExports[d][2], uint64(f.ctxID), uint64(len(s.trailers[d].pairs)))
 		if !ok {
 			f.trailOpen[d] = false
 			if s.onTrap(f) {
@@ -1014,7 +1014,7 @@ func (s *Stream) finish() {
 	for _, f := range s.fs {
 		if f.created && !f.vm.failed && f.vm.fn.log != nil {
 			f.accessLog = true
-			if _, ok := s.invoke(f, f.vm.fn.log, "proxy_on_log", uint64(f.ctxID)); !ok {
+			if _, ok := s.invoke(f, f.vm.fn.log, exLog, uint64(f.ctxID)); !ok {
 				f.dead = true
 			}
 			f.accessLog = false
@@ -1025,10 +1025,10 @@ func (s *Stream) finish() {
 			continue
 		}
 		if !f.vm.failed && f.vm.fn.done != nil {
-			s.invoke(f, f.vm.fn.done, "proxy_on_done", uint64(f.ctxID))
+			s.invoke(f, f.vm.fn.done, exDone, uint64(f.ctxID))
 		}
 		if !f.vm.failed && f.vm.fn.delete != nil {
-			s.invoke(f, f.vm.fn.delete, "proxy_on_delete", uint64(f.ctxID))
+			s.invoke(f, f.vm.fn.delete, exDelete, uint64(f.ctxID))
 		}
 		delete(f.vm.streams, f.ctxID)
 		if f.vm.retired && len(f.vm.streams) == 0 {

@@ -83,7 +83,10 @@ type plugin struct {
 	loadedAt   time.Time
 	tickPeriod time.Duration
 	tickTimer  *timer
-	labels     map[string]*string
+	// labels name this plugin's running callbacks for "worker is stuck"
+	// messages, built on first use so that the hot path neither allocates
+	// nor looks anything up.
+	labels [numExports]*string
 }
 
 // vmKey is Envoy's vm_key (vm_id, vm configuration, code) plus the
@@ -121,7 +124,7 @@ func (h *Host) newVM(w *worker, filter int) (_ *VM, _ *plugin, err error) {
 		metricIDs: map[uint32]*metric{}, metricNames: map[string]uint32{}}
 	// Until its root context exists, what the module logs while it
 	// initializes is the first plugin's.
-	vm.plug = &plugin{vm: vm, filter: filter, cfg: cfg, labels: map[string]*string{}}
+	vm.plug = &plugin{vm: vm, filter: filter, cfg: cfg}
 	vm.ctx = context.WithValue(h.ctx, vmCtxKey{}, vm)
 	// No WASI config of wazero's own: our wasi_snapshot_preview1 module
 	// answers instead, as Envoy's does. _initialize is called by hand so
@@ -166,9 +169,9 @@ func (h *Host) newVM(w *worker, filter int) (_ *VM, _ *plugin, err error) {
 	}
 
 	vm.phase = phaseInit
-	for _, name := range []string{"_initialize", "_start"} {
-		if init := f(name); init != nil {
-			if _, ok := vm.call(init, name); !ok {
+	for _, ex := range []export{exInitialize, exStart} {
+		if init := f(exportNames[ex]); init != nil {
+			if _, ok := vm.call(init, ex); !ok {
 				return nil, nil, h.refusal(w, cfg, "_initialize (Go runtime init and init() functions) trapped")
 			}
 			break
@@ -198,11 +201,11 @@ func (vm *VM) startPlugin(p *plugin) (*plugin, error) {
 		return nil, h.refusal(vm.w, p.cfg, reason)
 	}
 	vm.enterRoot(p)
-	if _, ok := vm.call(vm.fn.contextCreate, "proxy_on_context_create", uint64(p.rootID), 0); !ok {
+	if _, ok := vm.call(vm.fn.contextCreate, exContextCreate, uint64(p.rootID), 0); !ok {
 		return refuse("proxy_on_context_create for the root context trapped")
 	}
 	if vm.fn.vmStart != nil {
-		r, ok := vm.call(vm.fn.vmStart, "proxy_on_vm_start", uint64(p.rootID), uint64(len(vm.base.VMConfiguration)))
+		r, ok := vm.call(vm.fn.vmStart, exVMStart, uint64(p.rootID), uint64(len(vm.base.VMConfiguration)))
 		if !ok {
 			return refuse("proxy_on_vm_start trapped")
 		}
@@ -212,7 +215,7 @@ func (vm *VM) startPlugin(p *plugin) (*plugin, error) {
 	}
 	if vm.fn.configure != nil {
 		vm.configOpen = true
-		r, ok := vm.call(vm.fn.configure, "proxy_on_configure", uint64(p.rootID), uint64(len(p.cfg.Configuration)))
+		r, ok := vm.call(vm.fn.configure, exConfigure, uint64(p.rootID), uint64(len(p.cfg.Configuration)))
 		vm.configOpen = false
 		if !ok {
 			return refuse("proxy_on_configure trapped")
@@ -270,14 +273,71 @@ func (h *Host) refusal(w *worker, cfg *FilterConfig, reason string) error {
 	return &ConfigError{Filter: cfg.Name, Reason: reason, Logs: logs}
 }
 
-// label names a running callback for "worker is stuck" messages; labels
-// are cached so that the hot path does not allocate.
-func (p *plugin) label(export string) *string {
-	if l, ok := p.labels[export]; ok {
+// export is a guest callback the host runs; exportNames spells it.
+type export uint8
+
+const (
+	exMalloc export = iota
+	exInitialize
+	exStart
+	exContextCreate
+	exVMStart
+	exConfigure
+	exTick
+	exQueueReady
+	exReqHeaders
+	exReqBody
+	exReqTrailers
+	exRespHeaders
+	exRespBody
+	exRespTrailers
+	exCallResponse
+	exLog
+	exDone
+	exDelete
+	exNewConnection
+	exDownstreamData
+	exUpstreamData
+	exDownstreamClose
+	exUpstreamClose
+	numExports
+)
+
+// exportNames are the names callbacks go by in messages (the allocator is
+// proxy_on_memory_allocate even when the module exports it as malloc).
+var exportNames = [numExports]string{
+	exMalloc:          "proxy_on_memory_allocate",
+	exInitialize:      "_initialize",
+	exStart:           "_start",
+	exContextCreate:   "proxy_on_context_create",
+	exVMStart:         "proxy_on_vm_start",
+	exConfigure:       "proxy_on_configure",
+	exTick:            "proxy_on_tick",
+	exQueueReady:      "proxy_on_queue_ready",
+	exReqHeaders:      "proxy_on_request_headers",
+	exReqBody:         "proxy_on_request_body",
+	exReqTrailers:     "proxy_on_request_trailers",
+	exRespHeaders:     "proxy_on_response_headers",
+	exRespBody:        "proxy_on_response_body",
+	exRespTrailers:    "proxy_on_response_trailers",
+	exCallResponse:    "proxy_on_http_call_response",
+	exLog:             "proxy_on_log",
+	exDone:            "proxy_on_done",
+	exDelete:          "proxy_on_delete",
+	exNewConnection:   "proxy_on_new_connection",
+	exDownstreamData:  "proxy_on_downstream_data",
+	exUpstreamData:    "proxy_on_upstream_data",
+	exDownstreamClose: "proxy_on_downstream_connection_close",
+	exUpstreamClose:   "proxy_on_upstream_connection_close",
+}
+
+// label names a running callback for "worker is stuck" messages.
+func (p *plugin) label(ex export) *string {
+	if l := p.labels[ex]; l != nil {
 		return l
 	}
-	l := p.cfg.Name + ": " + export
-	p.labels[export] = &l
+	l := p.cfg.Name + ": " + exportNames[ex]
+	p.labels[ex] = &l
 	return &l
 }
 
@@ -293,10 +353,11 @@ func (vm *VM) newContextID() uint32 {
 // every proxy_on_memory_allocate a host call makes. wazero turns a panic
 // in a host function into an error from CallWithStack, so the state
 // restored after the call is always restored.
-func (vm *VM) call(fn api.Function, name string, args ...uint64) (uint64, bool) {
+func (vm *VM) call(fn api.Function, ex export, args ...uint64) (uint64, bool) {
 	if vm.failed {
 		return 0, false
 	}
+	name := exportNames[ex]
 	prev := vm.callback
 	vm.callback = name
 	// Host calls re-enter the guest (malloc) while an outer call is running,
@@ -306,7 +367,7 @@ func (vm *VM) call(fn api.Function, name string, args ...uint64) (uint64, bool) 
 	if outer {
 		stack = vm.stack[:cap(vm.stack)]
 		vm.asleep = 0
-		vm.w.current.Store(vm.plug.label(name))
+		vm.w.current.Store(vm.plug.label(ex))
 	} else {
 		for len(vm.nested) < vm.depth {
 			vm.nested = append(vm.nested, make([]uint64, 8))
@@ -354,7 +415,7 @@ func (vm *VM) fail(callback string, err error) {
 func (vm *VM) malloc(size uint32) (uint32, bool) {
 	prev := vm.phase
 	vm.phase = phaseMalloc
-	r, ok := vm.call(vm.fn.malloc, "proxy_on_memory_allocate", uint64(size))
+	r, ok := vm.call(vm.fn.malloc, exMalloc, uint64(size))
 	vm.phase = prev
 	return uint32(r), ok
 }
@@ -451,7 +512,7 @@ func (p *plugin) armTick() {
 		}
 		vm.enterRoot(p)
 		if vm.fn.tick != nil {
-			vm.call(vm.fn.tick, "proxy_on_tick", uint64(p.rootID))
+			vm.call(vm.fn.tick, exTick, uint64(p.rootID))
 		}
 		vm.flushTouched()
 		if p.tickTimer == t && !vm.failed {
@@ -467,7 +528,7 @@ func (p *plugin) onQueueReady(id uint32) {
 		return
 	}
 	vm.enterRoot(p)
-	vm.call(vm.fn.queueReady, "proxy_on_queue_ready", uint64(p.rootID), uint64(id))
+	vm.call(vm.fn.queueReady, exQueueReady, uint64(p.rootID), uint64(id))
 	vm.flushTouched()
 }
 
