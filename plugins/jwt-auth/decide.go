@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/concierge-wasm/concierge/shared/identity"
-	"github.com/concierge-wasm/concierge/shared/rules"
 )
 
 // outcomeKind is what happens to a request.
@@ -142,30 +141,6 @@ const (
 	metricKeysSkipped = metricPrefix + "jwks_keys_skipped_total"
 	metricConflicts   = metricPrefix + "shared_data_conflicts_total"
 )
-
-// rulesRequest is what the rules match on, from the request headers the
-// filter already holds (no host call per attribute). Route is left for the
-// caller, which reads it only when a rule uses it.
-func rulesRequest(headers [][2]string) rules.Request {
-	return rules.Request{
-		Host:   headerValue(headers, ":authority"),
-		Path:   headerValue(headers, ":path"),
-		Method: headerValue(headers, ":method"),
-		Header: headerList(headers).get,
-	}
-}
-
-// headerList looks up request headers by lower-case name.
-type headerList [][2]string
-
-func (l headerList) get(name string) (string, bool) {
-	for _, h := range l {
-		if strings.EqualFold(h[0], name) {
-			return h[1], true
-		}
-	}
-	return "", false
-}
 
 // denialLog is the one log line of a denial (without fmt, which is slow in
 // a wasm VM and denials are what an attacker can make many of):

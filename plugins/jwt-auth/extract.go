@@ -260,13 +260,3 @@ func headerValues(headers [][2]string, name string) []string {
 	}
 	return out
 }
-
-// headerValue returns the first value of the request header name.
-func headerValue(headers [][2]string, name string) string {
-	for _, h := range headers {
-		if strings.EqualFold(h[0], name) {
-			return h[1]
-		}
-	}
-	return ""
-}

@@ -262,7 +262,7 @@ func (hostCalls) httpGet(r *remoteJWKS, done func(status int, body []byte)) erro
 			}
 			status := 0
 			if v, err := proxywasm.GetHttpCallResponseHeaders(); err == nil {
-				status, _ = strconv.Atoi(headerValue(v, ":status"))
+				status, _ = strconv.Atoi(rules.Headers(v).Value(":status"))
 			}
 			var body []byte
 			if bodySize > 0 {
@@ -339,7 +339,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	d := rules.Decision[ruleOverride]{Enabled: true, Shadow: p.cfg.shadow, Rule: -1}
 	if len(p.cfg.rules.Rules) > 0 {
-		req := rulesRequest(headers)
+		req := rules.RequestOf(headers)
 		if p.cfg.rules.UsesRoute() {
 			if b, err := proxywasm.GetProperty([]string{"xds", "route_name"}); err == nil {
 				req.Route = string(b)
@@ -358,7 +358,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	if reject {
 		// 400 with the shared JSON body; in shadow mode logged and counted,
 		// and the request goes on (without the headers) to its token check.
-		s.requestID = headerValue(headers, reply.DefaultRequestIDHeader)
+		s.requestID = rules.Headers(headers).Value(reply.DefaultRequestIDHeader)
 		if s.deny(outcome{status: 400, reason: errSpoofedIdentity, provider: -1}) == types.ActionPause {
 			return types.ActionPause
 		}
@@ -393,9 +393,9 @@ func (s *stream) check(now time.Time, mayWait bool, headers [][2]string) types.A
 		headers, _ = proxywasm.GetHttpRequestHeaders()
 	}
 	if s.requestID == "" {
-		s.requestID = headerValue(headers, reply.DefaultRequestIDHeader)
+		s.requestID = rules.Headers(headers).Value(reply.DefaultRequestIDHeader)
 	}
-	path := headerValue(headers, ":path")
+	path := rules.Headers(headers).Value(":path")
 	if p.jwks != nil {
 		p.jwks.expire(now)
 	}

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/concierge-wasm/concierge/shared/rules"
 )
 
 // reason is why a request was denied. Clients see only its message; the
@@ -316,34 +314,6 @@ func (c *config) challenge() string {
 		return "Key"
 	}
 	return `Key realm="` + c.realm + `"`
-}
-
-// rulesRequest is what the rules match on, from the request headers the
-// filter already holds (no host call per attribute).
-func rulesRequest(headers [][2]string) rules.Request {
-	return rules.Request{
-		Host:   headerValue(headers, ":authority"),
-		Path:   headerValue(headers, ":path"),
-		Method: headerValue(headers, ":method"),
-		Header: headerList(headers).get,
-	}
-}
-
-// headerList looks up request headers by lower-case name.
-type headerList [][2]string
-
-func (l headerList) get(name string) (string, bool) {
-	for _, h := range l {
-		if strings.EqualFold(h[0], name) {
-			return h[1], true
-		}
-	}
-	return "", false
-}
-
-func headerValue(headers [][2]string, name string) string {
-	v, _ := headerList(headers).get(name)
-	return v
 }
 
 // metricPrefix starts every metric name of this filter.

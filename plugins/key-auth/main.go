@@ -122,7 +122,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	d := rules.Decision[ruleOverride]{Enabled: true, Shadow: p.cfg.shadow, Rule: -1}
 	if len(p.cfg.rules.Rules) > 0 {
-		req := rulesRequest(headers)
+		req := rules.RequestOf(headers)
 		if p.cfg.rules.UsesRoute() {
 			if b, err := proxywasm.GetProperty([]string{"xds", "route_name"}); err == nil {
 				req.Route = string(b)
@@ -136,12 +136,12 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 	if reject {
 		// 400 with the shared JSON body; in shadow mode logged and counted,
 		// and the request goes on (without the headers) to its key check.
-		if s.deny(&outcome{reason: reasonSpoofed, consumer: -1}, headerValue(headers, reply.DefaultRequestIDHeader), d) == types.ActionPause {
+		if s.deny(&outcome{reason: reasonSpoofed, consumer: -1}, rules.Headers(headers).Value(reply.DefaultRequestIDHeader), d) == types.ActionPause {
 			return types.ActionPause
 		}
 	}
-	path := headerValue(headers, ":path")
-	out := p.cfg.authenticate(headers, path, headerValue(headers, ":method"), d.Override, time.Now)
+	path := rules.Headers(headers).Value(":path")
+	out := p.cfg.authenticate(headers, path, rules.Headers(headers).Value(":method"), d.Override, time.Now)
 	if out.key != nil && (out.reason == reasonNone || out.reason == reasonPermission) {
 		p.countConsumer(out.consumer)
 	}
@@ -153,7 +153,7 @@ func (s *stream) OnHttpRequestHeaders(int, bool) types.Action {
 		s.allow(&out, path)
 		return types.ActionContinue
 	}
-	return s.deny(&out, headerValue(headers, reply.DefaultRequestIDHeader), d)
+	return s.deny(&out, rules.Headers(headers).Value(reply.DefaultRequestIDHeader), d)
 }
 
 // OnHttpRequestTrailers removes identity headers from the request

@@ -261,7 +261,7 @@ func (s *stream) globalAnswer(r *result, numHeaders, bodySize int) {
 	var body []byte
 	if numHeaders > 0 {
 		if v, err := proxywasm.GetHttpCallResponseHeaders(); err == nil {
-			status, _ = strconv.Atoi(headerList(v).get1(":status"))
+			status, _ = strconv.Atoi(rules.Headers(v).Value(":status"))
 		}
 		if bodySize > 0 {
 			body, _ = proxywasm.GetHttpCallResponseBody(0, min(bodySize, 64<<10))
@@ -362,22 +362,9 @@ func hostHeader(name string) (string, bool) {
 	return v, err == nil
 }
 
-// headerList looks up request headers by lower-case name.
+// headerList is a request header list, for the one lookup rules.Headers
+// does not have: every value joined.
 type headerList [][2]string
-
-func (l headerList) get(name string) (string, bool) {
-	for _, h := range l {
-		if strings.EqualFold(h[0], name) {
-			return h[1], true
-		}
-	}
-	return "", false
-}
-
-func (l headerList) get1(name string) string {
-	v, _ := l.get(name)
-	return v
-}
 
 // join is every value of a header, comma-joined, as a list header means.
 func (l headerList) join(name string) string {
